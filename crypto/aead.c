@@ -1,0 +1,116 @@
+/* aead.c: AES-256-GCM with a 96-bit nonce and a 128-bit tag appended to the ciphertext. */
+#include "crypto/crypto.h"
+
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+/* GCM encrypts at most 2^32 - 2 blocks under one nonce (NIST SP 800-38D). */
+#define CRYPTO__GCM_MAX_PT ((((uint64_t)1 << 32) - 2) * 16)
+
+/* Feeds len bytes to EVP_CipherUpdate in int-sized pieces; out NULL means AAD. */
+static int crypto__gcm_update(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, size_t len)
+{
+	while (len > 0) {
+		int chunk = len > (size_t)(INT_MAX - 16) ? INT_MAX - 16 : (int)len;
+		int outl = 0;
+		if (EVP_CipherUpdate(ctx, out, &outl, in, chunk) != 1)
+			return CRYPTO_ERR_OPENSSL;
+		if (out != NULL) {
+			if (outl != chunk)
+				return CRYPTO_ERR_OPENSSL;
+			out += chunk;
+		}
+		in += chunk;
+		len -= (size_t)chunk;
+	}
+	return CRYPTO_OK;
+}
+
+static int crypto__gcm_args(const uint8_t *key, const uint8_t *nonce, const void *aad,
+			    size_t aadlen, const void *in, size_t inlen, const void *out)
+{
+	if (key == NULL || nonce == NULL || (aad == NULL && aadlen != 0) ||
+	    (in == NULL && inlen != 0) || (out == NULL && inlen != 0) ||
+	    (uint64_t)inlen > CRYPTO__GCM_MAX_PT)
+		return CRYPTO_ERR_ARG;
+	return CRYPTO_OK;
+}
+
+int crypto_aead_seal(const uint8_t key[CRYPTO_AEAD_KEY], const uint8_t nonce[CRYPTO_AEAD_NONCE],
+		     const void *aad, size_t aadlen, const void *pt, size_t ptlen, uint8_t *ct)
+{
+	EVP_CIPHER_CTX *ctx;
+	int outl = 0;
+	int rc;
+
+	if (ct == NULL)
+		return CRYPTO_ERR_ARG;
+	rc = crypto__gcm_args(key, nonce, aad, aadlen, pt, ptlen, ct);
+	if (rc != CRYPTO_OK)
+		return rc;
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		return CRYPTO_ERR_NOMEM;
+	rc = CRYPTO_ERR_OPENSSL;
+	if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1)
+		goto out;
+	if (crypto__gcm_update(ctx, NULL, aad, aadlen) != CRYPTO_OK ||
+	    crypto__gcm_update(ctx, ct, pt, ptlen) != CRYPTO_OK)
+		goto out;
+	if (EVP_EncryptFinal_ex(ctx, ct + ptlen, &outl) != 1 || outl != 0)
+		goto out;
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CRYPTO_AEAD_TAG, ct + ptlen) != 1)
+		goto out;
+	rc = CRYPTO_OK;
+out:
+	if (rc != CRYPTO_OK)
+		OPENSSL_cleanse(ct, ptlen + CRYPTO_AEAD_TAG);
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
+
+int crypto_aead_open(const uint8_t key[CRYPTO_AEAD_KEY], const uint8_t nonce[CRYPTO_AEAD_NONCE],
+		     const void *aad, size_t aadlen, const uint8_t *ct, size_t ctlen, uint8_t *pt)
+{
+	EVP_CIPHER_CTX *ctx;
+	uint8_t tag[CRYPTO_AEAD_TAG];
+	uint8_t last[CRYPTO_AEAD_TAG]; /* GCM's final step writes nothing; room anyway */
+	size_t ptlen;
+	int outl = 0;
+	int rc;
+
+	if (ct == NULL || ctlen < CRYPTO_AEAD_TAG)
+		return CRYPTO_ERR_ARG;
+	ptlen = ctlen - CRYPTO_AEAD_TAG;
+	rc = crypto__gcm_args(key, nonce, aad, aadlen, ct, ptlen, pt);
+	if (rc != CRYPTO_OK)
+		return rc;
+	/* Copy the tag first: pt may be the same buffer as ct (in-place decryption). */
+	for (size_t i = 0; i < CRYPTO_AEAD_TAG; i++)
+		tag[i] = ct[ptlen + i];
+	ctx = EVP_CIPHER_CTX_new();
+	if (ctx == NULL)
+		return CRYPTO_ERR_NOMEM;
+	rc = CRYPTO_ERR_OPENSSL;
+	if (EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1)
+		goto out;
+	if (crypto__gcm_update(ctx, NULL, aad, aadlen) != CRYPTO_OK ||
+	    crypto__gcm_update(ctx, pt, ct, ptlen) != CRYPTO_OK)
+		goto out;
+	if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CRYPTO_AEAD_TAG, tag) != 1)
+		goto out;
+	if (EVP_DecryptFinal_ex(ctx, last, &outl) != 1) {
+		ERR_clear_error();
+		rc = CRYPTO_ERR_AUTH;
+		goto out;
+	}
+	rc = CRYPTO_OK;
+out:
+	/* Never hand out plaintext that did not authenticate. */
+	if (rc != CRYPTO_OK && pt != NULL)
+		OPENSSL_cleanse(pt, ptlen);
+	EVP_CIPHER_CTX_free(ctx);
+	return rc;
+}
