@@ -2,7 +2,25 @@
 #include "crypto/crypto.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
+
+/* EVP_sha256() makes OpenSSL 3 look the algorithm up on every use; fetch it once.
+ * One-shot hashes also reuse a per-thread context instead of allocating one. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static _Thread_local EVP_MD_CTX *sha256_tls;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
 
 void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_HASH_LEN])
 {
@@ -10,10 +28,17 @@ void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_HASH_LEN])
 
 	/* The function cannot report errors: on a NULL buffer with a length, or if
 	 * EVP_Digest fails (allocation only), out is all zero, which matches no real data. */
-	if ((data == NULL && len != 0) ||
-	    EVP_Digest(data != NULL ? data : "", len, out, &outlen, EVP_sha256(), NULL) != 1 ||
-	    outlen != CRYPTO_HASH_LEN)
-		memset(out, 0, CRYPTO_HASH_LEN);
+	if (data == NULL && len != 0)
+		goto fail;
+	if (sha256_tls == NULL && (sha256_tls = EVP_MD_CTX_new()) == NULL)
+		goto fail;
+	if (EVP_DigestInit_ex2(sha256_tls, sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(sha256_tls, data != NULL ? data : "", len) != 1 ||
+	    EVP_DigestFinal_ex(sha256_tls, out, &outlen) != 1 || outlen != CRYPTO_HASH_LEN)
+		goto fail;
+	return;
+fail:
+	memset(out, 0, CRYPTO_HASH_LEN);
 }
 
 int crypto_sha256_init(struct crypto_sha256_ctx *c)
@@ -27,7 +52,7 @@ int crypto_sha256_init(struct crypto_sha256_ctx *c)
 	md = EVP_MD_CTX_new();
 	if (md == NULL)
 		return CRYPTO_ERR_NOMEM;
-	if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+	if (EVP_DigestInit_ex2(md, sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(md);
 		return CRYPTO_ERR_OPENSSL;
 	}

@@ -1,0 +1,248 @@
+/* test_wire_digest.c: the request, batch and null digests: pinned values (computed
+ * independently from the preimages in docs/PROTOCOL.md), and that every digested
+ * field changes the digest while the authenticator does not. */
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+#include "tests/unit/unit.h"
+#include "wire/wire.h"
+
+#define GROUP 1u
+#define EPOCH 2u
+
+/* Pinned with Python's hashlib over the documented preimages: a change of format or
+ * domain string must change these on purpose. */
+static const char REQ_HEX[] = "9a5406c485cf6734f7ccf5216050fed6ec48c8f8be7f2a18a5cf7bdf61e1b4b4";
+static const char REQ2_HEX[] = "4e2e17ed2e2c9d6558c3ceec286e863351d2cec9d15ae64fb63c41ab0a89a635";
+static const char BATCH_HEX[] = "4495842e76c2fac7957c077c1c3048735f43d8235a887f3275906ae088ad075a";
+static const char NULL_HEX[] = "08465deb6612e509e46201bb7dd48e543a39f960a6636d1cd11624c0f0088903";
+
+static void hex(const uint8_t d[WIRE_DIGEST_LEN], char out[2 * WIRE_DIGEST_LEN + 1])
+{
+	for (unsigned i = 0; i < WIRE_DIGEST_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static const uint8_t op_hello[] = { 'h', 'e', 'l', 'l', 'o' };
+static const uint8_t auth16[16] = { 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa,
+				    0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa };
+
+/* client 00..1f, timestamp 0x0102030405060708, READ_ONLY, op "hello". */
+static struct wire_request req1(void)
+{
+	struct wire_request r = { .timestamp = 0x0102030405060708ull, .flags = WIRE_REQ_READ_ONLY,
+				  .op = { op_hello, sizeof(op_hello) }, .auth = { auth16, 16 } };
+	for (unsigned i = 0; i < WIRE_KEY_LEN; i++)
+		r.client[i] = (uint8_t)i;
+	return r;
+}
+
+/* client ff..ff, timestamp 9, no flags, empty op. */
+static struct wire_request req2(void)
+{
+	struct wire_request r = { .timestamp = 9 };
+	memset(r.client, 0xff, WIRE_KEY_LEN);
+	return r;
+}
+
+static void check_hex(const uint8_t d[WIRE_DIGEST_LEN], const char *want)
+{
+	char got[2 * WIRE_DIGEST_LEN + 1];
+	hex(d, got);
+	ck_assert_str_eq(got, want);
+}
+
+START_TEST(test_request_pinned)
+{
+	struct wire_request r = req1();
+	uint8_t d[WIRE_DIGEST_LEN];
+	wire_request_digest(GROUP, EPOCH, &r, d);
+	check_hex(d, REQ_HEX);
+	r = req2();
+	wire_request_digest(GROUP, EPOCH, &r, d);
+	check_hex(d, REQ2_HEX);
+
+	/* The same from the preimage assembled by hand with the one-shot hash. */
+	struct wire_buf b;
+	wire_buf_init(&b);
+	r = req1();
+	wire_put_fixed(&b, "bulwark/request/v1", 18);
+	wire_put_u64(&b, GROUP);
+	wire_put_u64(&b, EPOCH);
+	wire_put_fixed(&b, r.client, WIRE_KEY_LEN);
+	wire_put_u64(&b, r.timestamp);
+	wire_put_u32(&b, r.flags);
+	wire_put_bytes(&b, r.op.p, r.op.len);
+	ck_assert_uint_eq(b.len, 18 + 8 + 8 + 32 + 8 + 4 + 4 + sizeof(op_hello));
+	uint8_t want[WIRE_DIGEST_LEN];
+	crypto_sha256(b.p, b.len, want);
+	check_hex(want, REQ_HEX);
+	wire_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_batch_pinned)
+{
+	struct wire_buf reqs;
+	wire_buf_init(&reqs);
+	struct wire_request r1 = req1(), r2 = req2();
+	wire_put_request(&reqs, &r1);
+	wire_put_request(&reqs, &r2);
+	struct wire_batch b = { 1700000000000ull, 2, { reqs.p, (uint32_t)reqs.len } };
+	uint8_t d[WIRE_DIGEST_LEN];
+	wire_batch_digest(GROUP, EPOCH, &b, d);
+	check_hex(d, BATCH_HEX);
+	wire_buf_free(&reqs);
+}
+END_TEST
+
+START_TEST(test_null_pinned)
+{
+	uint8_t d[WIRE_DIGEST_LEN], again[WIRE_DIGEST_LEN], other[WIRE_DIGEST_LEN];
+	wire_null_digest(GROUP, EPOCH, d);
+	check_hex(d, NULL_HEX);
+	wire_null_digest(GROUP, EPOCH, again);
+	ck_assert_mem_eq(d, again, WIRE_DIGEST_LEN);
+	struct wire_batch empty = { 0, 0, { NULL, 0 } };
+	wire_batch_digest(GROUP, EPOCH, &empty, again);
+	ck_assert_mem_eq(d, again, WIRE_DIGEST_LEN);
+	/* Bound to the group and the epoch. */
+	wire_null_digest(GROUP + 1, EPOCH, other);
+	ck_assert(memcmp(d, other, WIRE_DIGEST_LEN) != 0);
+	wire_null_digest(GROUP, EPOCH + 1, other);
+	ck_assert(memcmp(d, other, WIRE_DIGEST_LEN) != 0);
+	/* An empty batch with a time is not the null request. */
+	empty.time = 1;
+	wire_batch_digest(GROUP, EPOCH, &empty, other);
+	ck_assert(memcmp(d, other, WIRE_DIGEST_LEN) != 0);
+}
+END_TEST
+
+static int req_differs(uint64_t group, uint64_t epoch, const struct wire_request *r,
+		       const uint8_t base[WIRE_DIGEST_LEN])
+{
+	uint8_t d[WIRE_DIGEST_LEN];
+	wire_request_digest(group, epoch, r, d);
+	return memcmp(d, base, WIRE_DIGEST_LEN) != 0;
+}
+
+START_TEST(test_request_every_field)
+{
+	struct wire_request r = req1(), m;
+	uint8_t base[WIRE_DIGEST_LEN];
+	wire_request_digest(GROUP, EPOCH, &r, base);
+
+	ck_assert(req_differs(GROUP + 1, EPOCH, &r, base));
+	ck_assert(req_differs(GROUP, EPOCH + 1, &r, base));
+	ck_assert(req_differs((uint64_t)GROUP << 32, EPOCH, &r, base));
+	for (unsigned i = 0; i < WIRE_KEY_LEN; i++) {
+		m = r;
+		m.client[i] ^= 0x01;
+		ck_assert_msg(req_differs(GROUP, EPOCH, &m, base), "client byte %u", i);
+	}
+	for (unsigned bit = 0; bit < 64; bit++) {
+		m = r;
+		m.timestamp ^= 1ull << bit;
+		ck_assert_msg(req_differs(GROUP, EPOCH, &m, base), "timestamp bit %u", bit);
+	}
+	m = r;
+	m.flags = 0;
+	ck_assert(req_differs(GROUP, EPOCH, &m, base));
+	uint8_t op[sizeof(op_hello) + 1];
+	memcpy(op, op_hello, sizeof(op_hello));
+	op[sizeof(op_hello)] = 0;
+	for (unsigned i = 0; i < sizeof(op_hello); i++) {
+		m = r;
+		op[i] ^= 0x20;
+		m.op.p = op;
+		ck_assert_msg(req_differs(GROUP, EPOCH, &m, base), "op byte %u", i);
+		op[i] ^= 0x20;
+	}
+	/* The length is digested: "hello" and "hello\0" differ, "hell" too. */
+	m = r;
+	m.op = (struct wire_bytes){ op, sizeof(op) };
+	ck_assert(req_differs(GROUP, EPOCH, &m, base));
+	m.op.len = sizeof(op_hello) - 1;
+	ck_assert(req_differs(GROUP, EPOCH, &m, base));
+	/* The authenticator is not digested: it is computed over the digest. */
+	m = r;
+	m.auth.len = 0;
+	ck_assert(!req_differs(GROUP, EPOCH, &m, base));
+	m.auth = (struct wire_bytes){ op_hello, sizeof(op_hello) };
+	ck_assert(!req_differs(GROUP, EPOCH, &m, base));
+}
+END_TEST
+
+static void batch_of(struct wire_buf *reqs, const struct wire_request *a, const struct wire_request *b,
+		     uint64_t time, uint64_t group, uint64_t epoch, uint8_t out[WIRE_DIGEST_LEN])
+{
+	wire_buf_reset(reqs);
+	wire_put_request(reqs, a);
+	if (b != NULL)
+		wire_put_request(reqs, b);
+	struct wire_batch bt = { time, b != NULL ? 2u : 1u, { reqs->p, (uint32_t)reqs->len } };
+	wire_batch_digest(group, epoch, &bt, out);
+}
+
+START_TEST(test_batch_every_field)
+{
+	struct wire_buf reqs;
+	wire_buf_init(&reqs);
+	struct wire_request r1 = req1(), r2 = req2();
+	uint8_t base[WIRE_DIGEST_LEN], d[WIRE_DIGEST_LEN];
+	batch_of(&reqs, &r1, &r2, 5, GROUP, EPOCH, base);
+
+	batch_of(&reqs, &r1, &r2, 6, GROUP, EPOCH, d);
+	ck_assert(memcmp(d, base, WIRE_DIGEST_LEN) != 0);
+	batch_of(&reqs, &r1, &r2, 5, GROUP + 1, EPOCH, d);
+	ck_assert(memcmp(d, base, WIRE_DIGEST_LEN) != 0);
+	batch_of(&reqs, &r1, &r2, 5, GROUP, EPOCH + 1, d);
+	ck_assert(memcmp(d, base, WIRE_DIGEST_LEN) != 0);
+	batch_of(&reqs, &r2, &r1, 5, GROUP, EPOCH, d); /* order matters */
+	ck_assert(memcmp(d, base, WIRE_DIGEST_LEN) != 0);
+	batch_of(&reqs, &r1, NULL, 5, GROUP, EPOCH, d); /* count matters */
+	ck_assert(memcmp(d, base, WIRE_DIGEST_LEN) != 0);
+	struct wire_request m = r2;
+	m.timestamp++;
+	batch_of(&reqs, &r1, &m, 5, GROUP, EPOCH, d);
+	ck_assert(memcmp(d, base, WIRE_DIGEST_LEN) != 0);
+	m = r2;
+	m.auth = (struct wire_bytes){ auth16, 16 }; /* not digested */
+	batch_of(&reqs, &r1, &m, 5, GROUP, EPOCH, d);
+	ck_assert_mem_eq(d, base, WIRE_DIGEST_LEN);
+
+	/* The batch digest is over the request digests, as documented. */
+	uint8_t d1[WIRE_DIGEST_LEN], d2[WIRE_DIGEST_LEN];
+	wire_request_digest(GROUP, EPOCH, &r1, d1);
+	wire_request_digest(GROUP, EPOCH, &r2, d2);
+	struct wire_buf pre;
+	wire_buf_init(&pre);
+	wire_put_fixed(&pre, "bulwark/batch/v1", 16);
+	wire_put_u64(&pre, GROUP);
+	wire_put_u64(&pre, EPOCH);
+	wire_put_u64(&pre, 5);
+	wire_put_u32(&pre, 2);
+	wire_put_fixed(&pre, d1, sizeof(d1));
+	wire_put_fixed(&pre, d2, sizeof(d2));
+	crypto_sha256(pre.p, pre.len, d);
+	ck_assert_mem_eq(d, base, WIRE_DIGEST_LEN);
+	wire_buf_free(&pre);
+	wire_buf_free(&reqs);
+}
+END_TEST
+
+static Suite *wire_digest_suite(void)
+{
+	Suite *s = suite_create("wire_digest");
+	TCase *tc = tcase_create("digest");
+	tcase_add_test(tc, test_request_pinned);
+	tcase_add_test(tc, test_batch_pinned);
+	tcase_add_test(tc, test_null_pinned);
+	tcase_add_test(tc, test_request_every_field);
+	tcase_add_test(tc, test_batch_every_field);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(wire_digest_suite)
