@@ -15,12 +15,13 @@
 #define INIT_CONFIG_NAME "bulwark.ini"
 #define INIT_HTTP_OFFSET 100u
 
-/* Everything init writes, so that a failure can take it back. */
+/* What init has written so far, so that a failure can take it back. */
 struct init_files {
-	char paths[2 * CONFIG_MAX_REPLICAS + 3][PATH_MAX];
-	unsigned count;
-	int made_dir, made_keys;
 	char keys_dir[PATH_MAX];
+	char ini[PATH_MAX];
+	int made_dir, made_keys; /* the folders did not exist before */
+	unsigned pairs;          /* key pairs written: replica0.. then admin */
+	int ini_written;
 };
 
 struct init_opts {
@@ -59,10 +60,32 @@ static void init_usage(FILE *out)
 		INIT_CONFIG_NAME, INIT_HTTP_OFFSET, INIT_CONFIG_NAME);
 }
 
-static void init_undo(struct init_files *fl, const char *dir)
+/* The key and public key paths of pair i: replica i, or admin for i == replicas. */
+static int init_pair_paths(const char *keys_dir, unsigned i, unsigned replicas,
+			   char key_path[PATH_MAX], char pub_path[PATH_MAX])
 {
-	while (fl->count > 0)
-		unlink(fl->paths[--fl->count]);
+	char stem[32];
+	if (i < replicas)
+		snprintf(stem, sizeof(stem), "replica%u", i);
+	else
+		snprintf(stem, sizeof(stem), "admin");
+	if (cli_path_join(key_path, PATH_MAX, keys_dir, stem, ".key") != 0 ||
+	    cli_path_join(pub_path, PATH_MAX, keys_dir, stem, ".pub") != 0)
+		return -1;
+	return 0;
+}
+
+static void init_undo(struct init_files *fl, const char *dir, unsigned replicas)
+{
+	char key_path[PATH_MAX], pub_path[PATH_MAX];
+	if (fl->ini_written)
+		unlink(fl->ini);
+	for (unsigned i = 0; i < fl->pairs; i++) {
+		if (init_pair_paths(fl->keys_dir, i, replicas, key_path, pub_path) == 0) {
+			unlink(key_path);
+			unlink(pub_path);
+		}
+	}
 	if (fl->made_keys)
 		rmdir(fl->keys_dir);
 	if (fl->made_dir)
@@ -162,32 +185,27 @@ static int init_verify(const char *path, unsigned replicas)
 static int init_run(const struct init_opts *o)
 {
 	struct init_files *fl = calloc(1, sizeof(*fl));
-	char ini[PATH_MAX], stem[32];
+	char key_path[PATH_MAX], pub_path[PATH_MAX];
 	int rc = CLI_EXIT_FAIL;
+	int e;
 
 	if (fl == NULL) {
 		cli_error("out of memory");
 		return CLI_EXIT_FAIL;
 	}
-	if (cli_path_join(ini, sizeof(ini), o->dir, INIT_CONFIG_NAME, "") != 0 ||
+	if (cli_path_join(fl->ini, sizeof(fl->ini), o->dir, INIT_CONFIG_NAME, "") != 0 ||
 	    cli_path_join(fl->keys_dir, sizeof(fl->keys_dir), o->dir, "keys", "") != 0)
 		goto out;
 
 	/* Refuse before writing anything if any file is in the way. */
-	int e = cli_path_exists(ini);
+	e = cli_path_exists(fl->ini);
 	if (e != 0) {
 		if (e > 0)
-			cli_error("%s already exists; refusing to overwrite it", ini);
+			cli_error("%s already exists; refusing to overwrite it", fl->ini);
 		goto out;
 	}
-	char key_path[PATH_MAX], pub_path[PATH_MAX];
 	for (unsigned i = 0; i <= o->replicas; i++) {
-		if (i < o->replicas)
-			snprintf(stem, sizeof(stem), "replica%u", i);
-		else
-			snprintf(stem, sizeof(stem), "admin");
-		if (cli_path_join(key_path, sizeof(key_path), fl->keys_dir, stem, ".key") != 0 ||
-		    cli_path_join(pub_path, sizeof(pub_path), fl->keys_dir, stem, ".pub") != 0)
+		if (init_pair_paths(fl->keys_dir, i, o->replicas, key_path, pub_path) != 0)
 			goto out;
 		for (int j = 0; j < 2; j++) {
 			const char *p = j == 0 ? key_path : pub_path;
@@ -215,38 +233,32 @@ static int init_run(const struct init_opts *o)
 		goto err_undo;
 
 	for (unsigned i = 0; i <= o->replicas; i++) {
-		if (i < o->replicas)
-			snprintf(stem, sizeof(stem), "replica%u", i);
-		else
-			snprintf(stem, sizeof(stem), "admin");
-		cli_path_join(key_path, sizeof(key_path), fl->keys_dir, stem, ".key");
-		cli_path_join(pub_path, sizeof(pub_path), fl->keys_dir, stem, ".pub");
-		if (cli_keypair_write(key_path, pub_path, 0, NULL) != 0)
+		if (init_pair_paths(fl->keys_dir, i, o->replicas, key_path, pub_path) != 0 ||
+		    cli_keypair_write(key_path, pub_path, 0, NULL) != 0)
 			goto err_undo;
-		memcpy(fl->paths[fl->count++], key_path, sizeof(key_path));
-		memcpy(fl->paths[fl->count++], pub_path, sizeof(pub_path));
+		fl->pairs++;
 	}
-	if (init_write_config(ini, o) != 0)
+	if (init_write_config(fl->ini, o) != 0)
 		goto err_undo;
-	memcpy(fl->paths[fl->count++], ini, sizeof(ini));
-	if (init_verify(ini, o->replicas) != 0) {
+	fl->ini_written = 1;
+	if (init_verify(fl->ini, o->replicas) != 0) {
 		cli_error("the written configuration does not load; removed it");
 		goto err_undo;
 	}
 
 	unsigned f = (o->replicas - 1) / 3;
 	printf("wrote %s: group %llu, f = %u, %u replicas on %s, ports %u-%u, http %u-%u\n",
-	       ini, (unsigned long long)o->group_id, f, o->replicas, o->host, o->base_port,
+	       fl->ini, (unsigned long long)o->group_id, f, o->replicas, o->host, o->base_port,
 	       o->base_port + o->replicas - 1, o->base_port + INIT_HTTP_OFFSET,
 	       o->base_port + INIT_HTTP_OFFSET + o->replicas - 1);
 	printf("wrote %s/replica{0..%u}.key and admin.key (private, mode 0600) and their .pub\n",
 	       fl->keys_dir, o->replicas - 1);
-	printf("run replica I with: bulwarkd -c %s -i I\n", ini);
+	printf("run replica I with: bulwarkd -c %s -i I\n", fl->ini);
 	rc = CLI_EXIT_OK;
 	goto out;
 
 err_undo:
-	init_undo(fl, o->dir);
+	init_undo(fl, o->dir, o->replicas);
 out:
 	free(fl);
 	return rc;
