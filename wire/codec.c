@@ -8,16 +8,16 @@
 
 const struct wire_limits wire_limits_default = {
 	.max_message = 64u << 20,
-	.max_op = 1u << 20,
+	.max_op = (1u << 20) + 4096,   /* a 1 MiB value plus its key and op header */
 	.max_auth = 64u * WIRE_TAG_LEN,
-	.max_result = 1u << 20,
+	.max_result = (1u << 20) + 4096,
 	.max_batch_count = 4096,
 	.max_batch_bytes = 8u << 20,
 	.max_replicas = 64,
 	.max_log = 1024,
 	.max_children = 256,
-	.max_key = 1024,
-	.max_value = 1u << 20,
+	.max_key = 4096,               /* state keys: namespace + service key (<= 1 KiB) + slack */
+	.max_value = (1u << 20) + 4096,
 	.max_entries = 65536,
 };
 

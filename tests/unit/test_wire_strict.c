@@ -463,7 +463,10 @@ START_TEST(test_limit_defaults)
 {
 	const struct wire_limits *d = &wire_limits_default;
 	ck_assert_uint_eq(d->max_message, 64u << 20);
-	ck_assert_uint_eq(d->max_op, 1u << 20);
+	ck_assert_uint_eq(d->max_op, (1u << 20) + 4096);
+	ck_assert_uint_eq(d->max_result, (1u << 20) + 4096);
+	ck_assert_uint_eq(d->max_key, 4096);
+	ck_assert_uint_eq(d->max_value, (1u << 20) + 4096);
 	ck_assert_uint_eq(d->max_auth, 64u * WIRE_TAG_LEN);
 	ck_assert_uint_eq(d->max_batch_count, 4096);
 	ck_assert_uint_eq(d->max_replicas, 64);
@@ -473,9 +476,9 @@ START_TEST(test_limit_defaults)
 
 	struct wire_buf b;
 	wire_buf_init(&b);
-	static uint8_t big[(1u << 20) + 1];
+	static uint8_t big[(1u << 20) + 4096 + 1];
 	struct wire_msg m = { .hdr = hdr(WIRE_REQUEST) };
-	m.u.request.op = (struct wire_bytes){ big, 1u << 20 };
+	m.u.request.op = (struct wire_bytes){ big, (1u << 20) + 4096 };
 	put_msg(&b, &m);
 	ck_assert_int_eq(dec_buf(&b, NULL), 0);
 	m.u.request.op.len++;

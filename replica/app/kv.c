@@ -1,0 +1,332 @@
+/* kv.c: the replicated key-value service: deterministic PUT/DEL/CAS/GET on the store,
+ * one store transaction (one atomic write) per executed batch. */
+#include "replica/app/kv.h"
+
+#include <string.h>
+
+#define KV_VERSION_LEN 8u
+
+static const char *const kv_errors[] = {
+	[0] = "success",
+	[1] = "bad argument or limits",
+	[2] = "out of memory",
+	[3] = "store failure",
+	[4] = "stored key-value entry is malformed",
+};
+
+const char *kv_strerror(int err)
+{
+	size_t n = sizeof(kv_errors) / sizeof(kv_errors[0]);
+	size_t i = err <= 0 ? (size_t)-(long)err : n;
+
+	return i < n ? kv_errors[i] : "unknown kv error";
+}
+
+void kv_config_default(struct kv_config *cfg)
+{
+	cfg->limits = wire_kv_limits_default;
+	cfg->sync = 1;
+}
+
+int kv_app_init(struct kv_app *kv, struct store *store, const struct kv_config *cfg)
+{
+	memset(kv, 0, sizeof(*kv));
+	if (store == NULL)
+		return KV_ERR_ARG;
+	if (cfg != NULL)
+		kv->cfg = *cfg;
+	else
+		kv_config_default(&kv->cfg);
+	/* The state key is the namespace byte plus the key. */
+	if (kv->cfg.limits.max_key == 0 || kv->cfg.limits.max_key > STORE_MAX_KEY - 1 ||
+	    kv->cfg.limits.max_value > STORE_MAX_VALUE - KV_VERSION_LEN)
+		return KV_ERR_ARG;
+	kv->store = store;
+	wire_buf_init(&kv->val);
+	wire_buf_init(&kv->res);
+	return 0;
+}
+
+void kv_app_free(struct kv_app *kv)
+{
+	wire_buf_free(&kv->val);
+	wire_buf_free(&kv->res);
+	kv->store = NULL;
+}
+
+const char *kv_last_error(const struct kv_app *kv)
+{
+	if (kv->err == KV_ERR_STORE && kv->store != NULL) {
+		const char *m = store_last_error(kv->store);
+		return m[0] != '\0' ? m : store_strerror(kv->store_err);
+	}
+	return kv->err != 0 ? kv_strerror(kv->err) : "";
+}
+
+/* Remember err as the last failure and return it. */
+static int kv_fail(struct kv_app *kv, int err)
+{
+	kv->err = err;
+	return err;
+}
+
+/* A store code into a kv code; 0 stays 0. */
+static int kv_store_fail(struct kv_app *kv, int rc)
+{
+	if (rc == 0)
+		return 0;
+	if (rc == STORE_ERR_NOMEM)
+		return kv_fail(kv, KV_ERR_NOMEM);
+	kv->store_err = rc;
+	return kv_fail(kv, KV_ERR_STORE);
+}
+
+static int kv_result(struct kv_app *kv, struct wire_buf *out, const struct wire_kv_result *res)
+{
+	return wire_kv_encode_result(out, res) != 0 ? kv_fail(kv, KV_ERR_NOMEM) : 0;
+}
+
+/* The current version of key (0 when absent) and, for GET, its value (borrowed). */
+static int kv_lookup(struct kv_app *kv, const struct wire_kv_op *op, int read_only,
+		     uint64_t *version, struct wire_bytes *value)
+{
+	const uint8_t *v;
+	size_t vlen;
+	int rc;
+
+	*version = 0;
+	value->p = NULL;
+	value->len = 0;
+	if (read_only) {
+		rc = store_get(kv->store, STORE_NS_KV, op->key.p, op->key.len, &kv->val);
+		v = kv->val.p;
+		vlen = kv->val.len;
+	} else {
+		rc = store_txn_get(kv->store, STORE_NS_KV, op->key.p, op->key.len, &v, &vlen);
+	}
+	if (rc == STORE_ERR_NOT_FOUND)
+		return 0;
+	if (rc != 0)
+		return kv_store_fail(kv, rc);
+	if (vlen < KV_VERSION_LEN || vlen - KV_VERSION_LEN > UINT32_MAX)
+		return kv_fail(kv, KV_ERR_CORRUPT);
+	for (unsigned i = 0; i < KV_VERSION_LEN; i++)
+		*version = *version << 8 | v[i];
+	if (*version == 0)
+		return kv_fail(kv, KV_ERR_CORRUPT);
+	value->p = v + KV_VERSION_LEN;
+	value->len = (uint32_t)(vlen - KV_VERSION_LEN);
+	return 0;
+}
+
+/* Store value under key with version (in the open transaction). */
+static int kv_write(struct kv_app *kv, const struct wire_kv_op *op, uint64_t version)
+{
+	uint8_t be[KV_VERSION_LEN];
+
+	for (unsigned i = 0; i < KV_VERSION_LEN; i++)
+		be[i] = (uint8_t)(version >> (8 * (KV_VERSION_LEN - 1 - i)));
+	wire_buf_reset(&kv->val);
+	wire_put_fixed(&kv->val, be, sizeof(be));
+	wire_put_fixed(&kv->val, op->value.p, op->value.len);
+	if (wire_buf_error(&kv->val) != 0)
+		return kv_fail(kv, KV_ERR_NOMEM);
+	return kv_store_fail(kv, store_txn_put(kv->store, STORE_NS_KV, op->key.p, op->key.len,
+					       kv->val.p, kv->val.len));
+}
+
+/* A decoding failure as the result the client gets. */
+static void kv_refusal(int derr, const struct wire_kv_op *op, const struct wire_kv_limits *lim,
+		       struct wire_kv_result *res)
+{
+	switch (derr) {
+	case WIRE_ERR_TOO_BIG:
+		res->status = WIRE_KV_TOO_BIG;
+		res->field = op->too_big;
+		res->limit = op->too_big == WIRE_KV_FIELD_KEY ? lim->max_key : lim->max_value;
+		break;
+	case WIRE_ERR_TYPE:
+		res->status = WIRE_KV_BAD_OP;
+		res->reason = WIRE_KV_BAD_TYPE;
+		break;
+	case WIRE_ERR_TRAILING:
+		res->status = WIRE_KV_BAD_OP;
+		res->reason = WIRE_KV_BAD_TRAILING;
+		break;
+	default: /* WIRE_ERR_TRUNCATED */
+		res->status = WIRE_KV_BAD_OP;
+		res->reason = WIRE_KV_BAD_TRUNCATED;
+		break;
+	}
+}
+
+int kv_apply(struct kv_app *kv, struct wire_bytes op_bytes, int read_only, struct wire_buf *out)
+{
+	struct wire_kv_result res;
+	struct wire_kv_op op;
+	struct wire_bytes cur_value;
+	uint64_t cur;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	rc = wire_kv_decode_op(op_bytes.p, op_bytes.len, &kv->cfg.limits, &op);
+	if (rc != 0) {
+		kv_refusal(rc, &op, &kv->cfg.limits, &res);
+		return kv_result(kv, out, &res);
+	}
+	if (read_only && !wire_kv_is_read_only(op.type)) {
+		res.status = WIRE_KV_BAD_OP;
+		res.reason = WIRE_KV_BAD_READ_ONLY;
+		return kv_result(kv, out, &res);
+	}
+	rc = kv_lookup(kv, &op, read_only, &cur, &cur_value);
+	if (rc != 0)
+		return rc;
+	switch (op.type) {
+	case WIRE_KV_GET:
+		if (cur == 0) {
+			res.status = WIRE_KV_NOT_FOUND;
+			break;
+		}
+		res.status = WIRE_KV_OK;
+		res.version = cur;
+		res.value = cur_value;
+		break;
+	case WIRE_KV_DEL:
+		if (cur == 0) {
+			res.status = WIRE_KV_NOT_FOUND;
+			break;
+		}
+		rc = kv_store_fail(kv, store_txn_del(kv->store, STORE_NS_KV, op.key.p, op.key.len));
+		if (rc != 0)
+			return rc;
+		res.status = WIRE_KV_OK;
+		res.version = cur;
+		break;
+	case WIRE_KV_CAS:
+	case WIRE_KV_PUT:
+		if (op.type == WIRE_KV_CAS && cur != op.version) {
+			res.status = WIRE_KV_CAS_MISMATCH;
+			res.version = cur;
+			break;
+		}
+		/* A u64 version cannot wrap: it counts writes to one key. */
+		rc = kv_write(kv, &op, cur + 1);
+		if (rc != 0)
+			return rc;
+		res.status = WIRE_KV_OK;
+		res.version = cur + 1;
+		break;
+	default:
+		/* wire_kv_decode_op accepts only the types above. */
+		res.status = WIRE_KV_BAD_OP;
+		res.reason = WIRE_KV_BAD_TYPE;
+		break;
+	}
+	return kv_result(kv, out, &res);
+}
+
+/* ---------------------------------------------------------------- pbft_app_ops */
+static int kv_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
+		      struct pbft_results *results)
+{
+	struct kv_app *kv = ctx;
+	struct wire_request req;
+	struct wire_iter it;
+	int rc;
+
+	rc = kv_store_fail(kv, store_txn_begin(kv->store));
+	if (rc != 0)
+		return rc;
+	wire_iter_batch(&it, batch);
+	while (wire_next_request(&it, &req)) {
+		wire_buf_reset(&kv->res);
+		rc = kv_apply(kv, req.op, 0, &kv->res);
+		if (rc != 0)
+			goto err_after_begin;
+		if (kv->res.len > UINT32_MAX ||
+		    pbft_results_add(results, kv->res.p, (uint32_t)kv->res.len) != 0) {
+			rc = kv_fail(kv, KV_ERR_NOMEM);
+			goto err_after_begin;
+		}
+	}
+	return kv_store_fail(kv, store_txn_commit(kv->store, seq, kv->cfg.sync));
+
+err_after_begin:
+	store_txn_abort(kv->store);
+	return rc;
+}
+
+static int kv_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result)
+{
+	return kv_apply(ctx, req->op, 1, result);
+}
+
+static int kv_checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_LEN])
+{
+	struct kv_app *kv = ctx;
+
+	return kv_store_fail(kv, store_checkpoint(kv->store, seq, digest));
+}
+
+static void kv_release(void *ctx, uint64_t below_seq)
+{
+	struct kv_app *kv = ctx;
+
+	store_release(kv->store, below_seq);
+}
+
+static int kv_tree_node(void *ctx, uint64_t ckpt, uint32_t level, uint64_t index,
+			struct wire_buf *children, uint32_t *count)
+{
+	struct kv_app *kv = ctx;
+
+	return kv_store_fail(kv, store_tree_node(kv->store, ckpt, level, index, children, count));
+}
+
+static int kv_read_partition(void *ctx, uint64_t ckpt, uint64_t partition,
+			     struct wire_bytes start_key, uint32_t max_bytes,
+			     struct wire_buf *entries, uint32_t *count, int *more)
+{
+	struct kv_app *kv = ctx;
+
+	return kv_store_fail(kv, store_read_partition(kv->store, ckpt, partition, start_key,
+						      max_bytes, entries, count, more));
+}
+
+static int kv_local_node(void *ctx, uint32_t level, uint64_t index, uint8_t digest[WIRE_DIGEST_LEN])
+{
+	struct kv_app *kv = ctx;
+
+	return kv_store_fail(kv, store_local_node(kv->store, level, index, digest));
+}
+
+static int kv_write_partition(void *ctx, uint64_t partition, int first, const struct wire_data *page)
+{
+	struct kv_app *kv = ctx;
+
+	return kv_store_fail(kv, store_write_partition(kv->store, partition, first, page));
+}
+
+static int kv_finish_transfer(void *ctx, uint64_t ckpt, const uint8_t digest[WIRE_DIGEST_LEN])
+{
+	struct kv_app *kv = ctx;
+
+	return kv_store_fail(kv, store_finish_transfer(kv->store, ckpt, digest));
+}
+
+void kv_app_ops(struct kv_app *kv, struct pbft_app_ops *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->ctx = kv;
+	store_shape(kv->store, &ops->fanout, &ops->levels);
+	ops->execute = kv_execute;
+	ops->execute_ro = kv_execute_ro;
+	ops->checkpoint = kv_checkpoint;
+	ops->release = kv_release;
+	ops->tree_node = kv_tree_node;
+	ops->read_partition = kv_read_partition;
+	ops->local_node = kv_local_node;
+	ops->write_partition = kv_write_partition;
+	ops->finish_transfer = kv_finish_transfer;
+}

@@ -1,0 +1,66 @@
+/* kv.h: the replicated key-value service (PUT, DEL, CAS, read-only GET) on the store,
+ * presented to the PBFT core as a struct pbft_app_ops. */
+#ifndef BULWARK_APP_KV_H
+#define BULWARK_APP_KV_H
+
+#include <stdint.h>
+
+#include "replica/core/pbft.h"
+#include "replica/store/store.h"
+#include "wire/kv.h"
+#include "wire/wire.h"
+
+/*
+ * Operations and results are encoded as wire/kv.h describes. A key k is stored as the
+ * state key STORE_NS_KV | k with the value: version u64 (big-endian) | value bytes.
+ * Execution is deterministic: a result depends only on the state and the operation.
+ * A malformed or oversized operation gets a BAD_OP or TOO_BIG result and changes
+ * nothing; the rest of its batch executes normally.
+ */
+
+enum kv_err {
+	KV_OK = 0,
+	KV_ERR_ARG = -1,     /* bad argument or limits */
+	KV_ERR_NOMEM = -2,
+	KV_ERR_STORE = -3,   /* the store failed: kv_last_error() says how */
+	KV_ERR_CORRUPT = -4  /* a stored value is not version | value */
+};
+/* A static string for a kv_err. Never NULL. */
+const char *kv_strerror(int err);
+
+struct kv_config {
+	struct wire_kv_limits limits; /* key and value sizes (1 .. STORE_MAX_KEY-1 / STORE_MAX_VALUE) */
+	int sync;                     /* each executed batch synced to disk before it counts */
+};
+/* Defaults: wire_kv_limits_default (1 KiB keys, 1 MiB values), sync on. */
+void kv_config_default(struct kv_config *cfg);
+
+struct kv_app {
+	struct store *store;    /* borrowed: must outlive the app */
+	struct kv_config cfg;
+	struct wire_buf val;    /* scratch: a stored value */
+	struct wire_buf res;    /* scratch: one result */
+	int err;                /* the last failure (kv_err), for kv_last_error */
+	int store_err;          /* the store's code behind the last KV_ERR_STORE */
+};
+
+/* Caller-allocated kv; store borrowed, cfg copied (NULL = defaults). Pair with
+ * kv_app_free. KV_ERR_ARG for limits outside the store's bounds. */
+int kv_app_init(struct kv_app *kv, struct store *store, const struct kv_config *cfg);
+void kv_app_free(struct kv_app *kv);
+
+/* Fill ops (every member) with this app: ctx = kv, the store's tree shape, and
+ * functions that return 0 or a kv_err. */
+void kv_app_ops(struct kv_app *kv, struct pbft_app_ops *ops);
+
+/* The last failure in words: for KV_ERR_STORE the store's message (a LevelDB error,
+ * both digests of a failed transfer, ...), else kv_strerror(); "" when none. Borrowed. */
+const char *kv_last_error(const struct kv_app *kv);
+
+/* Execute one operation (op borrowed) and append its encoded result to out.
+ * read_only != 0: against the committed state, write operations get BAD_OP;
+ * otherwise inside the store's open transaction (store_txn_begin). Returns 0 (the
+ * result says what happened) or a kv_err when the store failed. */
+int kv_apply(struct kv_app *kv, struct wire_bytes op, int read_only, struct wire_buf *out);
+
+#endif

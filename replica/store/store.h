@@ -1,0 +1,189 @@
+/* store.h: a replica's LevelDB database: the replicated state with its partition-tree
+ * digest, checkpoint snapshots and state transfer, and the protocol's durable records. */
+#ifndef BULWARK_STORE_H
+#define BULWARK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replica/core/pbft.h"
+#include "wire/wire.h"
+
+/*
+ * Key layout. One LevelDB database per replica, default bytewise comparator. Integers
+ * in keys and in store-written values are big-endian, so that numeric order is key
+ * order and a partition is one contiguous key range.
+ *
+ *   'S' | partition u32 | state key  -> value        the replicated state
+ *   'R' | kind u8 | key u64          -> record value the protocol's durable records
+ *   'M' 'V'                          -> format u32 | fanout u32 | levels u32
+ *   'M' 'E'                          -> last executed seq u64
+ *   'M' 'T'                          -> checkpoint seq u64: a state transfer towards
+ *                                       it is under way (the state is incomplete)
+ *   'M' 'P' | partition u32          -> cached digest of the partition (32 bytes);
+ *                                       absent: the partition is empty
+ *   'M' 'D' | partition u32          -> (empty) the partition changed after its
+ *                                       cached digest was written
+ *
+ * A state key is a namespace byte followed by the service's own key (STORE_NS_*); the
+ * partition is ptree_partition_of(state key), and partition digests hash the state
+ * keys and values in key order (replica/core/ptree.h). Every write to a partition
+ * puts its 'M' 'D' mark in the same atomic batch; digests are recomputed for marked
+ * partitions only (at a checkpoint, or when the live tree is read), and the new
+ * digest and the removal of the mark are written together. So after any crash each
+ * partition either has a mark or an up-to-date cached digest.
+ *
+ * An executed batch is one atomic leveldb_write: its state changes, their marks and
+ * the new 'M' 'E'. The records of one pbft_update are one atomic write, synced when
+ * the update says so.
+ */
+
+#define STORE_FORMAT_VERSION 1u
+#define STORE_MAX_KEY (64u * 1024u)            /* state key bytes, namespace byte included */
+#define STORE_MAX_VALUE (64u * 1024u * 1024u)  /* state value bytes */
+#define STORE_MAX_CHECKPOINTS 64u              /* snapshots kept before release */
+
+/* State namespaces (the first byte of every state key). */
+#define STORE_NS_KV ((uint8_t)'K')             /* replica/app/kv.c */
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_ERR_ARG = -1,           /* bad argument or tree shape */
+	STORE_ERR_NOMEM = -2,
+	STORE_ERR_IO = -3,            /* LevelDB reported an I/O error */
+	STORE_ERR_CORRUPT = -4,       /* LevelDB reported corruption, or a stored value is malformed */
+	STORE_ERR_OPEN = -5,          /* the database cannot be opened (missing, locked, ...) */
+	STORE_ERR_FORMAT = -6,        /* unknown format version, or another tree shape */
+	STORE_ERR_NOT_FOUND = -7,     /* no such key */
+	STORE_ERR_TOO_BIG = -8,       /* a key or value above STORE_MAX_KEY / STORE_MAX_VALUE */
+	STORE_ERR_SEQ = -9,           /* seq is not the next to execute, or not the last executed */
+	STORE_ERR_TXN = -10,          /* a transaction is already open, or none is */
+	STORE_ERR_NO_CHECKPOINT = -11, /* no snapshot kept for that checkpoint */
+	STORE_ERR_LIMIT = -12,        /* STORE_MAX_CHECKPOINTS snapshots already kept */
+	STORE_ERR_PAGE = -13,         /* a transfer page is malformed (partition, key order) */
+	STORE_ERR_TRANSFER = -14,     /* a state transfer is incomplete: execution refused */
+	STORE_ERR_DIGEST = -15,       /* the transferred state does not match the checkpoint digest */
+	STORE_ERR_TREE = -16          /* the partition tree failed (hashing) */
+};
+/* A static string for a store_err. Never NULL. */
+const char *store_strerror(int err);
+
+/* One thread at a time: a store is not locked. */
+struct store; /* opaque */
+
+struct store_config {
+	const char *path;     /* database folder (borrowed for the call) */
+	uint32_t fanout;      /* partition tree shape (ptree_init); must match the database's */
+	uint32_t levels;
+	int create;           /* create the database when missing */
+	size_t cache_bytes;   /* LevelDB block cache; 0 = LevelDB's default */
+	int verify;           /* recompute every partition digest at open (ignore the cache) */
+};
+
+/* Open the database, load last executed, the transfer mark and the partition digests
+ * (recomputing the marked ones). *out is owned by the caller, closed with store_close.
+ * On failure *out is NULL; if errbuf is non-NULL it receives the reason (errlen bytes,
+ * NUL-terminated). */
+int store_open(const struct store_config *cfg, struct store **out, char *errbuf, size_t errlen);
+/* Release every snapshot and close the database. NULL is ignored. */
+void store_close(struct store *s);
+
+/* The last failure in words (LevelDB's message, or the details of a digest mismatch),
+ * "" when none. Borrowed until the next store call. */
+const char *store_last_error(const struct store *s);
+
+uint64_t store_last_executed(const struct store *s);
+/* 1 (and *ckpt, may be NULL) if a state transfer was begun and not finished: the
+ * state is incomplete; store_txn_begin and store_checkpoint refuse until
+ * store_finish_transfer succeeds. The caller must fetch the state again. */
+int store_transfer_pending(const struct store *s, uint64_t *ckpt);
+void store_shape(const struct store *s, uint32_t *fanout, uint32_t *levels);
+uint64_t store_partitions(const struct store *s);
+
+/* ---------------------------------------------------------------- state reads */
+/* The live (committed) value of ns|key into value (reset first, caller-owned).
+ * 0, STORE_ERR_NOT_FOUND, STORE_ERR_TOO_BIG or a LevelDB error. */
+int store_get(struct store *s, uint8_t ns, const void *key, size_t klen, struct wire_buf *value);
+
+/* ---------------------------------------------------------------- one executed batch */
+/* Changes to the state are made in a transaction that becomes one atomic write with
+ * the new last executed seq. One transaction at a time; reads inside it see its own
+ * writes. Keys and values are copied (the transaction holds them until it ends, so
+ * its memory is bounded by the batch being executed). Every txn call returns
+ * STORE_ERR_TXN when no transaction is open; begin returns it when one is, and
+ * STORE_ERR_TRANSFER while a transfer is pending. */
+int store_txn_begin(struct store *s);
+/* 0 with *value / *vlen (borrowed until the next store call: never pass them back to
+ * store_txn_put), or STORE_ERR_NOT_FOUND. */
+int store_txn_get(struct store *s, uint8_t ns, const void *key, size_t klen,
+		  const uint8_t **value, size_t *vlen);
+/* 0, STORE_ERR_TOO_BIG (key or value above the limits; nothing recorded) or
+ * STORE_ERR_NOMEM (the transaction is then over: begin again). */
+int store_txn_put(struct store *s, uint8_t ns, const void *key, size_t klen,
+		  const void *value, size_t vlen);
+int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen);
+/* Write the changes and last executed = seq (which must be last executed + 1) in one
+ * leveldb_write, synced when sync != 0; the touched partitions become dirty. The
+ * transaction ends whatever the outcome; on failure nothing was written. */
+int store_txn_commit(struct store *s, uint64_t seq, int sync);
+/* Drop the open transaction's changes (no-op when none is open). */
+void store_txn_abort(struct store *s);
+
+/* ---------------------------------------------------------------- durable records */
+/* Write u's records (in order: puts, and deletes of every record of a kind below a
+ * key) in one leveldb_write, synced when u->sync. No records: nothing is written. */
+int store_apply_records(struct store *s, const struct pbft_update *u);
+
+/* Every stored record, ordered by (kind, key), for pbft_new(records->rec,
+ * records->bytes.p, records->n, ...). Caller-allocated, filled by
+ * store_load_records, freed with store_records_free. */
+struct store_records {
+	struct pbft_record *rec;   /* n entries, off/len into bytes; owned */
+	size_t n;
+	struct wire_buf bytes;     /* owned */
+};
+int store_load_records(struct store *s, struct store_records *out);
+void store_records_free(struct store_records *r);
+
+/* ---------------------------------------------------------------- digests, checkpoints, transfer */
+/* These have the contracts of the same-named members of struct pbft_app_ops
+ * (replica/core/pbft.h); the notes below add what the store does. */
+
+/* Digest of the live state (recomputes the dirty partitions first). */
+int store_root(struct store *s, uint8_t digest[WIRE_DIGEST_LEN]);
+/* seq must be the last executed seq. Recomputes the dirty partitions, keeps a LevelDB
+ * snapshot and a copy of the tree for seq, and returns the root. Asking again for a
+ * kept checkpoint returns its digest. */
+int store_checkpoint(struct store *s, uint64_t seq, uint8_t digest[WIRE_DIGEST_LEN]);
+/* Free every kept checkpoint below below_seq. */
+void store_release(struct store *s, uint64_t below_seq);
+/* Children digests of inner node (level < levels, index) of checkpoint ckpt, each
+ * appended with wire_put_child; *count receives their number. */
+int store_tree_node(struct store *s, uint64_t ckpt, uint32_t level, uint64_t index,
+		    struct wire_buf *children, uint32_t *count);
+/* Entries of partition from start_key on (inclusive: the next page's start_key is the
+ * last key received followed by one 0x00 byte), read from checkpoint ckpt's snapshot
+ * and appended with wire_put_data while the bytes appended stay <= max_bytes. A page
+ * holds at least one entry when any remains, even one larger than max_bytes, so that
+ * a transfer always progresses. *more is 1 if entries remain after the page. */
+int store_read_partition(struct store *s, uint64_t ckpt, uint64_t partition,
+			 struct wire_bytes start_key, uint32_t max_bytes,
+			 struct wire_buf *entries, uint32_t *count, int *more);
+/* Digest of node (level 0..levels, index) of the live state (level `levels` are
+ * partitions); recomputes the dirty partitions first. */
+int store_local_node(struct store *s, uint32_t level, uint64_t index,
+		     uint8_t digest[WIRE_DIGEST_LEN]);
+/* Write one transfer page (borrowed) into partition: page->partition must equal
+ * partition, every key must hash into it, keys strictly ascending within the page;
+ * first != 0 deletes the partition's old entries in the same write. Marks the
+ * transfer as under way (store_transfer_pending) in that write. STORE_ERR_PAGE (and
+ * nothing written) for a malformed page. */
+int store_write_partition(struct store *s, uint64_t partition, int first,
+			  const struct wire_data *page);
+/* Recompute the root; if it equals digest, set last executed = ckpt and clear the
+ * transfer mark in one synced write, drop kept checkpoints at or above ckpt and keep
+ * a checkpoint for ckpt. Otherwise STORE_ERR_DIGEST, store_last_error() gives both
+ * digests, and the transfer stays pending (to be fetched again). */
+int store_finish_transfer(struct store *s, uint64_t ckpt, const uint8_t digest[WIRE_DIGEST_LEN]);
+
+#endif

@@ -1,0 +1,119 @@
+/* store_int.h: replica/store's internals shared by its .c files: the store struct, the
+ * open transaction, kept checkpoints, and key encoding helpers. */
+#ifndef BULWARK_STORE_INT_H
+#define BULWARK_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replica/core/ptree.h"
+#include "replica/store/ldb.h"
+#include "replica/store/store.h"
+
+/* Key prefixes and metadata names (store.h "Key layout"). */
+#define STORE__P_STATE ((uint8_t)'S')
+#define STORE__P_RECORD ((uint8_t)'R')
+#define STORE__P_META ((uint8_t)'M')
+#define STORE__M_FORMAT ((uint8_t)'V')
+#define STORE__M_EXECUTED ((uint8_t)'E')
+#define STORE__M_TRANSFER ((uint8_t)'T')
+#define STORE__M_DIGEST ((uint8_t)'P')
+#define STORE__M_DIRTY ((uint8_t)'D')
+
+#define STORE__STATE_PREFIX 5u   /* 'S' + partition u32 */
+#define STORE__META_PART_LEN 6u  /* 'M' + name + partition u32 */
+#define STORE__RECORD_KEY_LEN 10u /* 'R' + kind + key u64 */
+
+/* One changed key of the open transaction: its LevelDB key and new value (or deletion)
+ * live in the transaction's arena. */
+struct store__change {
+	size_t off;        /* LevelDB key, then value, in arena */
+	uint32_t klen;     /* LevelDB key length */
+	uint32_t vlen;
+	uint32_t partition;
+	int deleted;
+	uint64_t hash;
+};
+
+struct store__txn {
+	int open;
+	struct wire_buf arena;        /* keys and values, appended */
+	struct store__change *chg;
+	size_t n, cap;
+	uint32_t *slot;               /* hash table of chg index + 1 (0 = empty) */
+	size_t nslot;                 /* power of two, > 2 * n */
+	uint64_t hash_key[2];         /* SipHash key, random per store */
+};
+
+/* A kept checkpoint: a LevelDB snapshot and the tree as it was at seq. */
+struct store__ckpt {
+	uint64_t seq;
+	const leveldb_snapshot_t *snap;
+	struct ptree tree;
+};
+
+struct store {
+	struct store__ldb ldb;
+	uint32_t fanout, levels;
+	uint64_t partitions;
+	uint64_t last_executed;
+	int transfer_pending;
+	uint64_t transfer_ckpt;
+	struct ptree tree;            /* the live state's tree; dirty partitions marked */
+	struct store__txn txn;
+	struct store__ckpt ckpt[STORE_MAX_CHECKPOINTS]; /* ascending seq */
+	size_t nckpt;
+	struct wire_buf key;          /* scratch: LevelDB keys */
+	struct wire_buf val;          /* scratch: values read (store_txn_get) */
+};
+
+/* ---------------------------------------------------------------- big-endian helpers */
+static inline void store__be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void store__be64(uint8_t *p, uint64_t v)
+{
+	store__be32(p, (uint32_t)(v >> 32));
+	store__be32(p + 4, (uint32_t)v);
+}
+
+static inline uint32_t store__ld32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static inline uint64_t store__ld64(const uint8_t *p)
+{
+	return (uint64_t)store__ld32(p) << 32 | store__ld32(p + 4);
+}
+
+/* 'M' name | partition u32. */
+static inline void store__meta_part_key(uint8_t out[STORE__META_PART_LEN], uint8_t name,
+					uint64_t partition)
+{
+	out[0] = STORE__P_META;
+	out[1] = name;
+	store__be32(out + 2, (uint32_t)partition);
+}
+
+/* Build 'S' | partition | ns | key into s->key; *partition receives the partition.
+ * STORE_ERR_TOO_BIG if ns|key is longer than STORE_MAX_KEY, STORE_ERR_NOMEM. */
+int store__state_key(struct store *s, uint8_t ns, const void *key, size_t klen,
+		     uint64_t *partition);
+
+/* Recompute the dirty partitions of the live tree and cache their digests on disk. */
+int store__refresh(struct store *s);
+
+/* Transaction internals (txn.c). */
+int store__txn_init(struct store__txn *t);
+void store__txn_free(struct store__txn *t);
+
+/* Free every kept checkpoint (state.c). */
+void store__ckpt_free_all(struct store *s);
+
+#endif

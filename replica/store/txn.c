@@ -1,0 +1,295 @@
+/* txn.c: the transaction of one executed batch: changes kept in a hash table (read your
+ * own writes), then written with the new last executed seq in one leveldb_write. */
+#include "replica/store/store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto.h"
+
+#define TXN_MIN_SLOTS 64u
+
+/* SipHash-2-4 with a random per-store key: keys come from clients, so the table must
+ * not be floodable with colliding keys. Only the table layout depends on it. */
+#define SIP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND(v0, v1, v2, v3)                                                     \
+	do {                                                                           \
+		v0 += v1; v1 = SIP_ROTL(v1, 13); v1 ^= v0; v0 = SIP_ROTL(v0, 32);      \
+		v2 += v3; v3 = SIP_ROTL(v3, 16); v3 ^= v2;                             \
+		v0 += v3; v3 = SIP_ROTL(v3, 21); v3 ^= v0;                             \
+		v2 += v1; v1 = SIP_ROTL(v1, 17); v1 ^= v2; v2 = SIP_ROTL(v2, 32);      \
+	} while (0)
+
+static uint64_t sip_load64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t txn_hash(const uint64_t k[2], const uint8_t *p, size_t len)
+{
+	uint64_t v0 = k[0] ^ 0x736f6d6570736575ull, v1 = k[1] ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k[0] ^ 0x6c7967656e657261ull, v3 = k[1] ^ 0x7465646279746573ull;
+	uint64_t m, b = (uint64_t)len << 56;
+	size_t i, tail = len & 7u;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = sip_load64(p + i);
+		v3 ^= m;
+		SIP_ROUND(v0, v1, v2, v3);
+		SIP_ROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < tail; j++)
+		b |= (uint64_t)p[i + j] << (8 * j);
+	v3 ^= b;
+	SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		SIP_ROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+int store__txn_init(struct store__txn *t)
+{
+	memset(t, 0, sizeof(*t));
+	wire_buf_init(&t->arena);
+	if (crypto_random(t->hash_key, sizeof(t->hash_key)) != 0)
+		return STORE_ERR_NOMEM;
+	t->slot = calloc(TXN_MIN_SLOTS, sizeof(*t->slot));
+	if (t->slot == NULL)
+		return STORE_ERR_NOMEM;
+	t->nslot = TXN_MIN_SLOTS;
+	return 0;
+}
+
+void store__txn_free(struct store__txn *t)
+{
+	wire_buf_free(&t->arena);
+	free(t->chg);
+	free(t->slot);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Index of the change for LevelDB key (k, klen), or -1; *slot_out is where it is or
+ * would go. */
+static long txn_find(const struct store__txn *t, const uint8_t *k, size_t klen, uint64_t h,
+		     size_t *slot_out)
+{
+	size_t mask = t->nslot - 1, i = (size_t)h & mask;
+
+	for (;; i = (i + 1) & mask) {
+		uint32_t v = t->slot[i];
+		if (v == 0) {
+			*slot_out = i;
+			return -1;
+		}
+		const struct store__change *c = &t->chg[v - 1];
+		if (c->hash == h && c->klen == klen && memcmp(t->arena.p + c->off, k, klen) == 0) {
+			*slot_out = i;
+			return (long)(v - 1);
+		}
+	}
+}
+
+/* Double the table when it is half full. */
+static int txn_grow(struct store__txn *t)
+{
+	size_t nslot = t->nslot * 2, mask = nslot - 1;
+	uint32_t *slot;
+
+	if (nslot > UINT32_MAX)
+		return STORE_ERR_NOMEM;
+	slot = calloc(nslot, sizeof(*slot));
+	if (slot == NULL)
+		return STORE_ERR_NOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t j = (size_t)t->chg[i].hash & mask;
+		while (slot[j] != 0)
+			j = (j + 1) & mask;
+		slot[j] = (uint32_t)(i + 1);
+	}
+	free(t->slot);
+	t->slot = slot;
+	t->nslot = nslot;
+	return 0;
+}
+
+int store_txn_begin(struct store *s)
+{
+	struct store__txn *t = &s->txn;
+
+	if (t->open)
+		return STORE_ERR_TXN;
+	if (s->transfer_pending)
+		return store__ldb_fail(&s->ldb, STORE_ERR_TRANSFER,
+				       "state transfer to checkpoint %llu is incomplete: execution refused",
+				       (unsigned long long)s->transfer_ckpt);
+	wire_buf_reset(&t->arena);
+	memset(t->slot, 0, t->nslot * sizeof(*t->slot));
+	t->n = 0;
+	t->open = 1;
+	return 0;
+}
+
+void store_txn_abort(struct store *s)
+{
+	s->txn.open = 0;
+	s->txn.n = 0;
+	wire_buf_reset(&s->txn.arena);
+}
+
+int store_txn_get(struct store *s, uint8_t ns, const void *key, size_t klen,
+		  const uint8_t **value, size_t *vlen)
+{
+	struct store__txn *t = &s->txn;
+	uint64_t partition, h;
+	size_t slot;
+	long i;
+	int rc;
+
+	if (!t->open)
+		return STORE_ERR_TXN;
+	rc = store__state_key(s, ns, key, klen, &partition);
+	if (rc != 0)
+		return rc;
+	h = txn_hash(t->hash_key, s->key.p, s->key.len);
+	i = txn_find(t, s->key.p, s->key.len, h, &slot);
+	if (i >= 0) {
+		const struct store__change *c = &t->chg[i];
+		if (c->deleted)
+			return STORE_ERR_NOT_FOUND;
+		*value = t->arena.p + c->off + c->klen;
+		*vlen = c->vlen;
+		return 0;
+	}
+	rc = store__ldb_get(&s->ldb, NULL, s->key.p, s->key.len, &s->val);
+	if (rc != 0)
+		return rc;
+	*value = s->val.p;
+	*vlen = s->val.len;
+	return 0;
+}
+
+/* Record a put (deleted 0) or delete of ns|key in the transaction. */
+static int txn_change(struct store *s, uint8_t ns, const void *key, size_t klen,
+		      const void *value, size_t vlen, int deleted)
+{
+	struct store__txn *t = &s->txn;
+	struct store__change *c;
+	uint64_t partition, h;
+	size_t slot, off;
+	long i;
+	int rc;
+
+	if (!t->open)
+		return STORE_ERR_TXN;
+	if (vlen > STORE_MAX_VALUE)
+		return STORE_ERR_TOO_BIG;
+	rc = store__state_key(s, ns, key, klen, &partition);
+	if (rc != 0)
+		goto err;
+	if (t->n + 1 > t->nslot / 2) {
+		rc = txn_grow(t);
+		if (rc != 0)
+			goto err;
+	}
+	h = txn_hash(t->hash_key, s->key.p, s->key.len);
+	i = txn_find(t, s->key.p, s->key.len, h, &slot);
+	if (i < 0 && t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct store__change *chg = realloc(t->chg, cap * sizeof(*chg));
+		if (chg == NULL) {
+			rc = STORE_ERR_NOMEM;
+			goto err;
+		}
+		t->chg = chg;
+		t->cap = cap;
+	}
+	off = t->arena.len;
+	wire_put_fixed(&t->arena, s->key.p, s->key.len);
+	wire_put_fixed(&t->arena, value, vlen);
+	if (wire_buf_error(&t->arena) != 0) {
+		rc = STORE_ERR_NOMEM;
+		goto err;
+	}
+	if (i < 0) {
+		i = (long)t->n++;
+		t->slot[slot] = (uint32_t)(i + 1);
+	}
+	c = &t->chg[i];
+	c->off = off;
+	c->klen = (uint32_t)s->key.len;
+	c->vlen = (uint32_t)vlen;
+	c->partition = (uint32_t)partition;
+	c->deleted = deleted;
+	c->hash = h;
+	return 0;
+
+err:
+	/* Out of memory ends the transaction: the batch cannot be executed in full. */
+	if (rc == STORE_ERR_NOMEM)
+		store_txn_abort(s);
+	return rc;
+}
+
+int store_txn_put(struct store *s, uint8_t ns, const void *key, size_t klen,
+		  const void *value, size_t vlen)
+{
+	return txn_change(s, ns, key, klen, value, vlen, 0);
+}
+
+int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen)
+{
+	return txn_change(s, ns, key, klen, NULL, 0, 1);
+}
+
+int store_txn_commit(struct store *s, uint64_t seq, int sync)
+{
+	struct store__txn *t = &s->txn;
+	uint8_t mark[STORE__META_PART_LEN];
+	uint8_t ekey[2] = { STORE__P_META, STORE__M_EXECUTED }, eval[8];
+	leveldb_writebatch_t *wb;
+	int rc;
+
+	if (!t->open)
+		return STORE_ERR_TXN;
+	if (seq != s->last_executed + 1) {
+		store_txn_abort(s);
+		return store__ldb_fail(&s->ldb, STORE_ERR_SEQ,
+				       "commit of seq %llu after last executed %llu",
+				       (unsigned long long)seq, (unsigned long long)s->last_executed);
+	}
+	wb = leveldb_writebatch_create();
+	if (wb == NULL) {
+		store_txn_abort(s);
+		return STORE_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		const struct store__change *c = &t->chg[i];
+		const char *k = (const char *)t->arena.p + c->off;
+		if (c->deleted)
+			leveldb_writebatch_delete(wb, k, c->klen);
+		else
+			leveldb_writebatch_put(wb, k, c->klen, k + c->klen, c->vlen);
+		store__meta_part_key(mark, STORE__M_DIRTY, c->partition);
+		leveldb_writebatch_put(wb, (const char *)mark, sizeof(mark), "", 0);
+	}
+	store__be64(eval, seq);
+	leveldb_writebatch_put(wb, (const char *)ekey, sizeof(ekey), (const char *)eval, sizeof(eval));
+	rc = store__ldb_write(&s->ldb, wb, sync);
+	leveldb_writebatch_destroy(wb);
+	if (rc == 0) {
+		for (size_t i = 0; i < t->n; i++)
+			if (ptree_mark(&s->tree, t->chg[i].partition) != 0)
+				rc = STORE_ERR_TREE; /* cannot happen: partitions come from the tree */
+		s->last_executed = seq;
+	}
+	store_txn_abort(s);
+	return rc;
+}
