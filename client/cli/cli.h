@@ -8,10 +8,13 @@
 
 #include "crypto/crypto.h"
 
-/* Exit statuses: 0 success, 1 the operation failed, 2 the command line was wrong. */
-#define CLI_EXIT_OK    0
-#define CLI_EXIT_FAIL  1
-#define CLI_EXIT_USAGE 2
+/* Exit statuses: 0 success, 1 the operation failed, 2 the command line was wrong,
+ * 3 the key does not exist (get, del), 4 the key's version is not the expected one (cas). */
+#define CLI_EXIT_OK        0
+#define CLI_EXIT_FAIL      1
+#define CLI_EXIT_USAGE     2
+#define CLI_EXIT_NOT_FOUND 3
+#define CLI_EXIT_MISMATCH  4
 
 /* A subcommand: run gets argv[0] = its own name and returns an exit status. */
 struct cli_command {
@@ -22,6 +25,11 @@ struct cli_command {
 
 int cli_keygen(int argc, char **argv);
 int cli_cluster(int argc, char **argv);
+int cli_put(int argc, char **argv);    /* kv.c */
+int cli_get(int argc, char **argv);
+int cli_del(int argc, char **argv);
+int cli_cas(int argc, char **argv);
+int cli_status(int argc, char **argv); /* status.c */
 
 /* Prints "bulwark: <message>" and a newline to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

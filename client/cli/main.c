@@ -7,13 +7,18 @@
 
 static const struct cli_command commands[] = {
 	{"keygen", "write a new Ed25519 key pair (NAME.key, NAME.pub)", cli_keygen},
-	{"cluster", "set up a local group: cluster init", cli_cluster},
+	{"cluster", "a local group: init, up, down, status", cli_cluster},
+	{"put", "set a key to a value", cli_put},
+	{"get", "print a key's value", cli_get},
+	{"del", "remove a key", cli_del},
+	{"cas", "set a key if its version is the expected one", cli_cas},
+	{"status", "each replica's view, primary and progress", cli_status},
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: bulwark COMMAND [OPTIONS]\n"
-		     "The bulwark command line: keys, clusters, and (later) updates.\n\n"
+		     "The bulwark command line: keys, local clusters, key-value operations, status.\n\n"
 		     "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);

@@ -20,7 +20,21 @@ const char *bulwark_strerror(int err)
 	case BULWARK_ERR_ARG: return "invalid argument";
 	case BULWARK_ERR_EXISTS: return "file already exists";
 	case BULWARK_ERR_IO: return "file could not be written";
-	case BULWARK_ERR_CRYPTO: return "key generation failed";
+	case BULWARK_ERR_CRYPTO: return "key generation, signing or MAC computation failed";
+	case BULWARK_ERR_NOMEM: return "out of memory";
+	case BULWARK_ERR_CONFIG: return "the group configuration is missing or invalid";
+	case BULWARK_ERR_KEY:
+		return "the client key file is missing, unreadable or not a private Ed25519 key";
+	case BULWARK_ERR_NET: return "the network transport could not be set up";
+	case BULWARK_ERR_TIMEOUT: return "timed out waiting for matching replies from the group";
+	case BULWARK_ERR_NOT_FOUND: return "key not found";
+	case BULWARK_ERR_CAS_MISMATCH: return "the key's version is not the expected one";
+	case BULWARK_ERR_TOO_BIG: return "key, value or request above the size limit";
+	case BULWARK_ERR_BUSY: return "an operation is already outstanding on this client";
+	case BULWARK_ERR_REJECTED: return "the group rejected the operation as malformed";
+	case BULWARK_ERR_PROTOCOL: return "the group's reply is malformed";
+	case BULWARK_ERR_LOOP: return "blocking call from inside a callback of its event loop";
+	case BULWARK_ERR_CANCELLED: return "the client was closed with the operation outstanding";
 	}
 	return "unknown error";
 }

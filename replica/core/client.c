@@ -1,0 +1,290 @@
+/* client.c: the PBFT client as a pure state machine: one outstanding request, f+1
+ * matching replies (2f+1 for read-only, retried as ordered when that fails),
+ * retransmission to all replicas with a doubling timeout, following the view. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/core/pbft.h"
+
+#define PBFT__CLIENT_MAX_N 64u
+#define PBFT__CLIENT_MAX_BACKOFF 8u
+
+struct pbft__creply {
+	uint8_t set;
+	uint64_t view;
+	uint32_t flags;
+	struct wire_buf result;
+};
+
+struct pbft_client {
+	struct pbft_client_config cfg;
+	struct wire_limits lim;
+	uint64_t next_ts;
+	uint64_t view;             /* believed current view */
+	int open;
+	int read_only;             /* the outstanding attempt is read-only */
+	uint64_t ts;
+	struct wire_buf op;
+	uint64_t deadline;
+	uint32_t backoff;
+	struct pbft__creply *rep;  /* n, by replica */
+	struct wire_buf result;
+	uint64_t result_ts;
+	struct wire_buf auth;
+};
+
+int pbft_client_new(const struct pbft_client_config *cfg, struct pbft_client **out)
+{
+	struct pbft_client *c;
+
+	if (!cfg || !out || cfg->f < 1 || cfg->n != 3 * cfg->f + 1 || cfg->n > PBFT__CLIENT_MAX_N ||
+	    cfg->timeout_ms == 0 || !cfg->auth.authenticate)
+		return PBFT_ERR_ARG;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return PBFT_ERR_NOMEM;
+	c->rep = calloc(cfg->n, sizeof(*c->rep));
+	if (!c->rep) {
+		free(c);
+		return PBFT_ERR_NOMEM;
+	}
+	c->cfg = *cfg;
+	c->lim = cfg->limits ? *cfg->limits : wire_limits_default;
+	c->cfg.limits = &c->lim;
+	c->next_ts = cfg->first_timestamp ? cfg->first_timestamp : 1;
+	wire_buf_init(&c->op);
+	wire_buf_init(&c->result);
+	wire_buf_init(&c->auth);
+	for (uint32_t i = 0; i < cfg->n; i++)
+		wire_buf_init(&c->rep[i].result);
+	*out = c;
+	return PBFT_OK;
+}
+
+void pbft_client_free(struct pbft_client *c)
+{
+	if (!c)
+		return;
+	for (uint32_t i = 0; i < c->cfg.n; i++)
+		wire_buf_free(&c->rep[i].result);
+	free(c->rep);
+	wire_buf_free(&c->op);
+	wire_buf_free(&c->result);
+	wire_buf_free(&c->auth);
+	free(c);
+}
+
+static int pbft__client_out(struct pbft_update *up, enum pbft_dest dest, uint32_t replica,
+			    size_t off)
+{
+	struct pbft_out *o;
+
+	if (wire_buf_error(&up->msgs))
+		return PBFT_ERR_NOMEM;
+	if (up->nout == up->capout) {
+		size_t cap = up->capout ? up->capout * 2 : 8;
+		struct pbft_out *no = realloc(up->out, cap * sizeof(*no));
+		if (!no)
+			return PBFT_ERR_NOMEM;
+		up->out = no;
+		up->capout = cap;
+	}
+	o = &up->out[up->nout++];
+	memset(o, 0, sizeof(*o));
+	o->dest = dest;
+	o->replica = replica;
+	o->off = off;
+	o->len = up->msgs.len - off;
+	return PBFT_OK;
+}
+
+/* Send the outstanding request: to the believed primary, or to every replica. */
+static int pbft__client_send(struct pbft_client *c, int to_all, struct pbft_update *up)
+{
+	struct wire_msg m;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	size_t off = up->msgs.len;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.version = WIRE_VERSION;
+	m.hdr.type = WIRE_REQUEST;
+	m.hdr.sender = WIRE_SENDER_CLIENT;
+	m.hdr.group = c->cfg.group;
+	m.hdr.epoch = c->cfg.epoch;
+	memcpy(m.u.request.client, c->cfg.key, WIRE_KEY_LEN);
+	m.u.request.timestamp = c->ts;
+	m.u.request.flags = c->read_only ? WIRE_REQ_READ_ONLY : 0;
+	m.u.request.op.p = c->op.p;
+	m.u.request.op.len = (uint32_t)c->op.len;
+	wire_request_digest(c->cfg.group, c->cfg.epoch, &m.u.request, digest);
+	wire_buf_reset(&c->auth);
+	if (c->cfg.auth.authenticate(c->cfg.auth.ctx, digest, &c->auth) != 0)
+		return PBFT_ERR_APP;
+	if (wire_buf_error(&c->auth))
+		return PBFT_ERR_NOMEM;
+	m.u.request.auth.p = c->auth.p;
+	m.u.request.auth.len = (uint32_t)c->auth.len;
+	rc = wire_encode(&up->msgs, &m);
+	if (rc != WIRE_OK) {
+		up->msgs.len = off;
+		return rc == WIRE_ERR_NOMEM ? PBFT_ERR_NOMEM : PBFT_ERR_ARG;
+	}
+	if (to_all)
+		return pbft__client_out(up, PBFT_DEST_OTHERS, 0, off);
+	return pbft__client_out(up, PBFT_DEST_REPLICA, (uint32_t)(c->view % c->cfg.n), off);
+}
+
+static void pbft__client_clear(struct pbft_client *c)
+{
+	for (uint32_t i = 0; i < c->cfg.n; i++)
+		c->rep[i].set = 0;
+}
+
+/* A fresh attempt (new timestamp) of the outstanding op. */
+static int pbft__client_attempt(struct pbft_client *c, uint64_t now, int read_only, int to_all,
+				struct pbft_update *up)
+{
+	c->ts = c->next_ts++;
+	c->read_only = read_only;
+	c->backoff = 1;
+	c->deadline = now + c->cfg.timeout_ms;
+	pbft__client_clear(c);
+	up->deadline = c->deadline;
+	return pbft__client_send(c, to_all, up);
+}
+
+int pbft_client_invoke(struct pbft_client *c, uint64_t now, const uint8_t *op, size_t len,
+		       int read_only, struct pbft_update *up)
+{
+	if (!c || !up || (len && !op))
+		return PBFT_ERR_ARG;
+	if (c->open)
+		return PBFT_ERR_BUSY;
+	if (len > c->lim.max_op)
+		return PBFT_ERR_ARG;
+	wire_buf_reset(&c->op);
+	wire_put_fixed(&c->op, op, len);
+	if (wire_buf_error(&c->op))
+		return PBFT_ERR_NOMEM;
+	c->open = 1;
+	/* Read-only requests go to every replica: they need a larger quorum at once. */
+	return pbft__client_attempt(c, now, read_only != 0, read_only != 0, up);
+}
+
+static uint32_t pbft__client_quorum(const struct pbft_client *c)
+{
+	if (c->read_only && c->cfg.read_quorum_2f1)
+		return 2 * c->cfg.f + 1;
+	return c->cfg.f + 1;
+}
+
+static int pbft__client_same(const struct pbft__creply *a, const struct pbft__creply *b)
+{
+	return a->flags == b->flags && a->result.len == b->result.len &&
+	       memcmp(a->result.p, b->result.p, a->result.len) == 0;
+}
+
+static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev,
+			      struct pbft_update *up)
+{
+	const struct wire_msg *m = ev->msg;
+	const struct wire_reply *rp = &m->u.reply;
+	struct pbft__creply *slot;
+	uint32_t quorum = pbft__client_quorum(c), match = 0, replied = 0, best = 0;
+	uint64_t minview = UINT64_MAX;
+
+	if (m->hdr.type != WIRE_REPLY || ev->from >= c->cfg.n || m->hdr.sender != ev->from ||
+	    m->hdr.group != c->cfg.group || m->hdr.epoch != c->cfg.epoch)
+		return 0;
+	if (!c->open || rp->timestamp != c->ts || memcmp(rp->client, c->cfg.key, WIRE_KEY_LEN) != 0 ||
+	    ((rp->flags & WIRE_REPLY_READ_ONLY) != 0) != (c->read_only != 0) ||
+	    (rp->flags & ~(uint32_t)WIRE_REPLY_READ_ONLY))
+		return 0;
+	slot = &c->rep[ev->from];
+	slot->set = 1;
+	slot->view = rp->view;
+	slot->flags = rp->flags;
+	wire_buf_reset(&slot->result);
+	wire_put_fixed(&slot->result, rp->result.p, rp->result.len);
+	if (wire_buf_error(&slot->result)) {
+		slot->set = 0;
+		return PBFT_ERR_NOMEM;
+	}
+	for (uint32_t j = 0; j < c->cfg.n; j++) {
+		uint32_t same = 0;
+
+		if (!c->rep[j].set)
+			continue;
+		replied++;
+		for (uint32_t k = 0; k < c->cfg.n; k++) {
+			if (c->rep[k].set && pbft__client_same(&c->rep[j], &c->rep[k]))
+				same++;
+		}
+		if (same > best)
+			best = same;
+		if (pbft__client_same(&c->rep[j], slot)) {
+			match++;
+			if (c->rep[j].view < minview)
+				minview = c->rep[j].view;
+		}
+	}
+	if (match >= quorum) {
+		/* Accepted. The lowest view among the matching replies is one a correct
+		 * replica is at or beyond: follow it. */
+		wire_buf_reset(&c->result);
+		wire_put_fixed(&c->result, slot->result.p, slot->result.len);
+		if (wire_buf_error(&c->result))
+			return PBFT_ERR_NOMEM;
+		c->result_ts = c->ts;
+		if (minview > c->view)
+			c->view = minview;
+		c->open = 0;
+		c->deadline = 0;
+		return 1;
+	}
+	if (c->read_only && best + (c->cfg.n - replied) < quorum) {
+		/* The read-only replies can no longer agree: order it instead. */
+		return pbft__client_attempt(c, ev->now, 0, 1, up);
+	}
+	return 0;
+}
+
+int pbft_client_step(struct pbft_client *c, const struct pbft_event *ev, struct pbft_update *up)
+{
+	int rc = 0;
+
+	if (!c || !ev || !up)
+		return PBFT_ERR_ARG;
+	if (ev->type == PBFT_EV_MESSAGE) {
+		if (!ev->msg)
+			return 0;
+		rc = pbft__client_reply(c, ev, up);
+	} else if (ev->type == PBFT_EV_TICK) {
+		if (c->open && c->deadline && ev->now >= c->deadline) {
+			if (c->read_only) {
+				rc = pbft__client_attempt(c, ev->now, 0, 1, up);
+			} else {
+				if (c->backoff < PBFT__CLIENT_MAX_BACKOFF)
+					c->backoff *= 2;
+				c->deadline = ev->now + c->cfg.timeout_ms * c->backoff;
+				rc = pbft__client_send(c, 1, up);
+			}
+		}
+	} else {
+		return PBFT_ERR_ARG;
+	}
+	if (rc < 0)
+		return rc;
+	up->deadline = c->open ? c->deadline : 0;
+	return rc;
+}
+
+struct wire_bytes pbft_client_result(const struct pbft_client *c, uint64_t *timestamp)
+{
+	struct wire_bytes b = { c->result.p, (uint32_t)c->result.len };
+
+	if (timestamp)
+		*timestamp = c->result_ts;
+	return b;
+}

@@ -1,0 +1,415 @@
+/* replica.c: creating and freeing a replica, the step dispatch, timers, the log window
+ * and pbft_get_status. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/core/pbft_int.h"
+
+const char *pbft_strerror(int err)
+{
+	switch (err) {
+	case PBFT_OK: return "success";
+	case PBFT_ERR_ARG: return "bad configuration or argument";
+	case PBFT_ERR_NOMEM: return "out of memory";
+	case PBFT_ERR_BUSY: return "a request is already outstanding";
+	case PBFT_ERR_APP: return "an application or crypto operation failed";
+	case PBFT_ERR_RECORD: return "malformed durable record";
+	default: return "unknown pbft error";
+	}
+}
+
+/* ---------------------------------------------------------------- window */
+int pbft__in_window(const struct pbft *r, uint64_t seq)
+{
+	return seq > r->low && seq <= r->low + r->L;
+}
+
+void pbft__entry_clear(struct pbft *r, struct pbft__entry *e)
+{
+	e->seq = 0;
+	e->has_pp = e->relayed = e->sent_prepare = e->sent_commit = 0;
+	e->committed = e->has_p = e->exec_pc = 0;
+	e->pp_view = e->relayed_view = e->p_view = 0;
+	e->cur.count = 0;
+	e->pc.count = 0;
+	wire_buf_reset(&e->cur.reqs);
+	wire_buf_reset(&e->pc.reqs);
+	memset(e->prep, 0, r->n * sizeof(*e->prep));
+	memset(e->commit, 0, r->n * sizeof(*e->commit));
+}
+
+/* The entry of seq, or NULL when seq is outside the window (or absent and !create). */
+struct pbft__entry *pbft__entry(struct pbft *r, uint64_t seq, int create)
+{
+	struct pbft__entry *e;
+
+	if (!pbft__in_window(r, seq))
+		return NULL;
+	e = &r->log[seq % r->L];
+	if (e->seq == seq)
+		return e;
+	if (!create)
+		return NULL;
+	/* Another seq in this slot is necessarily <= low: stale. */
+	pbft__entry_clear(r, e);
+	e->seq = seq;
+	return e;
+}
+
+/* ---------------------------------------------------------------- timers */
+uint64_t pbft__timeout(const struct pbft *r)
+{
+	uint64_t k = 0;
+
+	if (!r->active && r->view > r->last_active_view + 1)
+		k = r->view - r->last_active_view - 1;
+	if (k > PBFT__MAX_BACKOFF)
+		k = PBFT__MAX_BACKOFF;
+	return r->cfg.view_change_timeout_ms << k;
+}
+
+/* Requests are waiting: keep the view-change timer running (restart it on progress);
+ * none: stop it. Only in an active view; the new-view timer is separate. */
+void pbft__timer_request(struct pbft *r, int progress)
+{
+	if (!r->active)
+		return;
+	if (r->npending == 0) {
+		r->vc_deadline = 0;
+		return;
+	}
+	if (r->vc_deadline == 0 || progress)
+		r->vc_deadline = r->now + pbft__timeout(r);
+}
+
+static uint64_t pbft__min_deadline(uint64_t a, uint64_t b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static int pbft__timers(struct pbft *r, struct pbft_update *up)
+{
+	int rc;
+
+	/* Restarted while changing views: our VIEW-CHANGE is not kept, send it again. */
+	if (!r->active && r->vc_view[r->id] != r->view) {
+		rc = pbft__resend_vc(r, up);
+		if (rc)
+			return rc;
+	}
+	if (r->vc_deadline && r->now >= r->vc_deadline && r->active &&
+	    (r->xfer.active || r->target.seq > r->last_executed)) {
+		/* We are behind a proven checkpoint: the group is making progress without
+		 * us; blaming its primary would only take us out of its view. */
+		PBFT_TRACE(r, "view %llu: timer expired while behind checkpoint %llu -> wait for state",
+			   (unsigned long long)r->view, (unsigned long long)r->target.seq);
+		r->vc_deadline = r->now + pbft__timeout(r);
+	}
+	if (r->vc_deadline && r->now >= r->vc_deadline) {
+		PBFT_TRACE(r, "view %llu: timer expired%s -> view change to %llu",
+			   (unsigned long long)r->view, r->active ? " with requests waiting" :
+			   " before NEW-VIEW", (unsigned long long)(r->view + 1));
+		rc = pbft__start_view_change(r, r->view + 1, up);
+		if (rc)
+			return rc;
+	}
+	if (r->status_deadline && r->now >= r->status_deadline) {
+		r->status_deadline = r->now + r->cfg.status_interval_ms;
+		rc = pbft__send_status(r, up);
+		if (rc)
+			return rc;
+		/* A proven checkpoint we neither reach by executing nor approach: fetch it.
+		 * Also when one known a whole round ago is still ahead (retransmission is
+		 * slower than the group). */
+		if (r->target.seq > r->last_executed && !r->xfer.active &&
+		    (r->last_executed == r->last_status_exec ||
+		     r->last_status_target > r->last_executed)) {
+			PBFT_TRACE(r, "checkpoint %llu stable, executed %llu, not reached in a round -> state transfer",
+				   (unsigned long long)r->target.seq,
+				   (unsigned long long)r->last_executed);
+			rc = pbft__xfer_start(r, &r->target, up);
+			if (rc)
+				return rc;
+		}
+		r->last_status_exec = r->last_executed;
+		r->last_status_target = r->target.seq;
+	}
+	if (r->xfer.active && r->xfer.deadline && r->now >= r->xfer.deadline) {
+		rc = pbft__xfer_tick(r, up);
+		if (rc)
+			return rc;
+	}
+	return PBFT_OK;
+}
+
+/* ---------------------------------------------------------------- step */
+static int pbft__recv(struct pbft *r, const struct pbft_event *ev, struct pbft_update *up)
+{
+	const struct wire_msg *m = ev->msg;
+	uint32_t from = ev->from;
+
+	if (!m) {
+		pbft__drop(r, "message event without a message");
+		return PBFT_OK;
+	}
+	if (m->hdr.group != r->cfg.group || m->hdr.epoch != r->cfg.epoch) {
+		pbft__drop(r, "message for another group or epoch");
+		return PBFT_OK;
+	}
+	if (m->hdr.type == WIRE_REQUEST)
+		return pbft__recv_request(r, m, from, ev->from_client, up);
+	/* Everything else comes from a replica of the group, never from ourselves. */
+	if (from >= r->n || from == r->id) {
+		pbft__drop(r, "replica message from a non-member or from self");
+		return PBFT_OK;
+	}
+	switch (m->hdr.type) {
+	case WIRE_PREPREPARE: return pbft__recv_preprepare(r, m, from, up);
+	case WIRE_PREPARE: return pbft__recv_prepare(r, m, from, up);
+	case WIRE_COMMIT: return pbft__recv_commit(r, m, from, up);
+	case WIRE_CHECKPOINT: return pbft__recv_checkpoint(r, m, up);
+	case WIRE_VIEWCHANGE: return pbft__recv_viewchange(r, m, up);
+	case WIRE_NEWVIEW: return pbft__recv_newview(r, m, up);
+	case WIRE_STATUS: return pbft__recv_status(r, m, from, up);
+	case WIRE_FETCH: return pbft__recv_fetch(r, m, from, up);
+	case WIRE_META: return pbft__recv_meta(r, m, from, up);
+	case WIRE_DATA: return pbft__recv_data(r, m, from, up);
+	default:
+		pbft__drop(r, "message type not for a replica");
+		return PBFT_OK;
+	}
+}
+
+int pbft_step(struct pbft *r, const struct pbft_event *ev, struct pbft_update *up)
+{
+	int rc = PBFT_OK;
+
+	if (!r || !ev || !up)
+		return PBFT_ERR_ARG;
+	if (ev->now > r->now)
+		r->now = ev->now;
+	r->wall = ev->wall;
+	if (ev->type == PBFT_EV_MESSAGE)
+		rc = pbft__recv(r, ev, up);
+	else if (ev->type != PBFT_EV_TICK)
+		return PBFT_ERR_ARG;
+	if (rc == PBFT_OK)
+		rc = pbft__timers(r, up);
+	if (rc == PBFT_OK)
+		rc = pbft__propose(r, up);
+	up->deadline = pbft__min_deadline(pbft__min_deadline(r->vc_deadline, r->status_deadline),
+					  r->xfer.active ? r->xfer.deadline : 0);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- new, free */
+static int pbft__check_config(const struct pbft_config *c, const struct wire_limits *lim)
+{
+	const struct pbft_crypto_ops *k = &c->crypto;
+	const struct pbft_app_ops *a = &c->app;
+	uint64_t parts = 1;
+
+	if (c->f < 1 || c->n != 3 * c->f + 1 || c->n > PBFT__MAX_N || c->id >= c->n)
+		return PBFT_ERR_ARG;
+	if (c->checkpoint_interval == 0 || c->log_window < c->checkpoint_interval ||
+	    c->log_window % c->checkpoint_interval != 0 ||
+	    (uint64_t)c->log_window * 2 > lim->max_log || c->n > lim->max_replicas)
+		return PBFT_ERR_ARG;
+	if (c->batch_max_requests == 0 || c->batch_max_requests > 65535 || c->batch_max_bytes == 0 ||
+	    c->pipeline == 0 || c->max_clients == 0 || c->max_clients > (1u << 24))
+		return PBFT_ERR_ARG;
+	if (c->max_clients < c->batch_max_requests)
+		return PBFT_ERR_ARG;
+	if (c->view_change_timeout_ms == 0 || c->status_interval_ms == 0)
+		return PBFT_ERR_ARG;
+	if (!k->sign || !k->verify || !k->check_request)
+		return PBFT_ERR_ARG;
+	if (!a->execute || !a->execute_ro || !a->checkpoint || !a->release || !a->tree_node ||
+	    !a->read_partition || !a->local_node || !a->write_partition || !a->finish_transfer)
+		return PBFT_ERR_ARG;
+	if (a->fanout < 2 || a->levels < 1)
+		return PBFT_ERR_ARG;
+	for (uint32_t i = 0; i < a->levels; i++) {
+		parts *= a->fanout;
+		if (parts > (1u << 24))
+			return PBFT_ERR_ARG;
+	}
+	return PBFT_OK;
+}
+
+static int pbft__proof_alloc(struct pbft__proof *p, uint32_t n)
+{
+	p->replica = calloc(n, sizeof(*p->replica));
+	p->sig = calloc(n, sizeof(*p->sig));
+	return p->replica && p->sig ? PBFT_OK : PBFT_ERR_NOMEM;
+}
+
+int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
+	     const uint8_t *rec_bytes, size_t nrec, uint64_t last_executed, uint64_t now,
+	     struct pbft **out)
+{
+	struct pbft *r;
+	int rc;
+
+	if (!cfg || !out || (nrec && (!records || !rec_bytes)))
+		return PBFT_ERR_ARG;
+	*out = NULL;
+	rc = pbft__check_config(cfg, cfg->limits ? cfg->limits : &wire_limits_default);
+	if (rc)
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return PBFT_ERR_NOMEM;
+	r->cfg = *cfg;
+	r->lim = cfg->limits ? *cfg->limits : wire_limits_default;
+	r->cfg.limits = &r->lim;
+	r->n = cfg->n;
+	r->f = cfg->f;
+	r->id = cfg->id;
+	r->L = cfg->log_window;
+	r->K = cfg->checkpoint_interval;
+	r->active = 1;
+	r->now = now;
+	r->last_executed = last_executed;
+	r->last_committed = last_executed;
+	r->last_status_exec = last_executed;
+	r->fifo_head = r->fifo_tail = UINT32_MAX;
+	r->lru_head = r->lru_tail = UINT32_MAX;
+	wire_buf_init(&r->own_ckpt);
+	wire_buf_init(&r->nv);
+	wire_buf_init(&r->scratch);
+	wire_buf_init(&r->scratch2);
+	wire_buf_init(&r->batchbuf);
+	wire_buf_init(&r->results.data);
+	pbft__xfer_init(&r->xfer);
+
+	rc = PBFT_ERR_NOMEM;
+	r->log = calloc(r->L, sizeof(*r->log));
+	r->votes = calloc((size_t)r->L * 2 * r->n, sizeof(*r->votes));
+	r->nck = r->L / r->K + 1;
+	r->ck = calloc(r->nck, sizeof(*r->ck));
+	r->ckvotes = calloc((size_t)r->nck * r->n, sizeof(*r->ckvotes));
+	r->cplatest = calloc(r->n, sizeof(*r->cplatest));
+	r->clients = calloc(cfg->max_clients, sizeof(*r->clients));
+	r->pending = calloc(cfg->max_clients, sizeof(*r->pending));
+	r->vc = calloc(r->n, sizeof(*r->vc));
+	r->vc_view = calloc(r->n, sizeof(*r->vc_view));
+	if (!r->log || !r->votes || !r->ck || !r->ckvotes || !r->cplatest || !r->clients ||
+	    !r->pending || !r->vc || !r->vc_view)
+		goto err_after_alloc;
+	if (pbft__proof_alloc(&r->stable, r->n) || pbft__proof_alloc(&r->target, r->n))
+		goto err_after_alloc;
+	if (pbft__keymap_init(&r->cmap, cfg->max_clients) ||
+	    pbft__keymap_init(&r->pmap, cfg->max_clients))
+		goto err_after_alloc;
+	for (uint32_t i = 0; i < r->L; i++) {
+		r->log[i].prep = &r->votes[(size_t)i * 2 * r->n];
+		r->log[i].commit = &r->votes[(size_t)i * 2 * r->n + r->n];
+		wire_buf_init(&r->log[i].cur.reqs);
+		wire_buf_init(&r->log[i].pc.reqs);
+	}
+	for (uint32_t i = 0; i < r->nck; i++)
+		r->ck[i].v = &r->ckvotes[(size_t)i * r->n];
+	for (uint32_t i = 0; i < cfg->max_clients; i++) {
+		wire_buf_init(&r->clients[i].result);
+		wire_buf_init(&r->pending[i].enc);
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		wire_buf_init(&r->vc[i]);
+	pbft__pending_init(r);
+	r->fixed_mem = (size_t)r->L * sizeof(*r->log) + (size_t)r->L * 2 * r->n * sizeof(*r->votes) +
+		       (size_t)r->nck * (sizeof(*r->ck) + r->n * sizeof(*r->ckvotes)) +
+		       (size_t)r->n * (sizeof(*r->cplatest) + sizeof(*r->vc) + sizeof(*r->vc_view) +
+				       4 * (sizeof(uint32_t) + WIRE_SIG_LEN)) +
+		       (size_t)cfg->max_clients * (sizeof(*r->clients) + sizeof(*r->pending)) +
+		       ((size_t)r->cmap.cap + r->pmap.cap) * sizeof(struct pbft__kmslot);
+
+	rc = pbft__restore(r, records, rec_bytes, nrec);
+	if (rc)
+		goto err_after_alloc;
+	r->status_deadline = now + cfg->status_interval_ms;
+	if (!r->active)
+		r->vc_deadline = now + pbft__timeout(r);
+	PBFT_TRACE(r, "start: view %llu%s, stable %llu, executed %llu",
+		   (unsigned long long)r->view, r->active ? "" : " (changing)",
+		   (unsigned long long)r->low, (unsigned long long)r->last_executed);
+	*out = r;
+	return PBFT_OK;
+
+err_after_alloc:
+	pbft_free(r);
+	return rc;
+}
+
+void pbft_free(struct pbft *r)
+{
+	if (!r)
+		return;
+	if (r->log) {
+		for (uint32_t i = 0; i < r->L; i++) {
+			wire_buf_free(&r->log[i].cur.reqs);
+			wire_buf_free(&r->log[i].pc.reqs);
+		}
+	}
+	if (r->clients && r->pending) {
+		for (uint32_t i = 0; i < r->cfg.max_clients; i++) {
+			wire_buf_free(&r->clients[i].result);
+			wire_buf_free(&r->pending[i].enc);
+		}
+	}
+	if (r->vc) {
+		for (uint32_t i = 0; i < r->n; i++)
+			wire_buf_free(&r->vc[i]);
+	}
+	free(r->log);
+	free(r->votes);
+	free(r->ck);
+	free(r->ckvotes);
+	free(r->cplatest);
+	free(r->clients);
+	free(r->pending);
+	free(r->vc);
+	free(r->vc_view);
+	free(r->stable.replica);
+	free(r->stable.sig);
+	free(r->target.replica);
+	free(r->target.sig);
+	pbft__keymap_free(&r->cmap);
+	pbft__keymap_free(&r->pmap);
+	pbft__xfer_free(&r->xfer);
+	wire_buf_free(&r->own_ckpt);
+	wire_buf_free(&r->nv);
+	wire_buf_free(&r->scratch);
+	wire_buf_free(&r->scratch2);
+	wire_buf_free(&r->batchbuf);
+	wire_buf_free(&r->results.data);
+	free(r->results.len);
+	free(r->marks);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- status */
+void pbft_get_status(const struct pbft *r, struct pbft_status *st)
+{
+	size_t mem = sizeof(*r);
+
+	memset(st, 0, sizeof(*st));
+	st->view = r->view;
+	st->view_active = r->active;
+	st->primary = pbft__primary(r, r->view);
+	st->low_watermark = r->low;
+	st->last_executed = r->last_executed;
+	st->last_committed = r->last_committed;
+	st->last_proposed = pbft__is_primary(r) ? r->last_proposed : 0;
+	st->transferring = r->xfer.active;
+	st->dropped = r->dropped;
+	mem += r->fixed_mem + r->dyn_mem;
+	mem += r->own_ckpt.cap + r->nv.cap + r->scratch.cap + r->scratch2.cap + r->batchbuf.cap;
+	mem += r->results.data.cap + ((size_t)r->results.cap + r->marks_cap) * sizeof(uint32_t);
+	mem += pbft__xfer_memory(&r->xfer);
+	st->memory = mem;
+}

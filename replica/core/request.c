@@ -1,0 +1,535 @@
+/* request.c: client requests (authentication, forwarding, the pending queue), the
+ * primary's adaptive batching, the per-client reply cache and replies. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/core/pbft_int.h"
+
+#define PBFT__NONE UINT32_MAX
+
+/* ---------------------------------------------------------------- key map */
+int pbft__keymap_init(struct pbft__keymap *m, uint32_t entries)
+{
+	uint32_t cap = 8;
+
+	while (cap < 2 * entries)
+		cap *= 2;
+	m->t = calloc(cap, sizeof(*m->t));
+	m->cap = cap;
+	return m->t ? PBFT_OK : PBFT_ERR_NOMEM;
+}
+
+void pbft__keymap_free(struct pbft__keymap *m)
+{
+	free(m->t);
+	m->t = NULL;
+	m->cap = 0;
+}
+
+/* Client keys are Ed25519 public keys: mixing their four 64-bit words is enough (a
+ * client grinding keys only lengthens probes in a table bounded by max_clients). */
+static uint32_t pbft__keyhash(const uint8_t *key)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull, w;
+
+	for (uint32_t i = 0; i < WIRE_KEY_LEN; i += 8) {
+		memcpy(&w, key + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 33;
+	}
+	return (uint32_t)h;
+}
+
+static uint32_t pbft__keymap_find(const struct pbft__keymap *m, const uint8_t *key)
+{
+	uint32_t mask = m->cap - 1, i = pbft__keyhash(key) & mask;
+
+	while (m->t[i].slot) {
+		if (memcmp(m->t[i].key, key, WIRE_KEY_LEN) == 0)
+			return m->t[i].slot - 1;
+		i = (i + 1) & mask;
+	}
+	return PBFT__NONE;
+}
+
+/* key must be absent; the map always has room (cap >= 2 * entries). */
+static void pbft__keymap_put(struct pbft__keymap *m, const uint8_t *key, uint32_t slot)
+{
+	uint32_t mask = m->cap - 1, i = pbft__keyhash(key) & mask;
+
+	while (m->t[i].slot)
+		i = (i + 1) & mask;
+	m->t[i].slot = slot + 1;
+	memcpy(m->t[i].key, key, WIRE_KEY_LEN);
+}
+
+static void pbft__keymap_del(struct pbft__keymap *m, const uint8_t *key)
+{
+	uint32_t mask = m->cap - 1, i = pbft__keyhash(key) & mask, j;
+
+	while (m->t[i].slot && memcmp(m->t[i].key, key, WIRE_KEY_LEN) != 0)
+		i = (i + 1) & mask;
+	if (!m->t[i].slot)
+		return;
+	/* Backward shift: move later members of the probe run into the hole. */
+	j = i;
+	for (;;) {
+		uint32_t home;
+
+		m->t[i].slot = 0;
+		for (;;) {
+			j = (j + 1) & mask;
+			if (!m->t[j].slot)
+				return;
+			home = pbft__keyhash(m->t[j].key) & mask;
+			/* j's entry may fill i unless its home lies cyclically in (i, j]. */
+			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+				break;
+		}
+		m->t[i] = m->t[j];
+		i = j;
+	}
+}
+
+/* ---------------------------------------------------------------- reply cache */
+struct pbft__client *pbft__client_find(struct pbft *r, const uint8_t *key)
+{
+	uint32_t s = pbft__keymap_find(&r->cmap, key);
+
+	return s == PBFT__NONE ? NULL : &r->clients[s];
+}
+
+static void pbft__lru_unlink(struct pbft *r, uint32_t s)
+{
+	struct pbft__client *c = &r->clients[s];
+
+	if (c->prev != PBFT__NONE)
+		r->clients[c->prev].next = c->next;
+	else
+		r->lru_head = c->next;
+	if (c->next != PBFT__NONE)
+		r->clients[c->next].prev = c->prev;
+	else
+		r->lru_tail = c->prev;
+	c->prev = c->next = PBFT__NONE;
+}
+
+static void pbft__lru_append(struct pbft *r, uint32_t s)
+{
+	struct pbft__client *c = &r->clients[s];
+
+	c->prev = r->lru_tail;
+	c->next = PBFT__NONE;
+	if (r->lru_tail != PBFT__NONE)
+		r->clients[r->lru_tail].next = s;
+	else
+		r->lru_head = s;
+	r->lru_tail = s;
+}
+
+/* The cache entry of key, created if absent (evicting the least recently executed
+ * client when full: deterministic, since every replica executes the same sequence),
+ * and moved to the most recently executed end. */
+struct pbft__client *pbft__client_touch(struct pbft *r, const uint8_t *key, uint32_t *slot)
+{
+	uint32_t s = pbft__keymap_find(&r->cmap, key);
+	struct pbft__client *c;
+
+	if (s != PBFT__NONE) {
+		pbft__lru_unlink(r, s);
+		pbft__lru_append(r, s);
+		*slot = s;
+		return &r->clients[s];
+	}
+	if (r->nclients < r->cfg.max_clients) {
+		s = r->nclients++;
+	} else {
+		s = r->lru_head;
+		PBFT_TRACE(r, "reply cache full -> evict least recently executed client slot %u", s);
+		pbft__keymap_del(&r->cmap, r->clients[s].key);
+		pbft__lru_unlink(r, s);
+	}
+	c = &r->clients[s];
+	c->used = 1;
+	memcpy(c->key, key, WIRE_KEY_LEN);
+	c->ts = 0;
+	c->stamp = 0;
+	c->view = 0;
+	wire_buf_reset(&c->result);
+	pbft__keymap_put(&r->cmap, key, s);
+	pbft__lru_append(r, s);
+	*slot = s;
+	return c;
+}
+
+int pbft__client_record(struct pbft *r, struct pbft_update *up, uint32_t slot)
+{
+	const struct pbft__client *c = &r->clients[slot];
+	struct wire_buf *b = &r->scratch2;
+
+	wire_buf_reset(b);
+	wire_put_fixed(b, c->key, WIRE_KEY_LEN);
+	wire_put_u64(b, c->ts);
+	wire_put_u64(b, c->stamp);
+	wire_put_u64(b, c->view);
+	wire_put_bytes(b, c->result.p, (uint32_t)c->result.len);
+	return pbft__record(up, PBFT__REC_CLIENT, slot, b, 0);
+}
+
+int pbft__send_reply(struct pbft *r, struct pbft_update *up, const uint8_t *client,
+		     uint64_t view, uint64_t ts, uint32_t flags, const uint8_t *res, size_t len)
+{
+	struct wire_msg m;
+
+	memset(&m, 0, sizeof(m));
+	pbft__hdr(r, &m.hdr, WIRE_REPLY);
+	m.u.reply.view = view;
+	m.u.reply.timestamp = ts;
+	memcpy(m.u.reply.client, client, WIRE_KEY_LEN);
+	m.u.reply.flags = flags;
+	m.u.reply.result.p = res;
+	m.u.reply.result.len = (uint32_t)len;
+	return pbft__send(r, up, PBFT_DEST_CLIENT, 0, client, &m);
+}
+
+/* ---------------------------------------------------------------- pending requests */
+struct pbft__pending *pbft__pending_find(struct pbft *r, const uint8_t *key)
+{
+	uint32_t s = pbft__keymap_find(&r->pmap, key);
+
+	return s == PBFT__NONE ? NULL : &r->pending[s];
+}
+
+static void pbft__fifo_unlink(struct pbft *r, struct pbft__pending *p)
+{
+	if (!p->queued)
+		return;
+	if (p->prev != PBFT__NONE)
+		r->pending[p->prev].next = p->next;
+	else
+		r->fifo_head = p->next;
+	if (p->next != PBFT__NONE)
+		r->pending[p->next].prev = p->prev;
+	else
+		r->fifo_tail = p->prev;
+	p->queued = 0;
+	r->nqueued--;
+}
+
+static void pbft__fifo_append(struct pbft *r, struct pbft__pending *p)
+{
+	uint32_t s = (uint32_t)(p - r->pending);
+
+	if (p->queued)
+		return;
+	p->prev = r->fifo_tail;
+	p->next = PBFT__NONE;
+	if (r->fifo_tail != PBFT__NONE)
+		r->pending[r->fifo_tail].next = s;
+	else
+		r->fifo_head = s;
+	r->fifo_tail = s;
+	p->queued = 1;
+	r->nqueued++;
+}
+
+void pbft__pending_remove(struct pbft *r, struct pbft__pending *p)
+{
+	if (!p->used)
+		return;
+	pbft__fifo_unlink(r, p);
+	pbft__keymap_del(&r->pmap, p->key);
+	p->used = 0;
+	p->next = r->pfree;
+	r->pfree = (uint32_t)(p - r->pending);
+	r->npending--;
+}
+
+void pbft__pending_init(struct pbft *r)
+{
+	r->pfree = PBFT__NONE;
+	for (uint32_t i = r->cfg.max_clients; i-- > 0;) {
+		r->pending[i].next = r->pfree;
+		r->pfree = i;
+	}
+}
+
+/* A request that a NEW-VIEW re-proposes is not proposed again (it stays pending until
+ * executed). */
+void pbft__pending_unqueue(struct pbft *r, const uint8_t *key, uint64_t ts)
+{
+	struct pbft__pending *p = pbft__pending_find(r, key);
+
+	if (p && p->ts <= ts)
+		pbft__fifo_unlink(r, p);
+}
+
+/* A new view: every request still waiting may have been lost with the old primary. */
+void pbft__pending_requeue_all(struct pbft *r)
+{
+	for (uint32_t i = 0; i < r->cfg.max_clients; i++) {
+		if (r->pending[i].used && !r->pending[i].queued)
+			pbft__fifo_append(r, &r->pending[i]);
+	}
+}
+
+static struct pbft__pending *pbft__pending_add(struct pbft *r, const struct wire_request *req,
+					      const uint8_t *digest)
+{
+	struct pbft__pending *p;
+	uint32_t s = r->pfree;
+
+	if (s == PBFT__NONE)
+		return NULL;
+	p = &r->pending[s];
+	wire_buf_reset(&p->enc);
+	PBFT__ACCT(r, &p->enc, wire_put_request(&p->enc, req));
+	if (wire_buf_error(&p->enc))
+		return NULL;
+	r->pfree = p->next;
+	p->used = 1;
+	p->queued = 0;
+	memcpy(p->key, req->client, WIRE_KEY_LEN);
+	p->ts = req->timestamp;
+	memcpy(p->digest, digest, WIRE_DIGEST_LEN);
+	pbft__keymap_put(&r->pmap, p->key, s);
+	r->npending++;
+	pbft__fifo_append(r, p);
+	return p;
+}
+
+static int pbft__forward(struct pbft *r, struct pbft_update *up, const struct wire_request *req)
+{
+	struct wire_msg m;
+
+	memset(&m, 0, sizeof(m));
+	pbft__hdr(r, &m.hdr, WIRE_REQUEST);
+	m.u.request = *req;
+	return pbft__send(r, up, PBFT_DEST_REPLICA, pbft__primary(r, r->view), NULL, &m);
+}
+
+static int pbft__read_only(struct pbft *r, const struct wire_request *req, uint32_t from,
+			   struct pbft_update *up)
+{
+	uint8_t digest[WIRE_DIGEST_LEN];
+	int rc;
+
+	if (from != WIRE_SENDER_CLIENT) {
+		pbft__drop(r, "forwarded read-only request");
+		return PBFT_OK;
+	}
+	if (!r->active || r->xfer.active) {
+		PBFT_TRACE(r, "read-only request during view change or state transfer -> ignore");
+		return PBFT_OK;
+	}
+	wire_request_digest(r->cfg.group, r->cfg.epoch, req, digest);
+	if (r->cfg.crypto.check_request(r->cfg.crypto.ctx, req, digest) != 0) {
+		pbft__drop(r, "read-only request with a bad authenticator");
+		return PBFT_OK;
+	}
+	wire_buf_reset(&r->scratch);
+	rc = r->cfg.app.execute_ro(r->cfg.app.ctx, req, &r->scratch);
+	if (rc != 0)
+		return PBFT_ERR_APP;
+	if (wire_buf_error(&r->scratch))
+		return PBFT_ERR_NOMEM;
+	PBFT_TRACE(r, "read-only request ts %llu -> execute at %llu, reply",
+		   (unsigned long long)req->timestamp, (unsigned long long)r->last_executed);
+	return pbft__send_reply(r, up, req->client, r->view, req->timestamp, WIRE_REPLY_READ_ONLY,
+				r->scratch.p, r->scratch.len);
+}
+
+int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
+		       const uint8_t *from_client, struct pbft_update *up)
+{
+	const struct wire_request *req = &m->u.request;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	struct pbft__client *c;
+	struct pbft__pending *p;
+
+	if (from == WIRE_SENDER_CLIENT) {
+		if (from_client && memcmp(from_client, req->client, WIRE_KEY_LEN) != 0) {
+			pbft__drop(r, "request from a client channel for another client");
+			return PBFT_OK;
+		}
+	} else if (from >= r->n || from == r->id) {
+		pbft__drop(r, "request forwarded by a non-member");
+		return PBFT_OK;
+	}
+	if (req->flags & ~(uint32_t)WIRE_REQ_READ_ONLY) {
+		pbft__drop(r, "request with unknown flags");
+		return PBFT_OK;
+	}
+	if (req->flags & WIRE_REQ_READ_ONLY)
+		return pbft__read_only(r, req, from, up);
+
+	c = pbft__client_find(r, req->client);
+	if (c && req->timestamp < c->ts) {
+		pbft__drop(r, "request older than the client's last executed");
+		return PBFT_OK;
+	}
+	if (c && req->timestamp == c->ts) {
+		if (from != WIRE_SENDER_CLIENT)
+			return PBFT_OK;
+		PBFT_TRACE(r, "request ts %llu already executed -> resend cached reply",
+			   (unsigned long long)req->timestamp);
+		return pbft__send_reply(r, up, c->key, c->view, c->ts, 0, c->result.p,
+					c->result.len);
+	}
+	p = pbft__pending_find(r, req->client);
+	if (p && req->timestamp < p->ts) {
+		pbft__drop(r, "request older than the client's pending one");
+		return PBFT_OK;
+	}
+	if (p && req->timestamp == p->ts) {
+		/* A retransmission: the client timed out; make sure the primary has it. */
+		if (from == WIRE_SENDER_CLIENT && r->active && !pbft__is_primary(r))
+			return pbft__forward(r, up, req);
+		return PBFT_OK;
+	}
+	wire_request_digest(r->cfg.group, r->cfg.epoch, req, digest);
+	if (r->cfg.crypto.check_request(r->cfg.crypto.ctx, req, digest) != 0) {
+		pbft__drop(r, "request with a bad authenticator");
+		return PBFT_OK;
+	}
+	if (p)
+		pbft__pending_remove(r, p);
+	p = pbft__pending_add(r, req, digest);
+	if (!p) {
+		pbft__drop(r, "pending request queue full");
+		return PBFT_OK;
+	}
+	pbft__timer_request(r, 0);
+	if (r->active && !pbft__is_primary(r) && from == WIRE_SENDER_CLIENT) {
+		PBFT_TRACE(r, "request ts %llu from client at backup -> forward to primary %u",
+			   (unsigned long long)req->timestamp, pbft__primary(r, r->view));
+		return pbft__forward(r, up, req);
+	}
+	return PBFT_OK;
+}
+
+/* ---------------------------------------------------------------- batching */
+/* The primary proposes while requests wait and the pipeline and window have room. */
+int pbft__propose(struct pbft *r, struct pbft_update *up)
+{
+	uint32_t maxreq = r->cfg.batch_max_requests, maxbytes = r->cfg.batch_max_bytes;
+	struct wire_msg m;
+	int rc;
+
+	if (!r->active || !pbft__is_primary(r))
+		return PBFT_OK;
+	if (maxreq > r->lim.max_batch_count)
+		maxreq = r->lim.max_batch_count;
+	if (maxbytes > r->lim.max_batch_bytes)
+		maxbytes = r->lim.max_batch_bytes;
+	if (r->last_proposed < r->last_executed)
+		r->last_proposed = r->last_executed;
+	while (r->nqueued > 0 && r->last_proposed - r->last_executed < r->cfg.pipeline &&
+	       r->last_proposed + 1 <= r->low + r->L) {
+		struct pbft__entry *e;
+		struct pbft__batch *b;
+		struct wire_batch wb;
+		uint32_t count = 0;
+		uint64_t seq;
+
+		wire_buf_reset(&r->batchbuf);
+		while (r->fifo_head != PBFT__NONE && count < maxreq) {
+			struct pbft__pending *p = &r->pending[r->fifo_head];
+			struct pbft__client *c = pbft__client_find(r, p->key);
+
+			if (c && p->ts <= c->ts) {
+				pbft__pending_remove(r, p);
+				pbft__drop(r, "queued request already executed");
+				continue;
+			}
+			if (p->enc.len > maxbytes || r->batchbuf.len + p->enc.len > r->lim.max_batch_bytes) {
+				if (count == 0) {
+					pbft__pending_remove(r, p);
+					pbft__drop(r, "request larger than a batch");
+					continue;
+				}
+				break;
+			}
+			if (count > 0 && r->batchbuf.len + p->enc.len > maxbytes)
+				break;
+			wire_put_fixed(&r->batchbuf, p->enc.p, p->enc.len);
+			pbft__fifo_unlink(r, p);
+			count++;
+		}
+		if (wire_buf_error(&r->batchbuf))
+			return PBFT_ERR_NOMEM;
+		if (count == 0)
+			break;
+		seq = r->last_proposed + 1;
+		e = pbft__entry(r, seq, 1);
+		b = &e->cur;
+		wb.time = r->wall;
+		wb.count = count;
+		wb.reqs.p = r->batchbuf.p;
+		wb.reqs.len = (uint32_t)r->batchbuf.len;
+		wire_batch_digest(r->cfg.group, r->cfg.epoch, &wb, b->digest);
+		rc = pbft__batch_set(r, b, &wb, b->digest);
+		if (rc)
+			return rc;
+		e->has_pp = 1;
+		e->relayed = 0;
+		e->pp_view = r->view;
+		e->committed = 0;
+		r->last_proposed = seq;
+		rc = pbft__pp_record(r, up, e);
+		if (rc)
+			return rc;
+		memset(&m, 0, sizeof(m));
+		pbft__hdr(r, &m.hdr, WIRE_PREPREPARE);
+		m.u.preprepare.view = r->view;
+		m.u.preprepare.seq = seq;
+		memcpy(m.u.preprepare.digest, b->digest, WIRE_DIGEST_LEN);
+		pbft__batch_view(b, &m.u.preprepare.batch);
+		PBFT_TRACE(r, "view %llu: %u requests waiting, pipeline has room -> PRE-PREPARE seq %llu with %u",
+			   (unsigned long long)r->view, count + r->nqueued, (unsigned long long)seq, count);
+		rc = pbft__send(r, up, PBFT_DEST_OTHERS, 0, NULL, &m);
+		if (rc)
+			return rc;
+	}
+	return PBFT_OK;
+}
+
+/* ---------------------------------------------------------------- restore */
+/* Slot restored from a record (key, timestamp, stamp and result filled in). */
+int pbft__client_restore(struct pbft *r, uint32_t slot)
+{
+	pbft__keymap_put(&r->cmap, r->clients[slot].key, slot);
+	if (slot >= r->nclients)
+		r->nclients = slot + 1;
+	return PBFT_OK;
+}
+
+static int pbft__stamp_cmp(const void *a, const void *b, void *ctx)
+{
+	const struct pbft *r = ctx;
+	uint64_t x = r->clients[*(const uint32_t *)a].stamp;
+	uint64_t y = r->clients[*(const uint32_t *)b].stamp;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Rebuild the eviction order (least recently executed first) from the stamps. */
+int pbft__clients_finish(struct pbft *r)
+{
+	uint32_t *idx, k = 0;
+
+	if (r->nclients == 0)
+		return PBFT_OK;
+	idx = malloc((size_t)r->nclients * sizeof(*idx));
+	if (!idx)
+		return PBFT_ERR_NOMEM;
+	for (uint32_t s = 0; s < r->nclients; s++) {
+		if (r->clients[s].used)
+			idx[k++] = s;
+	}
+	qsort_r(idx, k, sizeof(*idx), pbft__stamp_cmp, r);
+	for (uint32_t i = 0; i < k; i++)
+		pbft__lru_append(r, idx[i]);
+	free(idx);
+	return PBFT_OK;
+}

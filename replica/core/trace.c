@@ -1,0 +1,23 @@
+/* trace.c: decisions as "condition -> action" lines to the injected tracer. */
+#include <stdio.h>
+
+#include "replica/core/pbft_int.h"
+
+void pbft__trace(struct pbft *r, const char *fmt, ...)
+{
+	char line[PBFT__TRACE_LEN];
+	va_list ap;
+
+	if (!r->cfg.tracer.trace)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	r->cfg.tracer.trace(r->cfg.tracer.ctx, r->id, line);
+}
+
+void pbft__drop(struct pbft *r, const char *why)
+{
+	r->dropped++;
+	PBFT_TRACE(r, "%s -> drop", why);
+}

@@ -1,0 +1,199 @@
+/* test_core_ckpt.c: checkpoints, stable checkpoints and log truncation, bounded memory,
+ * restart from durable records, and state transfer of a replica that fell behind. */
+#include "tests/unit/test_core_harness.h"
+
+static struct h H;
+
+static void setup(void)
+{
+	h_init(&H);
+	h_start_all(&H);
+}
+
+static void teardown(void)
+{
+	h_fini(&H);
+}
+
+static void run_ops(uint32_t count, uint32_t tag)
+{
+	char op[32];
+
+	for (uint32_t k = 0; k < count; k++) {
+		uint32_t c = k % H_CLIENTS;
+		snprintf(op, sizeof(op), "k%u=%u.%u", k % 7, tag, k);
+		ck_assert_msg(h_do(&H, c, op, 0, 5000), "op %u did not complete", k);
+	}
+}
+
+static size_t count_records(uint32_t i, uint8_t kind, uint64_t at_or_below)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < H.store[i].n; k++)
+		if (H.store[i].r[k].kind == kind && H.store[i].r[k].key <= at_or_below)
+			n++;
+	return n;
+}
+
+START_TEST(t_checkpoints_stable_and_log_truncated)
+{
+	/* K = 4, L = 16: one request per batch here. */
+	run_ops(10, 1);
+	for (uint32_t i = 0; i < H_N; i++) {
+		struct pbft_status st = h_status(&H, i);
+		ck_assert_uint_eq(st.last_executed, 10);
+		ck_assert_uint_eq(st.low_watermark, 8);
+		/* Pre-prepare (kind 2) and prepared (kind 3) records <= 8 are deleted. */
+		ck_assert_uint_eq(count_records(i, 2, 8), 0);
+		ck_assert_uint_eq(count_records(i, 3, 8), 0);
+		ck_assert_uint_gt(count_records(i, 2, 10), 0);
+		ck_assert_uint_eq(count_records(i, 4, 0), 1); /* the stable checkpoint */
+	}
+	ck_assert(h_traced(&H, "-> stable, low watermark 8"));
+}
+END_TEST
+
+START_TEST(t_memory_bounded)
+{
+	size_t m1, m2;
+
+	run_ops(60, 1);
+	m1 = h_status(&H, 1).memory;
+	run_ops(120, 2);
+	m2 = h_status(&H, 1).memory;
+	ck_assert_uint_gt(m1, 0);
+	/* Same shape of traffic: no growth beyond buffer rounding. */
+	ck_assert_msg(m2 <= m1 + m1 / 10, "memory grew from %zu to %zu", m1, m2);
+	ck_assert_uint_eq(h_status(&H, 1).low_watermark, 180);
+	ck_assert_uint_le(H.store[1].n, 40); /* records stay bounded too */
+}
+END_TEST
+
+START_TEST(t_restart_from_records)
+{
+	run_ops(6, 1);
+	/* Crash replica 2 and bring it back from its records and app state. */
+	H.crashed[2] = 1;
+	run_ops(3, 2);
+	h_start(&H, 2);
+	{
+		struct pbft_status st = h_status(&H, 2);
+		ck_assert_uint_eq(st.view, 0);
+		ck_assert_int_eq(st.view_active, 1);
+		ck_assert_uint_eq(st.low_watermark, 4);
+		ck_assert_uint_eq(st.last_executed, 6);
+	}
+	/* It is below the others' stable checkpoint 8: it fetches that state, then gets
+	 * seq 9 by STATUS retransmission, and keeps participating. */
+	h_advance(&H, 1000, 10);
+	ck_assert_uint_eq(h_status(&H, 2).last_executed, 9);
+	ck_assert_uint_eq(H.app[2].transfers, 1);
+	run_ops(4, 3);
+	for (uint32_t i = 0; i < H_N; i++) {
+		uint8_t a[32], b[32];
+		ck_assert_uint_eq(h_status(&H, i).last_executed, 13);
+		h_root(&H.app[0].st, a);
+		h_root(&H.app[i].st, b);
+		ck_assert_mem_eq(a, b, 32);
+	}
+	/* The restarted replica counts for quorums: with replica 3 down, 0, 1, 2 commit. */
+	H.crashed[3] = 1;
+	run_ops(2, 4);
+	ck_assert_uint_eq(h_status(&H, 2).last_executed, 15);
+}
+END_TEST
+
+START_TEST(t_restart_rejects_bad_records)
+{
+	struct pbft_record rec;
+	struct pbft *r = NULL;
+	const uint8_t junk[5] = { 1, 2, 3, 4, 5 };
+
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = 1; /* VIEW, truncated */
+	rec.len = sizeof(junk);
+	ck_assert_int_eq(pbft_new(&H.cfg[0], &rec, junk, 1, 0, H.now, &r), PBFT_ERR_RECORD);
+	ck_assert_ptr_null(r);
+	rec.kind = 99;
+	rec.len = 0;
+	ck_assert_int_eq(pbft_new(&H.cfg[0], &rec, junk, 1, 0, H.now, &r), PBFT_ERR_RECORD);
+	rec.kind = 2; /* PP with a garbage batch */
+	rec.key = 3;
+	rec.len = sizeof(junk);
+	ck_assert_int_eq(pbft_new(&H.cfg[0], &rec, junk, 1, 0, H.now, &r), PBFT_ERR_RECORD);
+}
+END_TEST
+
+/* A replica down for more than a log window comes back below everyone's low watermark:
+ * it learns the stable checkpoint, fetches only the differing partitions, and rejoins. */
+START_TEST(t_state_transfer)
+{
+	uint8_t r0[32], r3[32];
+
+	run_ops(3, 1);
+	H.crashed[3] = 1;
+	run_ops(40, 2);
+	ck_assert_uint_ge(h_status(&H, 0).low_watermark, 40);
+	h_start(&H, 3);
+	h_advance(&H, 3000, 10);
+	ck_assert_uint_eq(H.app[3].transfers, 1);
+	ck_assert_uint_eq(h_status(&H, 3).last_executed, 43);
+	ck_assert_uint_eq(h_status(&H, 3).low_watermark, h_status(&H, 0).low_watermark);
+	h_root(&H.app[0].st, r0);
+	h_root(&H.app[3].st, r3);
+	ck_assert_mem_eq(r0, r3, 32);
+	ck_assert(h_traced(&H, "state transfer") || H.app[3].transfers == 1);
+	/* It takes part again: with replica 0 down, 1, 2, 3 commit. */
+	run_ops(2, 3);
+	ck_assert_uint_eq(h_status(&H, 3).last_executed, 45);
+}
+END_TEST
+
+/* A server answering with a wrong META is detected by the digest check and another
+ * replica is asked. */
+static int corrupt_meta(struct h *h, const struct h_msg *m, const struct wire_msg *dm)
+{
+	(void)h;
+	if (dm->hdr.type == WIRE_META && m->from == 0 && dm->u.meta.children.count > 0) {
+		m->p[m->len - 1] ^= 1; /* last child digest byte */
+		return 0;
+	}
+	return 0;
+}
+
+START_TEST(t_state_transfer_bad_server)
+{
+	uint8_t r0[32], r3[32];
+
+	run_ops(3, 1);
+	H.crashed[3] = 1;
+	run_ops(40, 2);
+	H.filter = corrupt_meta;
+	h_start(&H, 3);
+	h_advance(&H, 6000, 10);
+	ck_assert_uint_eq(h_status(&H, 3).last_executed, 43);
+	h_root(&H.app[0].st, r0);
+	h_root(&H.app[3].st, r3);
+	ck_assert_mem_eq(r0, r3, 32);
+}
+END_TEST
+
+static Suite *core_ckpt_suite(void)
+{
+	Suite *s = suite_create("core_ckpt");
+	TCase *tc = tcase_create("ckpt");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t_checkpoints_stable_and_log_truncated);
+	tcase_add_test(tc, t_memory_bounded);
+	tcase_add_test(tc, t_restart_from_records);
+	tcase_add_test(tc, t_restart_rejects_bad_records);
+	tcase_add_test(tc, t_state_transfer);
+	tcase_add_test(tc, t_state_transfer_bad_server);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+UNIT_MAIN(core_ckpt_suite)
