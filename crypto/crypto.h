@@ -30,7 +30,8 @@ enum crypto_err {
 	CRYPTO_ERR_KEYPERM = -7,  /* private key file readable by group or others */
 	CRYPTO_ERR_SHARES = -8,   /* too few, duplicate or malformed Shamir shares */
 	CRYPTO_ERR_PROOF = -9,    /* Merkle proof does not verify */
-	CRYPTO_ERR_LOWORDER = -10 /* X25519 produced the all-zero shared secret */
+	CRYPTO_ERR_LOWORDER = -10, /* X25519 produced the all-zero shared secret */
+	CRYPTO_ERR_WEAKKEY = -11   /* Ed25519 public key of small order (anyone can sign for it) */
 };
 
 /* A static, human-readable string for a crypto_err. Never NULL. */
@@ -72,7 +73,11 @@ struct crypto_ed25519_key {
 int crypto_ed25519_generate(struct crypto_ed25519_key *k);
 /* Deterministic key from a 32-byte seed (RFC 8032 private key). */
 int crypto_ed25519_from_seed(struct crypto_ed25519_key *k, const uint8_t seed[CRYPTO_ED25519_SEED]);
-/* Verification-only key from raw public bytes. */
+/* 1 if pub encodes an Ed25519 point of small order (including non-canonical encodings
+ * OpenSSL accepts). OpenSSL verifies forged signatures under such keys. */
+int crypto_ed25519_key_is_weak(const uint8_t pub[CRYPTO_ED25519_PUB]);
+/* Verification-only key from raw public bytes; CRYPTO_ERR_WEAKKEY for a small-order key
+ * (as are crypto_ed25519_load_public and crypto_ed25519_verify_raw). */
 int crypto_ed25519_from_public(struct crypto_ed25519_key *k, const uint8_t pub[CRYPTO_ED25519_PUB]);
 void crypto_ed25519_free(struct crypto_ed25519_key *k);
 

@@ -17,11 +17,12 @@ static const char *const crypto__errstr[] = {
 	[8] = "too few, duplicate or malformed Shamir shares",
 	[9] = "Merkle proof does not verify",
 	[10] = "X25519 shared secret is all zero (low-order peer key)",
+	[11] = "Ed25519 public key of small order (anyone can forge signatures for it)",
 };
 
 const char *crypto_strerror(int err)
 {
-	if (err > 0 || err < CRYPTO_ERR_LOWORDER)
+	if (err > 0 || err < CRYPTO_ERR_WEAKKEY)
 		return "unknown crypto error";
 	return crypto__errstr[-err];
 }

@@ -241,44 +241,64 @@ void net__conn_flush(struct net_conn *c)
 	ev_io_stop(net->loop, &c->wio);
 }
 
+int net__frame_parse(struct crypto_hmac *mac, uint64_t ctr, size_t max, const uint8_t *buf,
+		     size_t avail, struct net__frame *f)
+{
+	uint8_t hdr[8 + NET_FRAME_HDR];
+	int i;
+
+	f->payload = NULL;
+	f->len = 0;
+	f->size = NET_FRAME_HDR;
+	if (avail < NET_FRAME_HDR)
+		return NET_OK;
+	f->len = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
+		 (uint32_t)buf[3] << 24;
+	if (f->len > max)
+		return NET_ERR_FRAME_SIZE;
+	f->size = NET_FRAME_HDR + (size_t)f->len + NET_FRAME_TAG;
+	if (avail < f->size)
+		return NET_OK;
+	for (i = 0; i < 8; i++)
+		hdr[i] = (uint8_t)(ctr >> (8 * i));
+	memcpy(hdr + 8, buf, NET_FRAME_HDR);
+	if (crypto_hmac_verify(mac, hdr, sizeof hdr, buf + NET_FRAME_HDR, f->len,
+			       buf + NET_FRAME_HDR + f->len, NET_FRAME_TAG) != 0)
+		return NET_ERR_MAC;
+	f->payload = buf + NET_FRAME_HDR;
+	return NET_OK;
+}
+
 /* Parse and deliver every complete frame in rbuf. Returns 0 if the connection closed. */
 static int conn_process_frames(struct net_conn *c)
 {
 	struct net *net = c->net;
+	size_t max = c->peer.role == NET_ROLE_CLIENT ? net->cfg.limits.max_frame_client
+						     : net->cfg.limits.max_frame;
 	size_t pos = 0;
 
-	while (c->rlen - pos >= NET_FRAME_HDR) {
-		const uint8_t *p = c->rbuf + pos;
-		uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			       (uint32_t)p[3] << 24;
-		uint8_t hdr[12];
-		size_t total;
-		int i;
+	while (pos < c->rlen) {
+		struct net__frame f;
+		int err = net__frame_parse(&c->mac_in, c->ctr_in, max, c->rbuf + pos, c->rlen - pos, &f);
 
-		if (len > net->cfg.limits.max_frame) {
-			net__conn_fail(c, NET_ERR_FRAME_SIZE, "frame #%llu length %u, limit %zu",
-				       (unsigned long long)c->ctr_in, len, net->cfg.limits.max_frame);
+		if (err == NET_ERR_FRAME_SIZE) {
+			net__conn_fail(c, err, "frame #%llu length %u, limit %zu",
+				       (unsigned long long)c->ctr_in, f.len, max);
 			return 0;
 		}
-		total = NET_FRAME_HDR + (size_t)len + NET_FRAME_TAG;
-		if (c->rlen - pos < total)
-			break;
-		for (i = 0; i < 8; i++)
-			hdr[i] = (uint8_t)(c->ctr_in >> (8 * i));
-		memcpy(hdr + 8, p, NET_FRAME_HDR);
-		if (crypto_hmac_verify(&c->mac_in, hdr, sizeof hdr, p + NET_FRAME_HDR, len,
-				       p + NET_FRAME_HDR + len, NET_FRAME_TAG) != 0) {
-			net__conn_fail(c, NET_ERR_MAC, "frame #%llu length %u",
-				       (unsigned long long)c->ctr_in, len);
+		if (err != NET_OK) {
+			net__conn_fail(c, err, "frame #%llu length %u", (unsigned long long)c->ctr_in, f.len);
 			return 0;
 		}
+		if (f.payload == NULL)
+			break; /* incomplete */
 		c->ctr_in++;
 		net->stats.frames_in++;
 		if (net->cfg.cb.on_frame != NULL)
-			net->cfg.cb.on_frame(net->cfg.cb.ctx, c, p + NET_FRAME_HDR, len);
+			net->cfg.cb.on_frame(net->cfg.cb.ctx, c, f.payload, f.len);
 		if (c->state != NET__OPEN)
 			return 0;
-		pos += total;
+		pos += f.size;
 	}
 	if (pos > 0) {
 		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);

@@ -1,6 +1,7 @@
 /* handshake.c: the authenticated X25519 handshake (HELLO, transcript signatures, HKDF
  * session keys) that takes a connection from accept or connect to OPEN. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -71,11 +72,24 @@ size_t net__hs_need(const struct net_conn *c)
 	}
 }
 
-/* Check a received HELLO against our configuration and fill c->peer. On refusal, fail
- * the connection with the precise reason and return nonzero. */
-static int hs_check_hello(struct net_conn *c, const uint8_t *h)
+/* Writes the reason for refusing a hello into detail and returns code. */
+__attribute__((format(printf, 4, 5)))
+static int hello_refuse(char *detail, size_t detail_len, int code, const char *fmt, ...)
 {
-	struct net *net = c->net;
+	va_list ap;
+
+	if (detail_len > 0) {
+		va_start(ap, fmt);
+		vsnprintf(detail, detail_len, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+int net__hello_parse(const struct net *net, int initiator, uint32_t expect_id,
+		     const uint8_t h[NET_HELLO_LEN], struct net_peer *peer, char *detail,
+		     size_t detail_len)
+{
 	const struct net_config *cfg = &net->cfg;
 	unsigned version = (unsigned)get_le(h + 4, 2);
 	unsigned role = h[6];
@@ -84,52 +98,83 @@ static int hs_check_hello(struct net_conn *c, const uint8_t *h)
 	uint64_t epoch = get_le(h + 20, 8);
 	const uint8_t *spub = h + 60;
 
-	if (memcmp(h, magic, sizeof magic) != 0) {
-		net__conn_fail(c, NET_ERR_MAGIC, "first bytes %02x%02x%02x%02x", h[0], h[1], h[2], h[3]);
-		return -1;
-	}
-	if (version != NET_PROTO_VERSION) {
-		net__conn_fail(c, NET_ERR_VERSION, "peer version %u, supported %u", version, NET_PROTO_VERSION);
-		return -1;
-	}
+	if (memcmp(h, magic, sizeof magic) != 0)
+		return hello_refuse(detail, detail_len, NET_ERR_MAGIC, "first bytes %02x%02x%02x%02x",
+				    h[0], h[1], h[2], h[3]);
+	if (version != NET_PROTO_VERSION)
+		return hello_refuse(detail, detail_len, NET_ERR_VERSION, "peer version %u, supported %u",
+				    version, NET_PROTO_VERSION);
 	if ((role != NET_ROLE_REPLICA && role != NET_ROLE_CLIENT) || h[7] != 0 ||
-	    (role == NET_ROLE_CLIENT && id != 0)) {
-		net__conn_fail(c, NET_ERR_HELLO, "role byte %u, reserved byte %u, id %u", role, h[7], id);
-		return -1;
-	}
-	if (group != cfg->group_id) {
-		net__conn_fail(c, NET_ERR_GROUP, "peer group %llu, ours %llu", (unsigned long long)group,
-			       (unsigned long long)cfg->group_id);
-		return -1;
-	}
-	if (epoch != cfg->epoch) {
-		net__conn_fail(c, NET_ERR_EPOCH, "peer epoch %llu, ours %llu", (unsigned long long)epoch,
-			       (unsigned long long)cfg->epoch);
-		return -1;
-	}
+	    (role == NET_ROLE_CLIENT && id != 0))
+		return hello_refuse(detail, detail_len, NET_ERR_HELLO, "role byte %u, reserved byte %u, id %u",
+				    role, h[7], id);
+	if (group != cfg->group_id)
+		return hello_refuse(detail, detail_len, NET_ERR_GROUP, "peer group %llu, ours %llu",
+				    (unsigned long long)group, (unsigned long long)cfg->group_id);
+	if (epoch != cfg->epoch)
+		return hello_refuse(detail, detail_len, NET_ERR_EPOCH, "peer epoch %llu, ours %llu",
+				    (unsigned long long)epoch, (unsigned long long)cfg->epoch);
+	/* Cofactorless Ed25519 verification (OpenSSL's) accepts forged signatures under a
+	 * small-order key: such a key proves nothing, whoever claims it. */
+	if (crypto_ed25519_key_is_weak(spub))
+		return hello_refuse(detail, detail_len, NET_ERR_HELLO, "static key of small order");
 	if (role == NET_ROLE_REPLICA) {
-		if (id >= cfg->n_replicas) {
-			net__conn_fail(c, NET_ERR_UNKNOWN_KEY, "replica id %u, table has %u", id, cfg->n_replicas);
-			return -1;
-		}
-		if (!crypto_memeq(spub, net->keys[id], CRYPTO_ED25519_PUB)) {
-			net__conn_fail(c, NET_ERR_UNKNOWN_KEY, "key presented for replica %u is not its configured key", id);
-			return -1;
-		}
-		if (cfg->role == NET_ROLE_REPLICA && id == cfg->replica_id) {
-			net__conn_fail(c, NET_ERR_HELLO, "peer claims our own replica id %u", id);
-			return -1;
-		}
+		if (id >= cfg->n_replicas)
+			return hello_refuse(detail, detail_len, NET_ERR_UNKNOWN_KEY, "replica id %u, table has %u",
+					    id, cfg->n_replicas);
+		if (!crypto_memeq(spub, net->keys[id], CRYPTO_ED25519_PUB))
+			return hello_refuse(detail, detail_len, NET_ERR_UNKNOWN_KEY,
+					    "key presented for replica %u is not its configured key", id);
+		if (cfg->role == NET_ROLE_REPLICA && id == cfg->replica_id)
+			return hello_refuse(detail, detail_len, NET_ERR_HELLO, "peer claims our own replica id %u", id);
 	}
-	if (c->initiator && (role != NET_ROLE_REPLICA || id != c->expect_id)) {
-		net__conn_fail(c, NET_ERR_WRONG_PEER, "dialled replica %u, responder is %s %u", c->expect_id,
-			       role == NET_ROLE_REPLICA ? "replica" : "client", id);
+	if (initiator && (role != NET_ROLE_REPLICA || id != expect_id))
+		return hello_refuse(detail, detail_len, NET_ERR_WRONG_PEER, "dialled replica %u, responder is %s %u",
+				    expect_id, role == NET_ROLE_REPLICA ? "replica" : "client", id);
+	peer->role = (enum net_role)role;
+	peer->replica_id = role == NET_ROLE_REPLICA ? id : 0;
+	memcpy(peer->pub, spub, CRYPTO_ED25519_PUB);
+	return NET_OK;
+}
+
+/* Check a received HELLO and fill c->peer. On refusal, fail the connection with the
+ * precise reason and return nonzero. */
+static int hs_check_hello(struct net_conn *c, const uint8_t *h)
+{
+	char detail[160];
+	int err;
+
+	err = net__hello_parse(c->net, c->initiator, c->expect_id, h, &c->peer, detail, sizeof detail);
+	if (err != NET_OK) {
+		net__conn_fail(c, err, "%s", detail);
 		return -1;
 	}
-	c->peer.role = (enum net_role)role;
-	c->peer.replica_id = role == NET_ROLE_REPLICA ? id : 0;
-	memcpy(c->peer.pub, spub, CRYPTO_ED25519_PUB);
 	return 0;
+}
+
+int net__hs_keys(struct net_conn *c, const uint8_t th[CRYPTO_HASH_LEN],
+		 const uint8_t shared[CRYPTO_X25519_LEN])
+{
+	uint8_t km[3 * 32];
+
+	if (crypto_hkdf_sha256(th, CRYPTO_HASH_LEN, shared, CRYPTO_X25519_LEN, ctx_keys,
+			       CTX_LEN(ctx_keys), km, sizeof km) != 0)
+		goto err_km;
+	if (crypto_hmac_init(&c->mac_out, c->initiator ? km : km + 32, 32) != 0)
+		goto err_km;
+	if (crypto_hmac_init(&c->mac_in, c->initiator ? km + 32 : km, 32) != 0)
+		goto err_after_out;
+	c->have_macs = 1;
+	memcpy(c->th, th, CRYPTO_HASH_LEN);
+	memcpy(c->auth_key, km + 64, NET_AUTH_KEY_LEN);
+	explicit_bzero(km, sizeof km);
+	return NET_OK;
+
+err_after_out:
+	crypto_hmac_free(&c->mac_out);
+err_km:
+	explicit_bzero(km, sizeof km);
+	return NET_ERR_CRYPTO;
 }
 
 /* Transcript hash, X25519 and HKDF: sets c->th, the two MAC contexts and the auth key. */
@@ -137,42 +182,32 @@ static int hs_derive(struct net_conn *c, const uint8_t *hello_i, const uint8_t *
 		     const uint8_t *peer_eph)
 {
 	uint8_t t[CTX_LEN(ctx_transcript) + 2 * NET_HELLO_LEN];
+	uint8_t th[CRYPTO_HASH_LEN];
 	uint8_t shared[CRYPTO_X25519_LEN];
-	uint8_t km[3 * 32];
 	int err;
 
 	memcpy(t, ctx_transcript, CTX_LEN(ctx_transcript));
 	memcpy(t + CTX_LEN(ctx_transcript), hello_i, NET_HELLO_LEN);
 	memcpy(t + CTX_LEN(ctx_transcript) + NET_HELLO_LEN, hello_r, NET_HELLO_LEN);
-	crypto_sha256(t, sizeof t, c->th);
+	crypto_sha256(t, sizeof t, th);
 
 	err = crypto_x25519_shared(&c->eph, peer_eph, shared);
 	if (err == CRYPTO_ERR_LOWORDER) {
 		net__conn_fail(c, NET_ERR_HELLO, "low-order ephemeral X25519 key");
 		return -1;
 	}
-	if (err != 0 || crypto_hkdf_sha256(c->th, sizeof c->th, shared, sizeof shared, ctx_keys,
-					   CTX_LEN(ctx_keys), km, sizeof km) != 0) {
+	if (err != 0) {
 		explicit_bzero(shared, sizeof shared);
 		net__conn_fail(c, NET_ERR_CRYPTO, "key agreement");
 		return -1;
 	}
+	err = net__hs_keys(c, th, shared);
 	explicit_bzero(shared, sizeof shared);
-	if (crypto_hmac_init(&c->mac_out, c->initiator ? km : km + 32, 32) != 0)
-		goto err_km;
-	if (crypto_hmac_init(&c->mac_in, c->initiator ? km + 32 : km, 32) != 0) {
-		crypto_hmac_free(&c->mac_out);
-		goto err_km;
+	if (err != NET_OK) {
+		net__conn_fail(c, err, "session key derivation");
+		return -1;
 	}
-	c->have_macs = 1;
-	memcpy(c->auth_key, km + 64, NET_AUTH_KEY_LEN);
-	explicit_bzero(km, sizeof km);
 	return 0;
-
-err_km:
-	explicit_bzero(km, sizeof km);
-	net__conn_fail(c, NET_ERR_CRYPTO, "MAC key setup");
-	return -1;
 }
 
 static void hs_signed_msg(uint8_t out[SIGNED_LEN], const char *ctx, const uint8_t th[CRYPTO_HASH_LEN])
@@ -212,13 +247,20 @@ static int hs_verify(struct net_conn *c, const char *ctx, const uint8_t sig[NET_
 	return 0;
 }
 
-/* Responder: HELLO_I is complete. Answer HELLO_R || SIG_R. */
+/* Responder: HELLO_I is complete. Only if it passes the checks, make our HELLO_R (so an
+ * unauthenticated peer costs no key generation) and answer HELLO_R || SIG_R. */
 static void hs_responder_hello(struct net_conn *c)
 {
 	uint8_t sig[NET_SIG_LEN];
+	int err;
 
 	if (hs_check_hello(c, c->hs_buf) != 0)
 		return;
+	err = net__hs_start(c);
+	if (err != NET_OK) {
+		net__conn_fail(c, err, "handshake setup");
+		return;
+	}
 	if (hs_derive(c, c->hs_buf, c->hello_mine, c->hs_buf + 28) != 0)
 		return;
 	if (hs_sign(c, ctx_responder, sig) != 0)

@@ -55,7 +55,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		socklen_t len = sizeof ss;
 		char text[64];
 		struct net_conn *c;
-		int fd, err;
+		int fd;
 
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -90,9 +90,6 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		err = net__hs_start(c);
-		if (err != NET_OK)
-			net__conn_fail(c, err, "handshake setup");
 	}
 }
 

@@ -52,6 +52,7 @@ void net_config_init(struct net_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->limits.max_frame = 32u * 1024 * 1024;
+	cfg->limits.max_frame_client = 2u * 1024 * 1024;
 	cfg->limits.max_out_replica = 64u * 1024 * 1024;
 	cfg->limits.max_out_client = 8u * 1024 * 1024;
 	cfg->limits.max_unauth = 64;
@@ -119,6 +120,8 @@ static int net_check_config(const struct net_config *cfg)
 	/* Frames must fit a u32 length and leave room for framing in size_t arithmetic. */
 	if (l->max_frame == 0 || l->max_frame > 1024u * 1024 * 1024)
 		return NET_ERR_ARG;
+	if (l->max_frame_client == 0 || l->max_frame_client > l->max_frame)
+		return NET_ERR_ARG;
 	if (l->max_out_replica == 0 || l->max_out_client == 0 || l->max_unauth == 0 ||
 	    l->max_clients == 0 || l->read_budget == 0)
 		return NET_ERR_ARG;
@@ -169,8 +172,9 @@ int net_open(struct net **out, struct ev_loop *loop, const struct net_config *cf
 	memcpy(net->keys, cfg->replica_keys, cfg->n_replicas * sizeof *net->keys);
 	net->cfg.replica_keys = (const uint8_t (*)[CRYPTO_ED25519_PUB])net->keys;
 	for (i = 0; i < cfg->n_replicas; i++) {
-		if (crypto_ed25519_from_public(&net->verify_keys[i], net->keys[i]) != 0) {
-			err = NET_ERR_ARG; /* not a valid Ed25519 public key */
+		if (crypto_ed25519_key_is_weak(net->keys[i]) ||
+		    crypto_ed25519_from_public(&net->verify_keys[i], net->keys[i]) != 0) {
+			err = NET_ERR_ARG; /* not a valid (or a forgeable) Ed25519 public key */
 			goto err_after_keys;
 		}
 	}

@@ -124,6 +124,8 @@ struct net_callbacks {
 
 struct net_limits {
 	size_t max_frame;             /* payload bytes; default 32 MiB */
+	size_t max_frame_client;      /* payload bytes accepted from a client (<= max_frame);
+				       * default 2 MiB */
 	size_t max_out_replica;       /* queued output bytes to a replica; default 64 MiB */
 	size_t max_out_client;        /* queued output bytes to a client; default 8 MiB */
 	unsigned max_unauth;          /* incoming connections still in handshake; default 64 */

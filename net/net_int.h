@@ -120,6 +120,23 @@ void net__log(struct net *net, int level, const char *fmt, ...)
 void net__addr_text(const struct sockaddr *sa, char *out, size_t outlen);
 
 /* conn.c */
+/* One frame decoded in place from an input buffer. */
+struct net__frame {
+	size_t size;            /* bytes the frame occupies: header, payload and tag */
+	const uint8_t *payload; /* len bytes inside the input buffer (borrowed); NULL until
+				 * the frame is complete and authentic */
+	uint32_t len;           /* the length prefix, once its 4 bytes are in */
+};
+/* Decode the frame at the start of buf[0..avail) as frame number ctr of its direction,
+ * whose tag is checked with mac (the inbound key; its scratch context is used). Pure:
+ * reads buf, writes only f.
+ *   NET_OK, f->payload set: complete and authentic, f->size <= avail bytes long;
+ *   NET_OK, f->payload NULL: incomplete, the frame needs f->size bytes (NET_FRAME_HDR
+ *     while its length is not in yet);
+ *   NET_ERR_FRAME_SIZE: the length prefix is above max;
+ *   NET_ERR_MAC: the tag does not verify (altered, replayed, reordered or deleted). */
+int net__frame_parse(struct crypto_hmac *mac, uint64_t ctr, size_t max, const uint8_t *buf,
+		     size_t avail, struct net__frame *f);
 struct net_conn *net__conn_new(struct net *net, int fd, int initiator, const char *addr_text);
 void net__conn_fail(struct net_conn *c, int reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -129,6 +146,23 @@ void net__conn_flush(struct net_conn *c);
 void net__reap(struct net *net);
 
 /* handshake.c */
+/* Decode hello (NET_HELLO_LEN bytes, borrowed) and check it against net's configuration
+ * as the initiator that dialled replica expect_id (initiator != 0) or as the responder
+ * would. NET_OK: peer's role, replica_id and pub are filled (addr is untouched).
+ * Otherwise the refusal reason (NET_ERR_MAGIC, _VERSION, _HELLO, _GROUP, _EPOCH,
+ * _UNKNOWN_KEY or _WRONG_PEER) with a log detail in detail[detail_len], and peer is
+ * unchanged. Pure: no I/O, no state. */
+int net__hello_parse(const struct net *net, int initiator, uint32_t expect_id,
+		     const uint8_t hello[NET_HELLO_LEN], struct net_peer *peer, char *detail,
+		     size_t detail_len);
+/* Derive the session keys from the transcript hash th and the X25519 shared secret
+ * (both borrowed) per net.h: keys c's inbound and outbound frame MACs by c->initiator,
+ * sets c->th and c->auth_key. NET_ERR_CRYPTO if a crypto call fails (c keeps no MAC). */
+int net__hs_keys(struct net_conn *c, const uint8_t th[CRYPTO_HASH_LEN],
+		 const uint8_t shared[CRYPTO_X25519_LEN]);
+/* Make our HELLO in c->hello_mine (fresh ephemeral key and nonce). The initiator's is made
+ * and queued as its connect starts; the responder's only once the initiator's HELLO has
+ * passed net__hello_parse. NET_ERR_CRYPTO or NET_ERR_NOMEM on failure. */
 int net__hs_start(struct net_conn *c);
 size_t net__hs_need(const struct net_conn *c);
 void net__hs_input(struct net_conn *c);

@@ -340,6 +340,57 @@ START_TEST(test_pem_bad_files)
 }
 END_TEST
 
+/* Small-order public keys: OpenSSL verifies forged signatures under them, so crypto
+ * refuses every encoding of them as a verification key (found by fuzz_net_hello). */
+START_TEST(test_weak_keys)
+{
+	/* y of the order-8 points; the other is p - y. */
+	static const uint8_t y8[32] = {
+		0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+		0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+		0x6d, 0x53, 0xfc, 0x05};
+	uint8_t ys[7][32] = {{0}};
+	struct crypto_ed25519_key k, good;
+	uint8_t sig[64] = {0};
+	unsigned carry = 0;
+	int i, sign;
+
+	/* 0, 1, y8, p - y8, p - 1, p (= 0), p + 1 (= 1); p = 2^255 - 19 */
+	ys[1][0] = 1;
+	memcpy(ys[2], y8, 32);
+	for (i = 0; i < 32; i++) { /* p - y8, little-endian subtraction */
+		unsigned pi = i == 0 ? 0xed : i == 31 ? 0x7f : 0xff;
+		unsigned d = pi - y8[i] - carry;
+		ys[3][i] = (uint8_t)d;
+		carry = (d >> 8) & 1;
+	}
+	for (i = 0; i < 32; i++)
+		ys[4][i] = ys[5][i] = ys[6][i] = i == 31 ? 0x7f : 0xff;
+	ys[4][0] = 0xec;
+	ys[5][0] = 0xed;
+	ys[6][0] = 0xee;
+	for (i = 0; i < 7; i++) {
+		for (sign = 0; sign < 2; sign++) {
+			uint8_t pub[32];
+			memcpy(pub, ys[i], 32);
+			pub[31] |= (uint8_t)(sign << 7);
+			ck_assert_msg(crypto_ed25519_key_is_weak(pub), "encoding %d/%d not flagged", i, sign);
+			ck_assert_int_eq(crypto_ed25519_from_public(&k, pub), CRYPTO_ERR_WEAKKEY);
+			/* the classic forgery: R = the identity point, S = 0 */
+			sig[0] = 1;
+			ck_assert_int_ne(crypto_ed25519_verify_raw(pub, "forged", 6, sig), CRYPTO_OK);
+		}
+	}
+	ck_assert_int_eq(crypto_ed25519_generate(&good), CRYPTO_OK);
+	ck_assert(!crypto_ed25519_key_is_weak(good.pub));
+	ck_assert_int_eq(crypto_ed25519_from_public(&k, good.pub), CRYPTO_OK);
+	crypto_ed25519_free(&k);
+	crypto_ed25519_free(&good);
+	ck_assert_str_eq(crypto_strerror(CRYPTO_ERR_WEAKKEY),
+			 "Ed25519 public key of small order (anyone can forge signatures for it)");
+}
+END_TEST
+
 static Suite *crypto_ed25519_suite(void)
 {
 	Suite *s = suite_create("crypto_ed25519");
@@ -348,6 +399,7 @@ static Suite *crypto_ed25519_suite(void)
 	tcase_add_test(tc, test_rfc8032_vectors);
 	tcase_add_test(tc, test_tamper);
 	tcase_add_test(tc, test_bad_args);
+	tcase_add_test(tc, test_weak_keys);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("pem");
 	tcase_add_checked_fixture(tc, pem_setup, pem_teardown);

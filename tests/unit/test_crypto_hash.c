@@ -123,7 +123,7 @@ START_TEST(test_strerror)
 	static const int codes[] = {
 		CRYPTO_OK, CRYPTO_ERR_ARG, CRYPTO_ERR_NOMEM, CRYPTO_ERR_OPENSSL,
 		CRYPTO_ERR_BADSIG, CRYPTO_ERR_AUTH, CRYPTO_ERR_KEYFILE, CRYPTO_ERR_KEYPERM,
-		CRYPTO_ERR_SHARES, CRYPTO_ERR_PROOF, CRYPTO_ERR_LOWORDER,
+		CRYPTO_ERR_SHARES, CRYPTO_ERR_PROOF, CRYPTO_ERR_LOWORDER, CRYPTO_ERR_WEAKKEY,
 	};
 	const char *unknown = crypto_strerror(-1000);
 
@@ -137,7 +137,7 @@ START_TEST(test_strerror)
 			ck_assert_str_ne(s, crypto_strerror(codes[j]));
 	}
 	ck_assert_str_eq(crypto_strerror(1), unknown);
-	ck_assert_str_eq(crypto_strerror(CRYPTO_ERR_LOWORDER - 1), unknown);
+	ck_assert_str_eq(crypto_strerror(CRYPTO_ERR_WEAKKEY - 1), unknown);
 }
 END_TEST
 
