@@ -87,10 +87,15 @@ void app_free(struct app *a)
 	a->store = NULL;
 }
 
-/* One request's result into a->res: 0, APP_ERR_KV or APP_ERR_UPDATES. */
+/* One request's result into a->res: 0, APP_ERR_KV or APP_ERR_UPDATES. The empty op is
+ * the null op (the standard BFT micro-benchmark): it reads and writes no service state
+ * and its result is empty, ordered or read-only (an ordered one still records the
+ * client's timestamp for exactly-once, like every ordered request). */
 static int app_apply(struct app *a, struct wire_bytes op, int read_only, uint64_t time_ms)
 {
 	wire_buf_reset(&a->res);
+	if (op.len == 0)
+		return 0;
 	if (op.len > 0 && wire_upd_is_op(op.p[0]))
 		return updates_apply(&a->upd, op, read_only, time_ms, &a->res) != 0
 			       ? app_fail(a, APP_ERR_UPDATES) : 0;
@@ -118,6 +123,11 @@ static int app_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 			rc = app_fail(a, APP_ERR_NOMEM);
 			goto err_after_begin;
 		}
+		/* exactly-once: the client's last timestamp and reply, in the same write */
+		rc = app_store_fail(a, store_txn_client_put(a->store, req.client, req.timestamp,
+							    a->res.p, a->res.len));
+		if (rc != 0)
+			goto err_after_begin;
 	}
 	rc = app_store_fail(a, store_txn_commit(a->store, seq, a->kv.cfg.sync));
 	if (updates_batch_end(&a->upd, rc == 0) != 0 && rc == 0)
@@ -207,6 +217,14 @@ static int app_finish_transfer(void *ctx, uint64_t ckpt, const uint8_t digest[WI
 	return rc;
 }
 
+static int app_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
+			   struct wire_buf *reply)
+{
+	struct app *a = ctx;
+
+	return app_kv_rc(a, a->kvops.client_last(a->kvops.ctx, client, timestamp, reply));
+}
+
 void app_ops(struct app *a, struct pbft_app_ops *ops)
 {
 	memset(ops, 0, sizeof(*ops));
@@ -222,4 +240,5 @@ void app_ops(struct app *a, struct pbft_app_ops *ops)
 	ops->local_node = app_local_node;
 	ops->write_partition = app_write_partition;
 	ops->finish_transfer = app_finish_transfer;
+	ops->client_last = app_client_last;
 }

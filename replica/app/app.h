@@ -13,7 +13,9 @@
 /*
  * Each request's op is dispatched by its first byte: wire/upd.h's operation types
  * (0x40..0x42) go to the update service, everything else (wire/kv.h's 1..4, and
- * malformed or empty ops, which get kv's BAD_OP) to the key-value service. One batch
+ * malformed ops, which get kv's BAD_OP) to the key-value service. The empty op is the
+ * null op: no state is read or written, its result is empty (zero bytes), and a batch
+ * of null ops still commits its sequence number like any other. One batch
  * is one store transaction, committed once after its last request; the update
  * service's in-memory index follows the committed state (updates_batch_end). The
  * state operations (checkpoints, state transfer) go to the store through kv's ops

@@ -1,5 +1,6 @@
 /* kv.c: the replicated key-value service: deterministic PUT/DEL/CAS/GET on the store,
- * one store transaction (one atomic write) per executed batch. */
+ * one store transaction (one atomic write) per executed batch, the client table
+ * included. */
 #include "replica/app/kv.h"
 
 #include <string.h>
@@ -249,6 +250,11 @@ static int kv_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 			rc = kv_fail(kv, KV_ERR_NOMEM);
 			goto err_after_begin;
 		}
+		/* Exactly once: the client's entry commits with the batch's effects. */
+		rc = kv_store_fail(kv, store_txn_client_put(kv->store, req.client, req.timestamp,
+							    kv->res.p, kv->res.len));
+		if (rc != 0)
+			goto err_after_begin;
 	}
 	return kv_store_fail(kv, store_txn_commit(kv->store, seq, kv->cfg.sync));
 
@@ -260,6 +266,14 @@ err_after_begin:
 static int kv_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result)
 {
 	return kv_apply(ctx, req->op, 1, result);
+}
+
+static int kv_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
+			  struct wire_buf *reply)
+{
+	struct kv_app *kv = ctx;
+
+	return kv_store_fail(kv, store_client_last(kv->store, client, timestamp, reply));
 }
 
 static int kv_checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_LEN])
@@ -329,4 +343,5 @@ void kv_app_ops(struct kv_app *kv, struct pbft_app_ops *ops)
 	ops->local_node = kv_local_node;
 	ops->write_partition = kv_write_partition;
 	ops->finish_transfer = kv_finish_transfer;
+	ops->client_last = kv_client_last;
 }

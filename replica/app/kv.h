@@ -15,7 +15,9 @@
  * state key STORE_NS_KV | k with the value: version u64 (big-endian) | value bytes.
  * Execution is deterministic: a result depends only on the state and the operation.
  * A malformed or oversized operation gets a BAD_OP or TOO_BIG result and changes
- * nothing; the rest of its batch executes normally.
+ * nothing; the rest of its batch executes normally. Every executed request, refused
+ * ones included, records (timestamp, result) in the store's client table
+ * (store_txn_client_put) in the batch's transaction; client_last reads it back.
  */
 
 enum kv_err {

@@ -1,22 +1,44 @@
 /* execute.c: executing committed batches strictly in sequence order, exactly once per
- * client request (reply cache), replying, and taking checkpoints every K. */
+ * client request (decided from the app's replicated client table), replying, and taking
+ * checkpoints every K. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "replica/core/pbft_int.h"
 
-/* Per-request reply-cache slots of the batch being executed (UINT32_MAX: skipped),
- * in a buffer reused across batches. */
-static int pbft__marks(struct pbft *r, uint32_t count, uint32_t **out)
+#define PBFT__SKIP UINT32_MAX
+
+/* Scratch of one batch of count requests: marks (per request: index into blast, or
+ * PBFT__SKIP), blast (per distinct client) and bmap (client -> blast index), emptied.
+ * Buffers grow to the largest batch seen (at most limits->max_batch_count) and stay. */
+static int pbft__batch_scratch(struct pbft *r, uint32_t count)
 {
+	uint32_t cap = 8;
+
+	while (cap < 2 * count)
+		cap *= 2;
 	if (r->marks_cap < count) {
 		uint32_t *nm = realloc(r->marks, (size_t)count * sizeof(*nm));
 		if (!nm)
 			return PBFT_ERR_NOMEM;
 		r->marks = nm;
+		uint64_t *nl = realloc(r->blast, (size_t)count * sizeof(*nl));
+		if (!nl)
+			return PBFT_ERR_NOMEM;
+		r->blast = nl;
+		r->dyn_mem += (size_t)(count - r->marks_cap) * (sizeof(*nm) + sizeof(*nl));
 		r->marks_cap = count;
 	}
-	*out = r->marks;
+	if (r->bmap_alloc < cap) {
+		struct pbft__kmslot *nt = realloc(r->bmap.t, (size_t)cap * sizeof(*nt));
+		if (!nt)
+			return PBFT_ERR_NOMEM;
+		r->bmap.t = nt;
+		r->dyn_mem += (size_t)(cap - r->bmap_alloc) * sizeof(*nt);
+		r->bmap_alloc = cap;
+	}
+	r->bmap.cap = cap;
+	memset(r->bmap.t, 0, (size_t)cap * sizeof(*r->bmap.t));
 	return PBFT_OK;
 }
 
@@ -26,30 +48,39 @@ static int pbft__execute_one(struct pbft *r, struct pbft__entry *e, struct pbft_
 	struct wire_batch b, run;
 	struct wire_iter it;
 	struct wire_request req;
-	uint32_t *mk = NULL;
-	uint32_t i = 0, skipped = 0, k = 0;
+	uint32_t *mk;
+	uint32_t i = 0, skipped = 0, k = 0, nb = 0;
 	size_t roff = 0;
 	int rc;
 
 	pbft__batch_view(bt, &b);
-	if (b.count > 0) {
-		rc = pbft__marks(r, b.count, &mk);
-		if (rc)
-			return rc;
-	}
+	rc = pbft__batch_scratch(r, b.count);
+	if (rc)
+		return rc;
+	mk = r->marks;
 	/* Exactly once, deterministically: a request whose timestamp is not above the
-	 * client's last executed one is skipped (and gets the cached reply). */
+	 * client's last executed one (in the replicated client table, or earlier in this
+	 * batch) is skipped; every correct replica decides the same from the same state. */
 	wire_iter_batch(&it, &b);
 	while (wire_next_request(&it, &req)) {
-		struct pbft__client *c = pbft__client_find(r, req.client);
+		uint32_t s = pbft__keymap_find(&r->bmap, req.client);
 
-		if (c && req.timestamp <= c->ts) {
-			mk[i] = UINT32_MAX;
+		if (s == PBFT__NONE) {
+			struct pbft__client *c;
+
+			rc = pbft__client_get(r, req.client, &c);
+			if (rc)
+				return rc;
+			s = nb++;
+			r->blast[s] = c->ts;
+			pbft__keymap_put(&r->bmap, req.client, s);
+		}
+		if (req.timestamp <= r->blast[s]) {
+			mk[i] = PBFT__SKIP;
 			skipped++;
 		} else {
-			c = pbft__client_touch(r, req.client, &mk[i]);
-			c->ts = req.timestamp;
-			c->stamp = e->seq << 16 | i;
+			mk[i] = s;
+			r->blast[s] = req.timestamp;
 		}
 		i++;
 	}
@@ -62,7 +93,7 @@ static int pbft__execute_one(struct pbft *r, struct pbft__entry *e, struct pbft_
 			const uint8_t *start = it.p;
 			if (!wire_next_request(&it, &req))
 				break;
-			if (mk[i++] != UINT32_MAX)
+			if (mk[i++] != PBFT__SKIP)
 				wire_put_fixed(&r->batchbuf, start, (size_t)(it.p - start));
 		}
 		if (wire_buf_error(&r->batchbuf))
@@ -83,39 +114,39 @@ static int pbft__execute_one(struct pbft *r, struct pbft__entry *e, struct pbft_
 	PBFT_TRACE(r, "seq %llu committed, %llu executed -> execute %u requests",
 		   (unsigned long long)e->seq, (unsigned long long)(e->seq - 1), run.count);
 
+	/* The app recorded (timestamp, result) of each executed request, in order: the
+	 * cache takes the same values. */
 	wire_iter_batch(&it, &b);
 	i = 0;
 	while (wire_next_request(&it, &req)) {
 		struct pbft__pending *p = pbft__pending_find(r, req.client);
-		uint32_t s = mk[i++];
+		struct pbft__client *c;
 
 		if (p && p->ts <= req.timestamp)
 			pbft__pending_remove(r, p);
-		if (s == UINT32_MAX) {
-			struct pbft__client *c = pbft__client_find(r, req.client);
-			if (c && c->ts == req.timestamp) {
-				rc = pbft__send_reply(r, up, c->key, c->view, c->ts, 0, c->result.p,
+		if (mk[i++] == PBFT__SKIP) {
+			/* A retransmission of the client's last executed request: resend. */
+			if (req.timestamp != r->blast[pbft__keymap_find(&r->bmap, req.client)])
+				continue;
+			rc = pbft__client_get(r, req.client, &c);
+			if (rc)
+				return rc;
+			if (c->ts == req.timestamp) {
+				rc = pbft__send_reply(r, up, c->key, r->view, c->ts, 0, c->result.p,
 						      c->result.len);
 				if (rc)
 					return rc;
 			}
 			continue;
 		}
-		struct pbft__client *c = &r->clients[s];
 		uint32_t len = r->results.len[k++];
 
-		/* A later request of the same client in this batch has moved its entry on. */
-		if (c->ts == req.timestamp) {
-			c->view = r->view;
-			wire_buf_reset(&c->result);
-			PBFT__ACCT(r, &c->result,
-				   wire_put_fixed(&c->result, r->results.data.p + roff, len));
-			if (wire_buf_error(&c->result))
-				return PBFT_ERR_NOMEM;
-			rc = pbft__client_record(r, up, s);
-			if (rc)
-				return rc;
-		}
+		c = pbft__client_touch(r, req.client);
+		c->ts = req.timestamp;
+		wire_buf_reset(&c->result);
+		PBFT__ACCT(r, &c->result, wire_put_fixed(&c->result, r->results.data.p + roff, len));
+		if (wire_buf_error(&c->result))
+			return PBFT_ERR_NOMEM;
 		rc = pbft__send_reply(r, up, req.client, r->view, req.timestamp, 0,
 				      r->results.data.p + roff, len);
 		if (rc)

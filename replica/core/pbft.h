@@ -57,11 +57,28 @@ struct pbft_app_ops {
 	uint32_t levels;   /* inner levels; partitions = fanout^levels */
 	/* Execute committed batch seq (seq = last executed + 1), deterministically; append
 	 * exactly one result per request. Called for every committed seq, null batches
-	 * (count 0) included, with only the requests not executed before: requests whose
-	 * timestamp is not above their client's last executed one are removed from the
-	 * batch by the core first. Never for read-only requests. */
+	 * (count 0) included, with only the requests not executed before: the core removes
+	 * each request whose timestamp is not above its client's last executed one, as
+	 * client_last reports it (and as earlier requests of the same batch raise it).
+	 * Never for read-only requests.
+	 * The client table is part of the replicated state: for each request it executes,
+	 * in batch order, the app records client -> (timestamp, result) in its state (a
+	 * later request of the same client in the batch overwrites the earlier entry),
+	 * in the same atomic write as the batch's effects and its new last executed seq,
+	 * so that the table is covered by the checkpoint digest, copied by state transfer
+	 * and never out of step with the effects after a crash. */
 	int (*execute)(void *ctx, uint64_t seq, const struct wire_batch *batch,
 		       struct pbft_results *results);
+	/* The client table entry of client (borrowed) in the latest executed state: its
+	 * last executed timestamp and that request's result, appended to reply (unless
+	 * reply is NULL). 0 with *timestamp = 0 (nothing appended) if the client is
+	 * unknown; non-zero only if the state cannot be read (the replica must stop).
+	 * The core decides "already executed -> skip" and answers retransmissions from
+	 * this, never from memory of its own; it caches answers (bounded by max_clients)
+	 * only between state changes it makes itself, and drops the cache on state
+	 * transfer. The table grows with distinct client keys, one small entry each. */
+	int (*client_last)(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
+			   struct wire_buf *reply);
 	/* Read-only request against the latest executed state; result appended. */
 	int (*execute_ro)(void *ctx, const struct wire_request *req, struct wire_buf *result);
 	/* Digest of the state after executing seq; the app keeps that state readable (a
@@ -109,13 +126,15 @@ struct pbft_config {
 	uint32_t checkpoint_interval;   /* K */
 	uint32_t log_window;            /* L: high watermark = low + L; multiple of K */
 	uint32_t batch_max_requests;
-	uint32_t batch_max_bytes;
+	uint32_t batch_max_bytes;       /* a REQUEST larger than this (encoded as in a
+					 * batch) can never be proposed: refused on arrival */
 	uint32_t pipeline;              /* max sequence numbers pre-prepared and not executed */
 	uint64_t view_change_timeout_ms;/* doubles per failed view */
 	uint64_t max_clock_skew_ms;     /* backups refuse pre-prepares outside this */
 	uint64_t status_interval_ms;    /* STATUS broadcast for retransmission */
-	uint32_t max_clients;           /* bound of the reply cache (least recently executed
-					 * client evicted) and of the pending-request queue */
+	uint32_t max_clients;           /* bound of the in-memory cache of the app's client
+					 * table (least recently used evicted; a cache only)
+					 * and of the pending-request queue */
 	const struct wire_limits *limits; /* NULL = wire_limits_default */
 	struct pbft_crypto_ops crypto;
 	struct pbft_app_ops app;

@@ -15,6 +15,8 @@
 #define PBFT__RETRANSMIT_MAX 16u
 /* Cap of the view-change timeout doubling (timeout << at most this). */
 #define PBFT__MAX_BACKOFF 10u
+/* "No slot" in key maps and linked lists. */
+#define PBFT__NONE UINT32_MAX
 /* Trace lines are cut at this length. */
 #define PBFT__TRACE_LEN 256u
 
@@ -39,17 +41,14 @@
  *                              sig[64]) the last stable checkpoint and its proof (2f+1
  *                              signed CHECKPOINTs). Writing it deletes (del_below) the
  *                              PP and PREPARED records with key <= seq.
- *  PBFT__REC_CLIENT   key slot client[32], u64 timestamp, u64 stamp, u64 view,
- *                              bytes result: the reply cache entry in table slot `slot`
- *                              (slot < max_clients; stamp = seq << 16 | index in batch
- *                              orders eviction).
- * All but CLIENT set update.sync. */
+ * All set update.sync. The per-client table (last timestamp and reply) is no record:
+ * it is part of the app's replicated state (pbft_app_ops.client_last); kind 5, which
+ * once held it, is refused by pbft_new. */
 enum pbft__rec_kind {
 	PBFT__REC_VIEW = 1,
 	PBFT__REC_PP = 2,
 	PBFT__REC_PREPARED = 3,
-	PBFT__REC_STABLE = 4,
-	PBFT__REC_CLIENT = 5
+	PBFT__REC_STABLE = 4
 };
 
 /* An owned copy of a batch. */
@@ -125,15 +124,15 @@ struct pbft__keymap {
 	uint32_t cap;          /* power of two, >= 2 * max entries */
 };
 
-/* The reply cache: last executed timestamp and reply per client. */
+/* A cached answer of app.client_last: the client's last executed timestamp (0 if
+ * unknown) and its result in the latest executed state. Only a cache: filled from
+ * client_last or from a batch this replica executed, emptied on state transfer. */
 struct pbft__client {
 	uint8_t used;
 	uint8_t key[WIRE_KEY_LEN];
 	uint64_t ts;           /* last executed timestamp */
-	uint64_t stamp;        /* seq << 16 | index: least recently executed is evicted */
-	uint64_t view;         /* view of the cached reply */
 	struct wire_buf result;
-	uint32_t prev, next;   /* LRU list by stamp, UINT32_MAX ends */
+	uint32_t prev, next;   /* LRU list, UINT32_MAX ends */
 };
 
 /* A request waiting to be ordered (one per client, the latest). */
@@ -205,7 +204,7 @@ struct pbft {
 	struct pbft__proof target; /* proven checkpoint above last_executed, seq 0 if none */
 	struct wire_buf own_ckpt;  /* our latest signed CHECKPOINT, encoded */
 
-	/* clients */
+	/* clients: cache of the app's client table, and the requests waiting */
 	struct pbft__keymap cmap;
 	struct pbft__client *clients; /* max_clients */
 	uint32_t nclients, lru_head, lru_tail;
@@ -228,6 +227,9 @@ struct pbft {
 	struct pbft_results results;
 	uint32_t *marks;           /* per request of the executing batch */
 	uint32_t marks_cap;
+	struct pbft__keymap bmap;  /* executing batch: client -> index into blast */
+	uint32_t bmap_alloc;       /* slots allocated in bmap.t (bmap.cap are in use) */
+	uint64_t *blast;           /* per distinct client of the batch: last timestamp */
 	struct wire_buf scratch, scratch2, batchbuf;
 	uint64_t now, wall;
 	size_t fixed_mem;          /* arrays allocated by pbft_new */
@@ -288,7 +290,12 @@ void pbft__keymap_free(struct pbft__keymap *m);
 int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 		       const uint8_t *from_client, struct pbft_update *up);
 struct pbft__client *pbft__client_find(struct pbft *r, const uint8_t *key);
-struct pbft__client *pbft__client_touch(struct pbft *r, const uint8_t *key, uint32_t *slot);
+struct pbft__client *pbft__client_touch(struct pbft *r, const uint8_t *key);
+int pbft__client_get(struct pbft *r, const uint8_t *key, struct pbft__client **out);
+void pbft__clients_clear(struct pbft *r);
+int pbft__pending_drop_executed(struct pbft *r);
+uint32_t pbft__keymap_find(const struct pbft__keymap *m, const uint8_t *key);
+void pbft__keymap_put(struct pbft__keymap *m, const uint8_t *key, uint32_t slot);
 struct pbft__pending *pbft__pending_find(struct pbft *r, const uint8_t *key);
 void pbft__pending_init(struct pbft *r);
 void pbft__pending_remove(struct pbft *r, struct pbft__pending *p);
@@ -297,9 +304,6 @@ void pbft__pending_unqueue(struct pbft *r, const uint8_t *key, uint64_t ts);
 int pbft__propose(struct pbft *r, struct pbft_update *up);
 int pbft__send_reply(struct pbft *r, struct pbft_update *up, const uint8_t *client,
 		     uint64_t view, uint64_t ts, uint32_t flags, const uint8_t *res, size_t len);
-int pbft__client_record(struct pbft *r, struct pbft_update *up, uint32_t slot);
-int pbft__client_restore(struct pbft *r, uint32_t slot);
-int pbft__clients_finish(struct pbft *r);
 
 /* recv_preprepare.c, recv_prepare.c, recv_commit.c */
 int pbft__recv_preprepare(struct pbft *r, const struct wire_msg *m, uint32_t from,

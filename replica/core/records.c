@@ -1,6 +1,6 @@
 /* records.c: restoring a replica from its durable records (formats in pbft_int.h):
- * view, stable checkpoint with proof, accepted pre-prepares, prepared certificates and
- * the reply cache, each validated before it is used. */
+ * view, stable checkpoint with proof, accepted pre-prepares and prepared certificates,
+ * each validated before it is used. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,35 +67,6 @@ static int pbft__rec_stable(struct pbft *r, struct wire_cursor *c)
 		return PBFT_ERR_RECORD;
 	r->low = r->stable.seq;
 	return PBFT_OK;
-}
-
-static int pbft__rec_client(struct pbft *r, uint64_t slot, struct wire_cursor *c)
-{
-	struct pbft__client *cl;
-	struct wire_bytes res;
-	uint8_t key[WIRE_KEY_LEN];
-
-	if (slot >= r->cfg.max_clients)
-		return PBFT_OK; /* the cache was made smaller: forget the extra entries */
-	wire_get_fixed(c, key, WIRE_KEY_LEN);
-	cl = &r->clients[slot];
-	cl->ts = wire_get_u64(c);
-	cl->stamp = wire_get_u64(c);
-	cl->view = wire_get_u64(c);
-	res = wire_get_bytes(c, r->lim.max_result);
-	if (wire_cursor_end(c) != WIRE_OK)
-		return PBFT_ERR_RECORD;
-	if (cl->used)
-		return PBFT_ERR_RECORD; /* two records for one slot */
-	if (pbft__client_find(r, key))
-		return PBFT_ERR_RECORD; /* one client in two slots */
-	cl->used = 1;
-	memcpy(cl->key, key, WIRE_KEY_LEN);
-	wire_buf_reset(&cl->result);
-	PBFT__ACCT(r, &cl->result, wire_put_fixed(&cl->result, res.p, res.len));
-	if (wire_buf_error(&cl->result))
-		return PBFT_ERR_NOMEM;
-	return pbft__client_restore(r, (uint32_t)slot);
 }
 
 static int pbft__rec_pp(struct pbft *r, uint64_t seq, struct wire_cursor *c)
@@ -173,8 +144,8 @@ static int pbft__rec_prepared(struct pbft *r, uint64_t seq, struct wire_cursor *
 int pbft__restore(struct pbft *r, const struct pbft_record *recs, const uint8_t *bytes,
 		  size_t nrec)
 {
-	static const uint8_t order[] = { PBFT__REC_VIEW, PBFT__REC_STABLE, PBFT__REC_CLIENT,
-					 PBFT__REC_PP, PBFT__REC_PREPARED };
+	static const uint8_t order[] = { PBFT__REC_VIEW, PBFT__REC_STABLE, PBFT__REC_PP,
+					 PBFT__REC_PREPARED };
 	int rc;
 
 	for (size_t o = 0; o < sizeof(order); o++) {
@@ -188,7 +159,6 @@ int pbft__restore(struct pbft *r, const struct pbft_record *recs, const uint8_t 
 			switch (rec->kind) {
 			case PBFT__REC_VIEW: rc = pbft__rec_view(r, &c); break;
 			case PBFT__REC_STABLE: rc = pbft__rec_stable(r, &c); break;
-			case PBFT__REC_CLIENT: rc = pbft__rec_client(r, rec->key, &c); break;
 			case PBFT__REC_PP: rc = pbft__rec_pp(r, rec->key, &c); break;
 			default: rc = pbft__rec_prepared(r, rec->key, &c); break;
 			}
@@ -197,7 +167,7 @@ int pbft__restore(struct pbft *r, const struct pbft_record *recs, const uint8_t 
 		}
 	}
 	for (size_t i = 0; i < nrec; i++) {
-		if (recs[i].kind < PBFT__REC_VIEW || recs[i].kind > PBFT__REC_CLIENT)
+		if (recs[i].kind < PBFT__REC_VIEW || recs[i].kind > PBFT__REC_STABLE)
 			return PBFT_ERR_RECORD;
 	}
 	if (r->active)
@@ -210,5 +180,5 @@ int pbft__restore(struct pbft *r, const struct pbft_record *recs, const uint8_t 
 		/* The app is behind our stable checkpoint: fetch it at the first STATUS round. */
 		pbft__proof_copy(&r->target, &r->stable, r->n);
 	}
-	return pbft__clients_finish(r);
+	return PBFT_OK;
 }

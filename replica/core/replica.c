@@ -229,7 +229,8 @@ static int pbft__check_config(const struct pbft_config *c, const struct wire_lim
 	if (!k->sign || !k->verify || !k->check_request)
 		return PBFT_ERR_ARG;
 	if (!a->execute || !a->execute_ro || !a->checkpoint || !a->release || !a->tree_node ||
-	    !a->read_partition || !a->local_node || !a->write_partition || !a->finish_transfer)
+	    !a->read_partition || !a->local_node || !a->write_partition || !a->finish_transfer ||
+	    !a->client_last)
 		return PBFT_ERR_ARG;
 	if (a->fanout < 2 || a->levels < 1)
 		return PBFT_ERR_ARG;
@@ -389,6 +390,8 @@ void pbft_free(struct pbft *r)
 	wire_buf_free(&r->results.data);
 	free(r->results.len);
 	free(r->marks);
+	free(r->blast);
+	free(r->bmap.t);
 	free(r);
 }
 

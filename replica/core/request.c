@@ -1,11 +1,9 @@
 /* request.c: client requests (authentication, forwarding, the pending queue), the
- * primary's adaptive batching, the per-client reply cache and replies. */
+ * primary's adaptive batching, the cache of the app's client table and replies. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "replica/core/pbft_int.h"
-
-#define PBFT__NONE UINT32_MAX
 
 /* ---------------------------------------------------------------- key map */
 int pbft__keymap_init(struct pbft__keymap *m, uint32_t entries)
@@ -40,7 +38,7 @@ static uint32_t pbft__keyhash(const uint8_t *key)
 	return (uint32_t)h;
 }
 
-static uint32_t pbft__keymap_find(const struct pbft__keymap *m, const uint8_t *key)
+uint32_t pbft__keymap_find(const struct pbft__keymap *m, const uint8_t *key)
 {
 	uint32_t mask = m->cap - 1, i = pbft__keyhash(key) & mask;
 
@@ -53,7 +51,7 @@ static uint32_t pbft__keymap_find(const struct pbft__keymap *m, const uint8_t *k
 }
 
 /* key must be absent; the map always has room (cap >= 2 * entries). */
-static void pbft__keymap_put(struct pbft__keymap *m, const uint8_t *key, uint32_t slot)
+void pbft__keymap_put(struct pbft__keymap *m, const uint8_t *key, uint32_t slot)
 {
 	uint32_t mask = m->cap - 1, i = pbft__keyhash(key) & mask;
 
@@ -127,10 +125,9 @@ static void pbft__lru_append(struct pbft *r, uint32_t s)
 	r->lru_tail = s;
 }
 
-/* The cache entry of key, created if absent (evicting the least recently executed
- * client when full: deterministic, since every replica executes the same sequence),
- * and moved to the most recently executed end. */
-struct pbft__client *pbft__client_touch(struct pbft *r, const uint8_t *key, uint32_t *slot)
+/* The cache entry of key, created empty (ts 0) if absent, evicting the least recently
+ * used entry when full, and moved to the most recently used end. */
+struct pbft__client *pbft__client_touch(struct pbft *r, const uint8_t *key)
 {
 	uint32_t s = pbft__keymap_find(&r->cmap, key);
 	struct pbft__client *c;
@@ -138,42 +135,74 @@ struct pbft__client *pbft__client_touch(struct pbft *r, const uint8_t *key, uint
 	if (s != PBFT__NONE) {
 		pbft__lru_unlink(r, s);
 		pbft__lru_append(r, s);
-		*slot = s;
 		return &r->clients[s];
 	}
 	if (r->nclients < r->cfg.max_clients) {
 		s = r->nclients++;
 	} else {
 		s = r->lru_head;
-		PBFT_TRACE(r, "reply cache full -> evict least recently executed client slot %u", s);
-		pbft__keymap_del(&r->cmap, r->clients[s].key);
+		if (r->clients[s].used)
+			pbft__keymap_del(&r->cmap, r->clients[s].key);
 		pbft__lru_unlink(r, s);
 	}
 	c = &r->clients[s];
 	c->used = 1;
 	memcpy(c->key, key, WIRE_KEY_LEN);
 	c->ts = 0;
-	c->stamp = 0;
-	c->view = 0;
 	wire_buf_reset(&c->result);
 	pbft__keymap_put(&r->cmap, key, s);
 	pbft__lru_append(r, s);
-	*slot = s;
 	return c;
 }
 
-int pbft__client_record(struct pbft *r, struct pbft_update *up, uint32_t slot)
+/* The client's entry in the latest executed state: from the cache, or read from the
+ * app's client table (and cached). Never during a state transfer (the app's state is
+ * then partly copied). PBFT_ERR_APP if the app fails (nothing is cached then). */
+int pbft__client_get(struct pbft *r, const uint8_t *key, struct pbft__client **out)
 {
-	const struct pbft__client *c = &r->clients[slot];
-	struct wire_buf *b = &r->scratch2;
+	struct pbft__client *c = pbft__client_find(r, key);
+	uint32_t s;
+	int rc;
 
-	wire_buf_reset(b);
-	wire_put_fixed(b, c->key, WIRE_KEY_LEN);
-	wire_put_u64(b, c->ts);
-	wire_put_u64(b, c->stamp);
-	wire_put_u64(b, c->view);
-	wire_put_bytes(b, c->result.p, (uint32_t)c->result.len);
-	return pbft__record(up, PBFT__REC_CLIENT, slot, b, 0);
+	if (c) {
+		s = (uint32_t)(c - r->clients);
+		pbft__lru_unlink(r, s);
+		pbft__lru_append(r, s);
+		*out = c;
+		return PBFT_OK;
+	}
+	c = pbft__client_touch(r, key);
+	PBFT__ACCT(r, &c->result,
+		   rc = r->cfg.app.client_last(r->cfg.app.ctx, key, &c->ts, &c->result));
+	if (rc != 0 || wire_buf_error(&c->result)) {
+		/* Forget the entry; its slot becomes the first to be reused. */
+		s = (uint32_t)(c - r->clients);
+		pbft__keymap_del(&r->cmap, key);
+		c->used = 0;
+		pbft__lru_unlink(r, s);
+		c->next = r->lru_head;
+		if (r->lru_head != PBFT__NONE)
+			r->clients[r->lru_head].prev = s;
+		else
+			r->lru_tail = s;
+		r->lru_head = s;
+		return rc != 0 ? PBFT_ERR_APP : PBFT_ERR_NOMEM;
+	}
+	*out = c;
+	return PBFT_OK;
+}
+
+/* The app's state was replaced (state transfer): nothing cached holds any more. */
+void pbft__clients_clear(struct pbft *r)
+{
+	for (uint32_t s = 0; s < r->nclients; s++) {
+		r->clients[s].used = 0;
+		r->clients[s].prev = r->clients[s].next = PBFT__NONE;
+		wire_buf_reset(&r->clients[s].result);
+	}
+	memset(r->cmap.t, 0, (size_t)r->cmap.cap * sizeof(*r->cmap.t));
+	r->nclients = 0;
+	r->lru_head = r->lru_tail = PBFT__NONE;
 }
 
 int pbft__send_reply(struct pbft *r, struct pbft_update *up, const uint8_t *client,
@@ -362,8 +391,25 @@ int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 	}
 	if (req->flags & WIRE_REQ_READ_ONLY)
 		return pbft__read_only(r, req, from, up);
-
-	c = pbft__client_find(r, req->client);
+	/* A request no batch can hold would wait forever and blame every primary. */
+	wire_buf_reset(&r->scratch);
+	wire_put_request(&r->scratch, req);
+	if (wire_buf_error(&r->scratch))
+		return PBFT_ERR_NOMEM;
+	if (r->scratch.len > r->cfg.batch_max_bytes || r->scratch.len > r->lim.max_batch_bytes) {
+		PBFT_TRACE(r, "request ts %llu of %zu bytes, batches hold %u -> refuse",
+			   (unsigned long long)req->timestamp, r->scratch.len, r->cfg.batch_max_bytes);
+		pbft__drop(r, "request larger than a batch");
+		return PBFT_OK;
+	}
+	/* The client table is unknown while the state is being transferred: the request
+	 * waits, and is dropped at the end if the new state has executed it. */
+	c = NULL;
+	if (!r->xfer.active) {
+		int rc = pbft__client_get(r, req->client, &c);
+		if (rc)
+			return rc;
+	}
 	if (c && req->timestamp < c->ts) {
 		pbft__drop(r, "request older than the client's last executed");
 		return PBFT_OK;
@@ -373,7 +419,7 @@ int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 			return PBFT_OK;
 		PBFT_TRACE(r, "request ts %llu already executed -> resend cached reply",
 			   (unsigned long long)req->timestamp);
-		return pbft__send_reply(r, up, c->key, c->view, c->ts, 0, c->result.p,
+		return pbft__send_reply(r, up, c->key, r->view, c->ts, 0, c->result.p,
 					c->result.len);
 	}
 	p = pbft__pending_find(r, req->client);
@@ -435,8 +481,13 @@ int pbft__propose(struct pbft *r, struct pbft_update *up)
 		wire_buf_reset(&r->batchbuf);
 		while (r->fifo_head != PBFT__NONE && count < maxreq) {
 			struct pbft__pending *p = &r->pending[r->fifo_head];
-			struct pbft__client *c = pbft__client_find(r, p->key);
+			struct pbft__client *c = NULL;
 
+			if (!r->xfer.active) {
+				rc = pbft__client_get(r, p->key, &c);
+				if (rc)
+					return rc;
+			}
 			if (c && p->ts <= c->ts) {
 				pbft__pending_remove(r, p);
 				pbft__drop(r, "queued request already executed");
@@ -495,41 +546,29 @@ int pbft__propose(struct pbft *r, struct pbft_update *up)
 }
 
 /* ---------------------------------------------------------------- restore */
-/* Slot restored from a record (key, timestamp, stamp and result filled in). */
-int pbft__client_restore(struct pbft *r, uint32_t slot)
+/* After a state transfer: a waiting request whose timestamp is not above its client's
+ * in the new state was executed inside the transferred range; it is dropped. */
+int pbft__pending_drop_executed(struct pbft *r)
 {
-	pbft__keymap_put(&r->cmap, r->clients[slot].key, slot);
-	if (slot >= r->nclients)
-		r->nclients = slot + 1;
-	return PBFT_OK;
-}
+	uint32_t dropped = 0;
 
-static int pbft__stamp_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct pbft *r = ctx;
-	uint64_t x = r->clients[*(const uint32_t *)a].stamp;
-	uint64_t y = r->clients[*(const uint32_t *)b].stamp;
+	for (uint32_t i = 0; i < r->cfg.max_clients; i++) {
+		struct pbft__pending *p = &r->pending[i];
+		struct pbft__client *c;
+		int rc;
 
-	return x < y ? -1 : x > y;
-}
-
-/* Rebuild the eviction order (least recently executed first) from the stamps. */
-int pbft__clients_finish(struct pbft *r)
-{
-	uint32_t *idx, k = 0;
-
-	if (r->nclients == 0)
-		return PBFT_OK;
-	idx = malloc((size_t)r->nclients * sizeof(*idx));
-	if (!idx)
-		return PBFT_ERR_NOMEM;
-	for (uint32_t s = 0; s < r->nclients; s++) {
-		if (r->clients[s].used)
-			idx[k++] = s;
+		if (!p->used)
+			continue;
+		rc = pbft__client_get(r, p->key, &c);
+		if (rc)
+			return rc;
+		if (p->ts <= c->ts) {
+			pbft__pending_remove(r, p);
+			dropped++;
+		}
 	}
-	qsort_r(idx, k, sizeof(*idx), pbft__stamp_cmp, r);
-	for (uint32_t i = 0; i < k; i++)
-		pbft__lru_append(r, idx[i]);
-	free(idx);
+	if (dropped)
+		PBFT_TRACE(r, "state transfer: %u waiting requests executed in the new state -> drop them",
+			   dropped);
 	return PBFT_OK;
 }

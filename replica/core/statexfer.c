@@ -158,6 +158,12 @@ static int pbft__xfer_finish(struct pbft *r, struct pbft_update *up)
 	r->last_status_exec = x->seq;
 	PBFT_TRACE(r, "state transfer %llu: root digest matches -> executed = %llu",
 		   (unsigned long long)x->seq, (unsigned long long)x->seq);
+	/* The client table came with the state: requests it shows executed stop waiting. */
+	pbft__clients_clear(r);
+	rc = pbft__pending_drop_executed(r);
+	if (rc)
+		return rc;
+	pbft__timer_request(r, 1);
 	/* Keep a snapshot of the new state to serve others. */
 	if (r->cfg.app.checkpoint(r->cfg.app.ctx, x->seq, digest) != 0)
 		return PBFT_ERR_APP;
@@ -216,6 +222,7 @@ int pbft__xfer_start(struct pbft *r, const struct pbft__proof *p, struct pbft_up
 	x->active = 1;
 	x->seq = r->target.seq;
 	x->superseded = 0;
+	pbft__clients_clear(r); /* the app's client table is about to change under it */
 	memcpy(x->digest, r->target.digest, WIRE_DIGEST_LEN);
 	pbft__xfer_reset(x);
 	PBFT_TRACE(r, "checkpoint %llu proven, executed %llu -> state transfer",

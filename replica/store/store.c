@@ -222,6 +222,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 		return STORE_ERR_NOMEM;
 	wire_buf_init(&s->key);
 	wire_buf_init(&s->val);
+	wire_buf_init(&s->cval);
 	rc = ptree_init(&s->tree, cfg->fanout, cfg->levels);
 	if (rc != 0) {
 		rc = rc == PTREE_ERR_NOMEM ? STORE_ERR_NOMEM : STORE_ERR_ARG;
@@ -260,6 +261,7 @@ err_after_tree:
 err_after_alloc:
 	wire_buf_free(&s->key);
 	wire_buf_free(&s->val);
+	wire_buf_free(&s->cval);
 	free(s);
 	return rc;
 }
@@ -274,6 +276,7 @@ void store_close(struct store *s)
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);
 	wire_buf_free(&s->val);
+	wire_buf_free(&s->cval);
 	free(s);
 }
 

@@ -45,6 +45,8 @@
 
 /* State namespaces (the first byte of every state key). */
 #define STORE_NS_KV ((uint8_t)'K')             /* replica/app/kv.c */
+#define STORE_NS_CLIENT ((uint8_t)'C')         /* the client table (clients.c) */
+/* 'U' is replica/app/updates.h's UPDATES_NS. */
 
 enum store_err {
 	STORE_OK = 0,
@@ -128,6 +130,25 @@ int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen);
 int store_txn_commit(struct store *s, uint64_t seq, int sync);
 /* Drop the open transaction's changes (no-op when none is open). */
 void store_txn_abort(struct store *s);
+
+/* ---------------------------------------------------------------- the client table */
+/* PBFT's per-client exactly-once table, part of the replicated state (so digested,
+ * checkpointed and transferred with it): state key STORE_NS_CLIENT | client key (32
+ * bytes) -> timestamp u64 (big-endian, > 0) | result bytes of that request. One entry
+ * per distinct client key ever executed (40 bytes plus the result); nothing here
+ * removes entries: the credit ledger's account rules are to expire them.
+ *
+ * Record client's executed request (timestamp > 0) with its result (borrowed, at most
+ * STORE_MAX_VALUE - 8 bytes) in the open transaction, so that it commits atomically
+ * with the batch. Errors as store_txn_put, and STORE_ERR_ARG for timestamp 0. */
+int store_txn_client_put(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint64_t timestamp,
+			 const void *result, size_t len);
+/* The committed entry of client: *timestamp (0 if the client has none: then nothing is
+ * appended) and, unless reply is NULL, its result appended to reply (caller-owned,
+ * not reset). The contract of pbft_app_ops.client_last. 0, STORE_ERR_CORRUPT for a
+ * malformed entry, STORE_ERR_NOMEM, or a LevelDB error. */
+int store_client_last(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
+		      struct wire_buf *reply);
 
 /* ---------------------------------------------------------------- durable records */
 /* Write u's records (in order: puts, and deletes of every record of a kind below a

@@ -65,6 +65,7 @@ struct store {
 	size_t nckpt;
 	struct wire_buf key;          /* scratch: LevelDB keys */
 	struct wire_buf val;          /* scratch: values read (store_txn_get) */
+	struct wire_buf cval;         /* scratch: client table values (clients.c) */
 };
 
 /* ---------------------------------------------------------------- big-endian helpers */

@@ -392,8 +392,9 @@ START_TEST(kv_limits_and_malformed_change_nothing)
 	struct replica r;
 	struct batch b = { .n = 0 };
 	struct pbft_results res;
-	struct wire_buf out;
-	uint8_t before[WIRE_DIGEST_LEN], after[WIRE_DIGEST_LEN];
+	struct wire_buf out, last;
+	uint8_t before[WIRE_DIGEST_LEN], after[WIRE_DIGEST_LEN], client[WIRE_KEY_LEN];
+	uint64_t last_ts;
 
 	kv_config_default(&cfg);
 	cfg.limits.max_key = 8;
@@ -406,6 +407,11 @@ START_TEST(kv_limits_and_malformed_change_nothing)
 	results_free(&res);
 	batch_free(&b);
 	ck_assert_int_eq(r.ops.checkpoint(r.ops.ctx, 1, before), 0);
+	/* The client table entry batch 1 left (run_batch's client is 32 x 0xc1). */
+	memset(client, 0xc1, sizeof(client));
+	wire_buf_init(&last);
+	ck_assert_int_eq(r.ops.client_last(r.ops.ctx, client, &last_ts, &last), 0);
+	ck_assert_uint_eq(last_ts, 1);
 
 	op_put(batch_next(&b), "123456789", "v");                 /* key 9 > 8 */
 	op_put(batch_next(&b), "k", "12345678901234567");         /* value 17 > 16 */
@@ -433,7 +439,17 @@ START_TEST(kv_limits_and_malformed_change_nothing)
 	ck_assert(t.status == WIRE_KV_BAD_OP && t.reason == WIRE_KV_BAD_TRAILING);
 	results_free(&res);
 	batch_free(&b);
-	ck_assert_int_eq(r.ops.checkpoint(r.ops.ctx, 2, after), 0);
+	/* Refused requests are executed requests: the client table records their result
+	 * (ts 7, the last one). With that entry put back as batch 1 left it, the state
+	 * is batch 1's: the key-value entries are unchanged. */
+	ck_assert_int_eq(r.ops.client_last(r.ops.ctx, client, &last_ts, NULL), 0);
+	ck_assert_uint_eq(last_ts, 7);
+	ck_assert_int_eq(store_txn_begin(r.store), 0);
+	ck_assert_int_eq(store_txn_client_put(r.store, client, 1, last.p, last.len), 0);
+	ck_assert_int_eq(store_txn_commit(r.store, 3, 0), 0);
+	r.seq = 3;
+	wire_buf_free(&last);
+	ck_assert_int_eq(r.ops.checkpoint(r.ops.ctx, 3, after), 0);
 	ck_assert(memcmp(before, after, sizeof(after)) == 0);
 	expect_ok(get_ro(&r, "keep", &out), 1, "v");
 

@@ -527,14 +527,27 @@ END_TEST
 static struct wire_upd_result refuse(struct replica *r, struct wire_buf *op, uint8_t status)
 {
 	struct wire_upd_statement s0, s1;
-	uint8_t d0[32], d1[32];
+	uint8_t d0[32], d1[32], client[WIRE_KEY_LEN];
 	struct wire_upd_result res;
+	struct wire_buf last;
+	uint64_t ts0 = 0;
 
+	/* A refused request is still an executed request: the exactly-once table records
+	 * its result. Put the client's previous entry back afterwards; then the replicated
+	 * state must be exactly what it was. */
+	memset(client, 0xc1, sizeof(client));
+	wire_buf_init(&last);
+	ck_assert_int_eq(r->ops.client_last(r->ops.ctx, client, &ts0, &last), 0);
+	ck_assert_uint_ne(ts0, 0);
 	root_of(r, d0);
 	ck_assert_int_eq(updates_statement(&r->app.upd, 0, T_MS, &s0), 0);
 	res = exec1(r, op);
 	EXPECT(res, status);
 	ck_assert_uint_gt(strlen(text), 0);
+	ck_assert_int_eq(store_txn_begin(r->store), 0);
+	ck_assert_int_eq(store_txn_client_put(r->store, client, ts0, last.p, last.len), 0);
+	ck_assert_int_eq(store_txn_commit(r->store, ++r->seq, 0), 0);
+	wire_buf_free(&last);
 	root_of(r, d1);
 	ck_assert_mem_eq(d0, d1, 32);
 	ck_assert_int_eq(updates_statement(&r->app.upd, 0, T_MS, &s1), 0);

@@ -246,6 +246,35 @@ static CH_UNUSED void ch_apply(struct ch_state *s, const struct wire_request *re
 	ck_assert_int_eq(wire_kv_encode_result(out, &res), 0);
 }
 
+/* The client table lives in the state under "\xffclient:" || client key, the entry's
+ * version holding the last timestamp and its value the result. */
+#define CH_CLIENT_PREFIX "\xff" "client:"
+#define CH_CLIENT_PREFIX_LEN 8u
+
+static CH_UNUSED void ch_client_keyname(const uint8_t *client, uint8_t out[CH_CLIENT_PREFIX_LEN + 32])
+{
+	memcpy(out, CH_CLIENT_PREFIX, CH_CLIENT_PREFIX_LEN);
+	memcpy(out + CH_CLIENT_PREFIX_LEN, client, 32);
+}
+
+static CH_UNUSED int ch_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *ts,
+				    struct wire_buf *reply)
+{
+	struct ch_app *a = ctx;
+	uint8_t name[CH_CLIENT_PREFIX_LEN + 32];
+	long i;
+
+	ch_client_keyname(client, name);
+	i = ch_find(&a->st, name, sizeof(name));
+	*ts = 0;
+	if (i < 0)
+		return 0;
+	*ts = a->st.e[i].version;
+	if (reply)
+		wire_put_fixed(reply, a->st.e[i].val, a->st.e[i].vlen);
+	return 0;
+}
+
 static CH_UNUSED int ch_execute(void *ctx, uint64_t seq, const struct wire_batch *b,
 				struct pbft_results *results)
 {
@@ -253,6 +282,7 @@ static CH_UNUSED int ch_execute(void *ctx, uint64_t seq, const struct wire_batch
 	struct wire_iter it;
 	struct wire_request req;
 	struct wire_buf out;
+	uint8_t name[CH_CLIENT_PREFIX_LEN + 32];
 
 	if (seq != a->last_executed + 1)
 		return -1;
@@ -265,6 +295,8 @@ static CH_UNUSED int ch_execute(void *ctx, uint64_t seq, const struct wire_batch
 			wire_buf_free(&out);
 			return -1;
 		}
+		ch_client_keyname(req.client, name);
+		ch_set(&a->st, name, sizeof(name), out.p, (uint32_t)out.len, req.timestamp);
 	}
 	wire_buf_free(&out);
 	a->last_executed = seq;
@@ -779,6 +811,7 @@ static CH_UNUSED void ch_replica_start(struct ch *h, uint32_t i)
 	pc.app.local_node = ch_local_node;
 	pc.app.write_partition = ch_write_partition;
 	pc.app.finish_transfer = ch_finish_transfer;
+	pc.app.client_last = ch_client_last;
 	r->started_ms = ch_now();
 	ck_assert_int_eq(pbft_new(&pc, NULL, NULL, 0, 0, r->started_ms, &r->pbft), 0);
 	pbft_update_init(&r->up);

@@ -26,8 +26,10 @@
 #define H_UNUSED __attribute__((unused))
 
 /* ---------------------------------------------------------------- the app */
+/* Keys "#<client key in hex>" hold the client table (value "<timestamp>:<result>"),
+ * digested and transferred like every other key. */
 struct h_kv {
-	char k[24], v[40];
+	char k[72], v[128];
 };
 struct h_state {
 	struct h_kv e[H_MAXKV];
@@ -126,12 +128,39 @@ static H_UNUSED void h_apply(struct h_state *s, const uint8_t *op, uint32_t len,
 		h_set(s, buf, eq + 1);
 }
 
+static H_UNUSED void h_client_keyname(const uint8_t *client, char out[72])
+{
+	out[0] = '#';
+	for (uint32_t i = 0; i < WIRE_KEY_LEN; i++)
+		snprintf(out + 1 + 2 * i, 3, "%02x", client[i]);
+}
+
+static H_UNUSED int h_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *ts,
+				  struct wire_buf *reply)
+{
+	struct h_app *a = ctx;
+	char name[72], *colon;
+	const char *v;
+
+	h_client_keyname(client, name);
+	v = h_get(&a->st, name);
+	*ts = 0;
+	if (!v)
+		return 0;
+	*ts = strtoull(v, &colon, 10);
+	if (*colon != ':')
+		return -1;
+	if (reply)
+		wire_put_fixed(reply, colon + 1, strlen(colon + 1));
+	return 0;
+}
+
 static H_UNUSED int h_execute(void *ctx, uint64_t seq, const struct wire_batch *b, struct pbft_results *res)
 {
 	struct h_app *a = ctx;
 	struct wire_iter it;
 	struct wire_request req;
-	char out[64];
+	char out[96], name[72], entry[128];
 
 	if (seq != a->last_executed + 1)
 		return -1;
@@ -140,6 +169,9 @@ static H_UNUSED int h_execute(void *ctx, uint64_t seq, const struct wire_batch *
 		h_apply(&a->st, req.op.p, req.op.len, out, sizeof(out));
 		if (pbft_results_add(res, out, (uint32_t)strlen(out)) != 0)
 			return -1;
+		h_client_keyname(req.client, name);
+		snprintf(entry, sizeof(entry), "%llu:%s", (unsigned long long)req.timestamp, out);
+		h_set(&a->st, name, entry);
 		a->executed_requests++;
 	}
 	a->batches++;
@@ -150,7 +182,7 @@ static H_UNUSED int h_execute(void *ctx, uint64_t seq, const struct wire_batch *
 static H_UNUSED int h_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result)
 {
 	struct h_app *a = ctx;
-	char buf[64], out[64];
+	char buf[64], out[128];
 	uint32_t len = req->op.len < sizeof(buf) - 1 ? req->op.len : (uint32_t)sizeof(buf) - 1;
 	const char *v;
 
@@ -217,8 +249,8 @@ static H_UNUSED int h_read_partition(void *ctx, uint64_t ckpt, uint64_t partitio
 				     struct wire_buf *entries, uint32_t *count, int *more)
 {
 	struct h_snap *s = h_snap_find(ctx, ckpt);
-	char start[64];
-	uint32_t bytes = 0, sl = start_key.len < 63 ? start_key.len : 63;
+	char start[80];
+	uint32_t bytes = 0, sl = start_key.len < 79 ? start_key.len : 79;
 
 	*count = 0;
 	*more = 0;
@@ -277,7 +309,7 @@ static H_UNUSED int h_write_partition(void *ctx, uint64_t partition, int first, 
 	}
 	wire_iter_init(&it, &page->entries);
 	while (wire_next_data(&it, &e)) {
-		char k[24], v[40];
+		char k[sizeof(a->st.e[0].k)], v[sizeof(a->st.e[0].v)];
 		if (e.key.len >= sizeof(k) || e.value.len >= sizeof(v))
 			return -1;
 		memcpy(k, e.key.p, e.key.len);
@@ -642,6 +674,7 @@ static H_UNUSED void h_config(struct h *h, uint32_t i, struct pbft_config *c)
 	c->app.local_node = h_local_node;
 	c->app.write_partition = h_write_partition;
 	c->app.finish_transfer = h_finish_transfer;
+	c->app.client_last = h_client_last;
 	c->tracer.ctx = h;
 	c->tracer.trace = h_trace_fn;
 }
