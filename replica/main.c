@@ -1,6 +1,7 @@
-/* main.c: bulwarkd entry point: parse options, load and check the config, dispatch. */
+/* main.c: bulwarkd entry point: parse options, load and check the config, run the replica. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "crypto/crypto.h"
+#include "net/net.h"
+#include "replica/bwd.h"
 
 #define EXIT_USAGE 2
 
@@ -161,31 +164,56 @@ static int run_replica(const struct bulwarkd_opts *o)
 	struct bw_config cfg;
 	struct crypto_ed25519_key key;
 	struct config_errors errs;
+	struct bwd *b;
+	int rc;
 
 	config_errors_init(&errs);
 	if (load_all(o, &cfg, &key, &errs) != CONFIG_OK) {
-		for (unsigned i = 0; i < errs.count; i++)
-			log_error("bulwarkd", "invalid configuration", "error=%s", errs.item[i].text);
-		if (errs.dropped > 0)
-			log_error("bulwarkd", "more configuration errors not shown", "count=%u",
-				  errs.dropped);
+		/* Plain lines on stderr for whoever started us; the log file gets them too. */
+		config_errors_print(&errs, stderr);
+		if (o->log_file != NULL) {
+			for (unsigned i = 0; i < errs.count; i++)
+				log_error("bulwarkd", "invalid configuration", "error=%s",
+					  errs.item[i].text);
+		}
 		return EXIT_FAILURE;
 	}
-	const struct bw_config_replica *me = &cfg.replicas[o->id];
-	log_info("bulwarkd", "configuration loaded",
-		 "version=%s config=%s group=%llu epoch=%llu replica=%u n=%u f=%u host=%s "
-		 "port=%u http_port=%u data_dir=%s client_auth=%s checkpoint_interval=%u "
-		 "log_window=%u pipeline=%u",
-		 BULWARK_VERSION, cfg.path, (unsigned long long)cfg.group_id,
-		 (unsigned long long)cfg.epoch, me->id, cfg.n, cfg.f, me->host,
-		 (unsigned)me->port, (unsigned)me->http_port, me->data_dir,
-		 config_client_auth_name(cfg.client_auth), cfg.checkpoint_interval,
-		 cfg.log_window, cfg.pipeline);
-	log_info("bulwarkd", "replica serving starts in a later version; exiting",
-		 "version=%s", BULWARK_VERSION);
-	crypto_ed25519_free(&key);
-	config_free(&cfg);
-	return EXIT_SUCCESS;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		fprintf(stderr, "bulwarkd: out of memory\n");
+		crypto_ed25519_free(&key);
+		config_free(&cfg);
+		return EXIT_FAILURE;
+	}
+	/* cfg and key belong to b from here on, whatever bwd_open returns. */
+	rc = bwd_open(b, &cfg, o->id, &key);
+	if (rc != BWD_OK) {
+		fprintf(stderr, "bulwarkd: %s\n", b->why);
+		if (o->log_file != NULL)
+			log_error("bulwarkd", "cannot start", "error=%s detail=%s", bwd_strerror(rc),
+				  b->why);
+		bwd_close(b);
+		free(b);
+		return EXIT_FAILURE;
+	}
+	rc = bwd_run(b);
+	if (rc != BWD_OK)
+		log_error("bulwarkd", "stopping on a fatal error", "error=%s detail=%s",
+			  bwd_strerror(rc), b->why);
+	struct net_stats ns;
+	net_get_stats(b->net, &ns);
+	log_info("bulwarkd", "counters",
+		 "frames_in=%llu frames_out=%llu frames_bad=%llu frames_refused=%llu "
+		 "sends_dropped=%llu info_served=%llu flushes=%llu handshakes_failed=%llu",
+		 (unsigned long long)ns.frames_in, (unsigned long long)ns.frames_out,
+		 (unsigned long long)b->ctr.frames_bad, (unsigned long long)b->ctr.frames_refused,
+		 (unsigned long long)b->ctr.sends_dropped, (unsigned long long)b->ctr.info_served,
+		 (unsigned long long)b->ctr.flushes, (unsigned long long)ns.handshakes_failed);
+	bwd_close(b);
+	if (rc == BWD_OK)
+		log_info("bulwarkd", "stopped cleanly", "replica=%u", o->id);
+	free(b);
+	return rc == BWD_OK ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 int main(int argc, char **argv)
@@ -205,5 +233,7 @@ int main(int argc, char **argv)
 	}
 	if (opts.check_only)
 		return check_config(&opts);
+	/* A peer closing mid-write is an error on that socket, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
 	return run_replica(&opts);
 }

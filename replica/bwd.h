@@ -1,0 +1,156 @@
+/* bwd.h: bulwarkd, one replica as a process: the PBFT core glued to libev, net/ and the
+ * LevelDB store. Structures and cross-file functions of the top-level replica/ files. */
+#ifndef BULWARK_BWD_H
+#define BULWARK_BWD_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "crypto/crypto.h"
+#include "net/net.h"
+#include "replica/app/kv.h"
+#include "replica/core/pbft.h"
+#include "replica/store/store.h"
+#include "wire/wire.h"
+
+/* Errors of bwd_open / bwd_run (negative); main prints bwd_strerror with the detail
+ * text that bwd_open leaves in struct bwd.why. */
+enum bwd_err {
+	BWD_OK = 0,
+	BWD_ERR_ARG = -1,     /* bad configuration for the core, store or net */
+	BWD_ERR_NOMEM = -2,
+	BWD_ERR_STORE = -3,   /* the database cannot be opened or read */
+	BWD_ERR_CORE = -4,    /* the PBFT core refused to start or failed while running */
+	BWD_ERR_LISTEN = -5,  /* the replica port cannot be bound */
+	BWD_ERR_NET = -6,     /* the transport failed to start or connect */
+	BWD_ERR_PERSIST = -7  /* durable records could not be written: the replica stops */
+};
+const char *bwd_strerror(int err);
+
+/* Partition tree of the replicated state: 16^3 = 4096 partitions. Fixed for a database:
+ * changing it makes the store refuse to open (STORE_ERR_FORMAT). */
+#define BWD_TREE_FANOUT 16u
+#define BWD_TREE_LEVELS 3u
+/* Client connections a replica serves at once (net's max_clients) and the size of the
+ * core's reply cache and pending-request table. */
+#define BWD_MAX_CLIENTS 4096u
+/* The core's bound on requests per batch (pbft_new refuses more; the config allows 65536). */
+#define BWD_MAX_BATCH_REQUESTS 65535u
+/* Wire header + request fixed part (client, timestamp, flags, op len, auth len). */
+#define BWD_REQUEST_OVERHEAD (WIRE_HDR_LEN + WIRE_KEY_LEN + 8u + 4u + 4u + 4u)
+
+/* ---------------------------------------------------------------- clients (clients.c) */
+/* The client sessions a replica knows, by client key: the connection replies go to,
+ * and the session authenticator keys that MAC-mode request tags are checked with. The
+ * keys of the current and the previous session are kept after the client disconnects,
+ * so that a request it sent just before leaving still verifies when it reaches this
+ * replica inside a PRE-PREPARE. Bounded: when full, the least recently seen client
+ * without a connection is forgotten. */
+struct bwd_client {
+	uint8_t pub[CRYPTO_ED25519_PUB];
+	uint8_t used;
+	uint8_t nmac;                   /* valid entries of mac: 0..2 */
+	struct net_conn *conn;          /* current connection, NULL when disconnected */
+	struct crypto_hmac mac[2];      /* [0] current session, [1] the one before */
+	struct crypto_ed25519_key vkey; /* signature mode: verification key, else zeroed */
+	uint64_t seen;                  /* monotonic ms of the last connection event */
+};
+
+struct bwd_clients {
+	struct bwd_client *slot;        /* cap entries, open addressing, linear probing */
+	size_t cap;                     /* power of two, >= 2 * max */
+	size_t count, max;
+	uint64_t seed[2];               /* random hashing key: probe chains cannot be aimed at */
+	int want_vkey;                  /* keep a verification key per client (signature mode) */
+};
+
+/* Caller-allocated; max >= 1 clients remembered. 0 or BWD_ERR_NOMEM. */
+int bwd_clients_init(struct bwd_clients *cs, size_t max, int want_vkey);
+void bwd_clients_free(struct bwd_clients *cs);
+/* The entry of pub, or NULL. Borrowed until the next bwd_clients_up. */
+struct bwd_client *bwd_clients_find(const struct bwd_clients *cs, const uint8_t pub[CRYPTO_ED25519_PUB]);
+/* A session with pub came up on conn (auth key borrowed): remember it as the current one.
+ * 0, BWD_ERR_NOMEM, or BWD_ERR_ARG if every remembered client is connected (cannot
+ * happen while max exceeds net's max_clients). */
+int bwd_clients_up(struct bwd_clients *cs, const uint8_t pub[CRYPTO_ED25519_PUB],
+		   struct net_conn *conn, const uint8_t auth_key[NET_AUTH_KEY_LEN], uint64_t now);
+/* conn went down: the entry keeps its keys but has no connection. */
+void bwd_clients_down(struct bwd_clients *cs, const uint8_t pub[CRYPTO_ED25519_PUB],
+		      const struct net_conn *conn, uint64_t now);
+
+/* ---------------------------------------------------------------- the replica */
+struct bwd_counters {
+	uint64_t frames_bad;            /* undecodable frames */
+	uint64_t frames_refused;        /* decodable, but a type the sender may not send */
+	uint64_t info_served;
+	uint64_t sends_dropped;         /* no connection to the destination */
+	uint64_t flushes;               /* persist + send passes */
+};
+
+struct bwd {
+	/* configuration (owned) */
+	struct bw_config cfg;
+	struct crypto_ed25519_key key;              /* own identity, private */
+	struct crypto_ed25519_key *replica_keys;    /* n verification keys */
+	uint8_t (*replica_pubs)[CRYPTO_ED25519_PUB];/* n raw keys, for net */
+	uint32_t id;
+	struct wire_limits limits;
+
+	/* environment */
+	struct ev_loop *loop;                       /* borrowed: the default loop */
+	struct store *store;
+	struct kv_app kv;
+	int kv_ready;
+	struct pbft *core;
+	struct net *net;
+	struct bwd_clients clients;
+
+	/* one loop turn's accumulated effects (STYLE.md rule 12) */
+	struct pbft_update up;
+	int pending;                                /* up holds anything to flush */
+	uint64_t deadline;                          /* the core's latest wished TICK, 0 = none */
+	struct wire_buf scratch;                    /* INFO replies */
+
+	ev_prepare flush_w;
+	ev_timer tick_w;
+	ev_signal sigterm_w, sigint_w, sighup_w;
+
+	uint64_t start_ms;                          /* monotonic at start, for uptime */
+	int stop_signal;                            /* signal that stopped the loop, 0 = none */
+	int fatal;                                  /* a BWD_ERR that stopped the loop, 0 = none */
+	struct bwd_counters ctr;
+	char why[512];                              /* detail of the last error */
+};
+
+/* Load everything and start serving: store, app, core, net (listen + dial every peer),
+ * watchers on the default loop. cfg ownership passes to b on success and on failure
+ * (b->cfg is freed by bwd_close); key likewise. On failure b->why says what failed;
+ * call bwd_close in both cases. */
+int bwd_open(struct bwd *b, struct bw_config *cfg, uint32_t id, struct crypto_ed25519_key *key);
+/* Run the loop until SIGTERM/SIGINT (returns 0) or a fatal error (its code; b->why). */
+int bwd_run(struct bwd *b);
+/* After a clean stop, persist the records still pending; then close net, core, app and
+ * store. Safe after a failed bwd_open and on a zeroed b. */
+void bwd_close(struct bwd *b);
+
+/* ---------------------------------------------------------------- cross-file (bwd__) */
+/* crypto_ops.c: the pbft_crypto_ops of this replica (ctx = b). */
+void bwd__crypto_ops(struct bwd *b, struct pbft_crypto_ops *ops);
+/* io_ev.c: net callbacks and watchers. */
+void bwd__net_callbacks(struct bwd *b, struct net_callbacks *cb);
+void bwd__watchers_start(struct bwd *b);
+void bwd__watchers_stop(struct bwd *b);
+/* Write the accumulated records (one write batch, synced if asked), then send the
+ * accumulated messages, then re-arm the tick. 0 or BWD_ERR_PERSIST (nothing sent). */
+int bwd__flush(struct bwd *b);
+/* Clocks: monotonic and wall, in ms. */
+uint64_t bwd__now_ms(void);
+uint64_t bwd__wall_ms(void);
+/* daemon.c: the core's tracer. */
+void bwd__trace(void *ctx, uint32_t replica, const char *line);
+/* daemon.c: encode this replica's INFO into b->scratch. 0 or a wire error. */
+int bwd__info_encode(struct bwd *b);
+
+#endif

@@ -1,0 +1,445 @@
+/* daemon.c: bulwarkd's lifecycle: open the store, the KV app, the PBFT core and the
+ * transport in order, run the loop, and close everything in reverse; the core's tracer
+ * and the INFO answer. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "replica/bwd.h"
+#include "replica/core/ptree.h"
+#include "wire/info.h"
+#include "wire/kv.h"
+
+#define BWD_CLIENTS_PER_CONN 2u /* remembered client keys per allowed client connection */
+
+const char *bwd_strerror(int err)
+{
+	switch (err) {
+	case BWD_OK: return "success";
+	case BWD_ERR_ARG: return "invalid configuration";
+	case BWD_ERR_NOMEM: return "out of memory";
+	case BWD_ERR_STORE: return "database error";
+	case BWD_ERR_CORE: return "PBFT core error";
+	case BWD_ERR_LISTEN: return "cannot listen";
+	case BWD_ERR_NET: return "transport error";
+	case BWD_ERR_PERSIST: return "cannot persist protocol records";
+	default: return "unknown bulwarkd error";
+	}
+}
+
+/* ---------------------------------------------------------------- tracer */
+/* Decisions worth an operator's attention go to info, the rest to debug. */
+static const char *const trace_info[] = {
+	"-> view change", "-> send VIEW-CHANGE", "-> send NEW-VIEW", "-> enter view",
+	"-> join view", "-> reject", "-> state transfer", "root digest matches", "start:",
+};
+
+void bwd__trace(void *ctx, uint32_t replica, const char *line)
+{
+	enum log_level level = LOG_LEVEL_DEBUG;
+
+	(void)ctx;
+	(void)replica;
+	for (size_t i = 0; i < sizeof(trace_info) / sizeof(trace_info[0]); i++) {
+		if (strstr(line, trace_info[i]) != NULL) {
+			level = LOG_LEVEL_INFO;
+			break;
+		}
+	}
+	log_msg(level, "pbft", line, NULL);
+}
+
+/* ---------------------------------------------------------------- INFO */
+/* The state digest at the low watermark: from the checkpoint snapshot the store keeps
+ * (its root is the hash of the root's children), or the live state when nothing was
+ * executed past the watermark (just restarted); zeros when neither is available. */
+static void info_digest(struct bwd *b, uint64_t low, uint64_t executed, uint8_t out[WIRE_DIGEST_LEN])
+{
+	struct wire_buf children;
+	uint32_t count = 0;
+
+	memset(out, 0, WIRE_DIGEST_LEN);
+	if (low == 0)
+		return;
+	wire_buf_init(&children);
+	if (store_tree_node(b->store, low, 0, 0, &children, &count) == 0 &&
+	    wire_buf_error(&children) == 0 && count > 0 &&
+	    children.len == (size_t)count * WIRE_DIGEST_LEN)
+		ptree_node_hash(0, 0, children.p, count, out);
+	else if (low == executed && !store_transfer_pending(b->store, NULL) &&
+		 store_root(b->store, out) != 0)
+		memset(out, 0, WIRE_DIGEST_LEN);
+	wire_buf_free(&children);
+}
+
+int bwd__info_encode(struct bwd *b)
+{
+	struct pbft_status st;
+	struct wire_info info;
+	struct wire_hdr h;
+
+	pbft_get_status(b->core, &st);
+	memset(&info, 0, sizeof(info));
+	info.replica = b->id;
+	info.view = st.view;
+	info.primary = st.primary;
+	info.flags = (st.view_active ? WIRE_INFO_VIEW_ACTIVE : 0u) |
+		     (st.transferring ? WIRE_INFO_TRANSFERRING : 0u);
+	info.low_watermark = st.low_watermark;
+	info.last_executed = st.last_executed;
+	info.last_committed = st.last_committed;
+	info.dropped = st.dropped + b->ctr.frames_bad + b->ctr.frames_refused;
+	info_digest(b, st.low_watermark, st.last_executed, info.checkpoint_digest);
+	info.uptime_ms = bwd__now_ms() - b->start_ms;
+
+	memset(&h, 0, sizeof(h));
+	h.sender = b->id;
+	h.group = b->cfg.group_id;
+	h.epoch = b->cfg.epoch;
+	wire_buf_reset(&b->scratch);
+	return wire_info_encode(&b->scratch, &h, &info);
+}
+
+/* ---------------------------------------------------------------- open */
+static void why(struct bwd *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void why(struct bwd *b, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->why, sizeof(b->why), fmt, ap);
+	va_end(ap);
+}
+
+/* mkdir -p of path's parent folders (mode 0700 for those created). */
+static int make_parents(const char *path)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, path, len + 1);
+	for (char *p = tmp + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
+/* Decoding limits from the config: batches as large as the primary may build, request
+ * authenticators of exactly the configured kind, operations as large as the KV service
+ * accepts. */
+static void set_limits(struct bwd *b)
+{
+	const struct bw_config *c = &b->cfg;
+
+	b->limits = wire_limits_default;
+	b->limits.max_batch_count = c->batch_max_requests;
+	b->limits.max_batch_bytes = c->batch_max_bytes;
+	b->limits.max_auth = c->client_auth == CONFIG_AUTH_SIGNATURES ? WIRE_SIG_LEN
+								     : c->n * WIRE_TAG_LEN;
+	/* A VIEW-CHANGE carries up to log_window entries in each of P and Q. */
+	if (b->limits.max_log < 2u * c->log_window)
+		b->limits.max_log = 2u * c->log_window;
+	/* CAS, the largest operation: type, key, version, value. */
+	b->limits.max_op = 1u + 4u + WIRE_KV_MAX_KEY_DEFAULT + 8u + 4u + WIRE_KV_MAX_VALUE_DEFAULT;
+}
+
+static int open_keys(struct bwd *b)
+{
+	uint32_t n = b->cfg.n;
+
+	b->replica_keys = calloc(n, sizeof(*b->replica_keys));
+	b->replica_pubs = calloc(n, sizeof(*b->replica_pubs));
+	if (b->replica_keys == NULL || b->replica_pubs == NULL) {
+		why(b, "out of memory for %u replica keys", n);
+		return BWD_ERR_NOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(b->replica_pubs[i], b->cfg.replicas[i].public_key, CRYPTO_ED25519_PUB);
+		if (crypto_ed25519_from_public(&b->replica_keys[i], b->replica_pubs[i]) != 0) {
+			why(b, "public key of replica %u (%s) is unusable", i,
+			    b->cfg.replicas[i].public_key_path);
+			return BWD_ERR_ARG;
+		}
+	}
+	return BWD_OK;
+}
+
+static int open_net(struct bwd *b)
+{
+	const struct bw_config_replica *me = &b->cfg.replicas[b->id];
+	struct net_config nc;
+	int rc;
+
+	net_config_init(&nc);
+	nc.identity = &b->key;
+	nc.group_id = b->cfg.group_id;
+	nc.epoch = b->cfg.epoch;
+	nc.role = NET_ROLE_REPLICA;
+	nc.replica_id = b->id;
+	nc.replica_keys = (const uint8_t (*)[CRYPTO_ED25519_PUB])b->replica_pubs;
+	nc.n_replicas = b->cfg.n;
+	/* A client sends requests, never more than one operation and its authenticator. */
+	nc.limits.max_clients = BWD_MAX_CLIENTS;
+	nc.limits.max_frame_client = BWD_REQUEST_OVERHEAD + b->limits.max_op + b->limits.max_auth;
+	nc.log_level = log_enabled(LOG_LEVEL_DEBUG) ? NET_LOG_DEBUG
+		       : log_enabled(LOG_LEVEL_INFO) ? NET_LOG_INFO
+		       : log_enabled(LOG_LEVEL_WARN) ? NET_LOG_WARN : NET_LOG_ERROR;
+	bwd__net_callbacks(b, &nc.cb);
+	rc = net_open(&b->net, b->loop, &nc);
+	if (rc != NET_OK) {
+		why(b, "cannot start the transport: %s", net_strerror(rc));
+		return BWD_ERR_NET;
+	}
+	errno = 0;
+	rc = net_listen(b->net, me->host, me->port, NULL);
+	if (rc != NET_OK) {
+		int e = errno;
+		why(b, "cannot listen on %s:%u: %s", me->host, (unsigned)me->port,
+		    rc == NET_ERR_SYS && e != 0 ? strerror(e) : net_strerror(rc));
+		return BWD_ERR_LISTEN;
+	}
+	return BWD_OK;
+}
+
+static int open_store(struct bwd *b)
+{
+	const char *path = b->cfg.replicas[b->id].data_dir;
+	struct store_config sc;
+	struct kv_config kc;
+	char err[256];
+	int rc;
+
+	if (make_parents(path) != 0) {
+		why(b, "cannot create the folders of %s: %s", path, strerror(errno));
+		return BWD_ERR_STORE;
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.path = path;
+	sc.fanout = BWD_TREE_FANOUT;
+	sc.levels = BWD_TREE_LEVELS;
+	sc.create = 1;
+	err[0] = '\0';
+	rc = store_open(&sc, &b->store, err, sizeof(err));
+	if (rc != STORE_OK) {
+		why(b, "cannot open the database %s: %s%s%s", path, store_strerror(rc),
+		    err[0] != '\0' ? ": " : "", err);
+		return BWD_ERR_STORE;
+	}
+	kv_config_default(&kc);
+	rc = kv_app_init(&b->kv, b->store, &kc);
+	if (rc != KV_OK) {
+		why(b, "cannot start the key-value service: %s", kv_strerror(rc));
+		return rc == KV_ERR_NOMEM ? BWD_ERR_NOMEM : BWD_ERR_ARG;
+	}
+	b->kv_ready = 1;
+	return BWD_OK;
+}
+
+static int open_core(struct bwd *b)
+{
+	const struct bw_config *c = &b->cfg;
+	struct store_records recs;
+	struct pbft_config pc;
+	uint64_t status_ms = c->view_change_timeout_ms / 4;
+	int rc;
+
+	if (c->batch_max_requests > BWD_MAX_BATCH_REQUESTS) {
+		why(b, "%s: batch_max_requests %u is above %u, the most one batch can hold",
+		    c->path, c->batch_max_requests, BWD_MAX_BATCH_REQUESTS);
+		return BWD_ERR_ARG;
+	}
+	if (status_ms < 10)
+		status_ms = 10;
+	if (status_ms > 1000)
+		status_ms = 1000;
+	memset(&pc, 0, sizeof(pc));
+	pc.n = c->n;
+	pc.f = c->f;
+	pc.id = b->id;
+	pc.group = c->group_id;
+	pc.epoch = c->epoch;
+	pc.checkpoint_interval = c->checkpoint_interval;
+	pc.log_window = c->log_window;
+	pc.batch_max_requests = c->batch_max_requests;
+	pc.batch_max_bytes = c->batch_max_bytes;
+	pc.pipeline = c->pipeline;
+	pc.view_change_timeout_ms = c->view_change_timeout_ms;
+	pc.max_clock_skew_ms = c->max_clock_skew_ms;
+	pc.status_interval_ms = status_ms;
+	pc.max_clients = BWD_MAX_CLIENTS > c->batch_max_requests ? BWD_MAX_CLIENTS
+								 : c->batch_max_requests;
+	pc.limits = &b->limits;
+	bwd__crypto_ops(b, &pc.crypto);
+	kv_app_ops(&b->kv, &pc.app);
+	pc.tracer.ctx = b;
+	pc.tracer.trace = bwd__trace;
+
+	memset(&recs, 0, sizeof(recs));
+	rc = store_load_records(b->store, &recs);
+	if (rc != STORE_OK) {
+		why(b, "cannot read the protocol records: %s: %s", store_strerror(rc),
+		    store_last_error(b->store));
+		return BWD_ERR_STORE;
+	}
+	rc = pbft_new(&pc, recs.rec, recs.bytes.p, recs.n, store_last_executed(b->store),
+		      bwd__now_ms(), &b->core);
+	if (rc != PBFT_OK) {
+		why(b, "the PBFT core refused to start: %s (%zu records, last executed %llu)",
+		    pbft_strerror(rc), recs.n, (unsigned long long)store_last_executed(b->store));
+		store_records_free(&recs);
+		return BWD_ERR_CORE;
+	}
+	log_info("bulwarkd", "state restored", "records=%zu last_executed=%llu", recs.n,
+		 (unsigned long long)store_last_executed(b->store));
+	store_records_free(&recs);
+	return BWD_OK;
+}
+
+static int open_dials(struct bwd *b)
+{
+	for (uint32_t i = 0; i < b->cfg.n; i++) {
+		if (i == b->id)
+			continue;
+		const struct bw_config_replica *r = &b->cfg.replicas[i];
+		int rc = net_connect(b->net, i, r->host, r->port);
+		if (rc != NET_OK) {
+			why(b, "cannot connect to replica %u at %s:%u: %s", i, r->host,
+			    (unsigned)r->port, net_strerror(rc));
+			return BWD_ERR_NET;
+		}
+	}
+	return BWD_OK;
+}
+
+int bwd_open(struct bwd *b, struct bw_config *cfg, uint32_t id, struct crypto_ed25519_key *key)
+{
+	struct pbft_event ev;
+	uint64_t pending_ckpt = 0;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	b->cfg = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	b->key = *key;
+	memset(key, 0, sizeof(*key));
+	b->id = id;
+	b->start_ms = bwd__now_ms();
+	pbft_update_init(&b->up);
+	wire_buf_init(&b->scratch);
+	set_limits(b);
+	b->loop = ev_default_loop(EVFLAG_AUTO);
+	if (b->loop == NULL) {
+		why(b, "cannot create the event loop");
+		return BWD_ERR_NOMEM;
+	}
+	rc = open_keys(b);
+	if (rc != BWD_OK)
+		return rc;
+	rc = bwd_clients_init(&b->clients, (size_t)BWD_CLIENTS_PER_CONN * BWD_MAX_CLIENTS,
+			      b->cfg.client_auth == CONFIG_AUTH_SIGNATURES);
+	if (rc != BWD_OK) {
+		why(b, "cannot allocate the client table");
+		return rc;
+	}
+	rc = open_net(b);
+	if (rc != BWD_OK)
+		return rc;
+	rc = open_store(b);
+	if (rc != BWD_OK)
+		return rc;
+	if (store_transfer_pending(b->store, &pending_ckpt))
+		log_warn("bulwarkd", "the state is incomplete: a state transfer was interrupted",
+			 "checkpoint=%llu", (unsigned long long)pending_ckpt);
+	rc = open_core(b);
+	if (rc != BWD_OK)
+		return rc;
+	rc = open_dials(b);
+	if (rc != BWD_OK)
+		return rc;
+	bwd__watchers_start(b);
+
+	/* A first tick: the core announces itself (STATUS) and arms its timers. */
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_TICK;
+	ev.now = bwd__now_ms();
+	ev.wall = bwd__wall_ms();
+	rc = pbft_step(b->core, &ev, &b->up);
+	if (rc != PBFT_OK) {
+		why(b, "the PBFT core failed its first step: %s", pbft_strerror(rc));
+		return BWD_ERR_CORE;
+	}
+	b->pending = 1;
+	b->deadline = b->up.deadline;
+
+	const struct bw_config_replica *me = &b->cfg.replicas[id];
+	struct pbft_status st;
+	pbft_get_status(b->core, &st);
+	log_info("bulwarkd", "replica started",
+		 "version=%s config=%s group=%llu epoch=%llu replica=%u n=%u f=%u listen=%s:%u "
+		 "data_dir=%s client_auth=%s checkpoint_interval=%u log_window=%u pipeline=%u "
+		 "view=%llu primary=%u low_watermark=%llu last_executed=%llu",
+		 BULWARK_VERSION, b->cfg.path, (unsigned long long)b->cfg.group_id,
+		 (unsigned long long)b->cfg.epoch, id, b->cfg.n, b->cfg.f, me->host,
+		 (unsigned)me->port, me->data_dir, config_client_auth_name(b->cfg.client_auth),
+		 b->cfg.checkpoint_interval, b->cfg.log_window, b->cfg.pipeline,
+		 (unsigned long long)st.view, st.primary, (unsigned long long)st.low_watermark,
+		 (unsigned long long)st.last_executed);
+	return BWD_OK;
+}
+
+/* ---------------------------------------------------------------- run, close */
+int bwd_run(struct bwd *b)
+{
+	ev_run(b->loop, 0);
+	if (b->fatal != 0)
+		return b->fatal;
+	return BWD_OK;
+}
+
+void bwd_close(struct bwd *b)
+{
+	if (b->loop != NULL)
+		bwd__watchers_stop(b);
+	/* A clean stop writes what the core asked to make durable in the last turn (none of
+	 * it was sent). After a fatal error nothing is written: the failed step may have left
+	 * the update half-built, and no message that depends on it left the replica. */
+	if (b->store != NULL && b->up.nrec > 0 && b->fatal == 0) {
+		int rc = store_apply_records(b->store, &b->up);
+		if (rc != STORE_OK)
+			log_error("bulwarkd", "cannot persist the last protocol records",
+				  "error=%s detail=%s", store_strerror(rc), store_last_error(b->store));
+	}
+	net_close(b->net);
+	b->net = NULL;
+	pbft_free(b->core);
+	b->core = NULL;
+	if (b->kv_ready)
+		kv_app_free(&b->kv);
+	b->kv_ready = 0;
+	store_close(b->store);
+	b->store = NULL;
+	bwd_clients_free(&b->clients);
+	pbft_update_free(&b->up);
+	wire_buf_free(&b->scratch);
+	if (b->replica_keys != NULL) {
+		for (uint32_t i = 0; i < b->cfg.n; i++)
+			crypto_ed25519_free(&b->replica_keys[i]);
+	}
+	free(b->replica_keys);
+	free(b->replica_pubs);
+	b->replica_keys = NULL;
+	b->replica_pubs = NULL;
+	crypto_ed25519_free(&b->key);
+	config_free(&b->cfg);
+}

@@ -1,0 +1,362 @@
+/* io_ev.c: bulwarkd's libev glue, kept thin: net frames are decoded, checked against
+ * the sender's role and stepped through the core; the effects of one loop turn are
+ * persisted and then sent once, from an ev_prepare watcher (Redis's beforeSleep); one
+ * timer wakes the core at its deadline; signals stop the loop or reopen the log. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "replica/bwd.h"
+#include "wire/info.h"
+
+uint64_t bwd__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t bwd__wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A fatal error: remember the first one and leave the loop. */
+static void fail(struct bwd *b, int err)
+{
+	if (b->fatal == 0)
+		b->fatal = err;
+	ev_break(b->loop, EVBREAK_ALL);
+}
+
+/* Step the core with ev; its effects stay in b->up until the next flush. */
+static void step(struct bwd *b, struct pbft_event *ev)
+{
+	ev->now = bwd__now_ms();
+	ev->wall = bwd__wall_ms();
+	int rc = pbft_step(b->core, ev, &b->up);
+	b->pending = 1;
+	b->deadline = b->up.deadline;
+	if (rc != PBFT_OK) {
+		snprintf(b->why, sizeof(b->why), "the PBFT core stopped: %s: %s", pbft_strerror(rc),
+			 kv_last_error(&b->kv));
+		fail(b, BWD_ERR_CORE);
+	}
+}
+
+/* ---------------------------------------------------------------- sending */
+static void send_out(struct bwd *b, const struct pbft_out *o)
+{
+	const uint8_t *p = b->up.msgs.p + o->off;
+	struct bwd_client *e;
+	int rc;
+
+	switch (o->dest) {
+	case PBFT_DEST_REPLICA:
+		if (o->replica >= b->cfg.n || o->replica == b->id)
+			return;
+		if (net_send_replica(b->net, o->replica, p, o->len) != NET_OK)
+			b->ctr.sends_dropped++;
+		return;
+	case PBFT_DEST_OTHERS:
+		for (uint32_t j = 0; j < b->cfg.n; j++) {
+			if (j != b->id && net_send_replica(b->net, j, p, o->len) != NET_OK)
+				b->ctr.sends_dropped++;
+		}
+		return;
+	case PBFT_DEST_CLIENT:
+		e = bwd_clients_find(&b->clients, o->client);
+		rc = e != NULL && e->conn != NULL ? net_send(e->conn, p, o->len) : NET_ERR_CLOSED;
+		if (rc != NET_OK)
+			b->ctr.sends_dropped++;
+		return;
+	}
+}
+
+static void arm_tick(struct bwd *b)
+{
+	ev_timer_stop(b->loop, &b->tick_w);
+	if (b->deadline == 0)
+		return;
+	/* At least 1 ms: a deadline already past must not spin the loop. */
+	uint64_t now = bwd__now_ms();
+	double after = b->deadline > now ? (double)(b->deadline - now) / 1000.0 : 0.001;
+	ev_timer_set(&b->tick_w, after, 0.0);
+	ev_timer_start(b->loop, &b->tick_w);
+}
+
+int bwd__flush(struct bwd *b)
+{
+	if (!b->pending)
+		return BWD_OK;
+	if (b->up.nrec > 0) {
+		int rc = store_apply_records(b->store, &b->up);
+		if (rc != STORE_OK) {
+			snprintf(b->why, sizeof(b->why), "cannot persist %zu protocol records: %s: %s",
+				 b->up.nrec, store_strerror(rc), store_last_error(b->store));
+			return BWD_ERR_PERSIST;
+		}
+	}
+	for (size_t i = 0; i < b->up.nout; i++)
+		send_out(b, &b->up.out[i]);
+	pbft_update_reset(&b->up);
+	b->pending = 0;
+	b->ctr.flushes++;
+	arm_tick(b);
+	return BWD_OK;
+}
+
+static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct bwd *b = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (b->fatal != 0)
+		return;
+	int rc = bwd__flush(b);
+	if (rc != BWD_OK)
+		fail(b, rc);
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bwd *b = w->data;
+	struct pbft_event ev;
+
+	(void)loop;
+	(void)revents;
+	if (b->fatal != 0)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_TICK;
+	step(b, &ev);
+}
+
+/* ---------------------------------------------------------------- frames */
+static void answer_info(struct bwd *b, struct net_conn *conn, const uint8_t *p, size_t len)
+{
+	struct wire_hdr h;
+	int rc = wire_info_req_decode(p, len, &h);
+
+	if (rc != 0 || h.group != b->cfg.group_id || h.epoch != b->cfg.epoch) {
+		b->ctr.frames_bad++;
+		log_debug("bulwarkd", "bad INFO_REQ dropped", "peer=%s error=%s",
+			  net_conn_peer(conn)->addr, rc != 0 ? wire_strerror(rc) : "group or epoch");
+		net_conn_close(conn);
+		return;
+	}
+	rc = bwd__info_encode(b);
+	if (rc != 0) {
+		log_warn("bulwarkd", "cannot encode INFO", "error=%s", wire_strerror(rc));
+		return;
+	}
+	b->ctr.info_served++;
+	(void)net_send(conn, b->scratch.p, b->scratch.len);
+}
+
+/* May this sender send this decoded message? Clients send REQUESTs as themselves;
+ * replicas send protocol messages, and REQUESTs only as forwards (sender = their id). */
+static const char *refuse_reason(const struct net_peer *peer, const struct wire_msg *m)
+{
+	uint8_t t = m->hdr.type;
+
+	if (peer->role == NET_ROLE_CLIENT) {
+		if (t != WIRE_REQUEST)
+			return "a client may only send REQUEST or INFO_REQ";
+		if (m->hdr.sender != WIRE_SENDER_CLIENT)
+			return "a client REQUEST must have sender = client";
+		return NULL;
+	}
+	if (t == WIRE_REPLY)
+		return "a replica may not send REPLY to a replica";
+	if (m->hdr.sender == WIRE_SENDER_CLIENT)
+		return "a replica may not send as a client";
+	return NULL;
+}
+
+static void on_frame(void *ctx, struct net_conn *conn, const uint8_t *payload, size_t len)
+{
+	struct bwd *b = ctx;
+	const struct net_peer *peer = net_conn_peer(conn);
+	struct pbft_event ev;
+	struct wire_msg m;
+	const char *why;
+
+	if (b->fatal != 0)
+		return;
+	if (len >= 2 && payload[1] == WIRE_INFO_REQ && peer->role == NET_ROLE_CLIENT) {
+		answer_info(b, conn, payload, len);
+		return;
+	}
+	int rc = wire_decode(payload, len, &b->limits, &m);
+	if (rc != WIRE_OK) {
+		b->ctr.frames_bad++;
+		if (peer->role == NET_ROLE_REPLICA)
+			log_warn("bulwarkd", "undecodable frame from a replica: closing the connection",
+				 "replica=%u peer=%s len=%zu error=%s", peer->replica_id, peer->addr,
+				 len, wire_strerror(rc));
+		else
+			log_debug("bulwarkd", "undecodable frame from a client: closing the connection",
+				  "peer=%s len=%zu error=%s", peer->addr, len, wire_strerror(rc));
+		net_conn_close(conn);
+		return;
+	}
+	why = refuse_reason(peer, &m);
+	if (why != NULL) {
+		b->ctr.frames_refused++;
+		if (peer->role == NET_ROLE_REPLICA)
+			log_warn("bulwarkd", "message refused: closing the connection",
+				 "replica=%u type=%s reason=%s", peer->replica_id,
+				 wire_type_name(m.hdr.type), why);
+		else
+			log_debug("bulwarkd", "message refused: closing the connection",
+				  "peer=%s type=%s reason=%s", peer->addr, wire_type_name(m.hdr.type), why);
+		net_conn_close(conn);
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_MESSAGE;
+	ev.msg = &m;
+	if (peer->role == NET_ROLE_CLIENT) {
+		ev.from = WIRE_SENDER_CLIENT;
+		ev.from_client = peer->pub;
+	} else {
+		ev.from = peer->replica_id;
+	}
+	step(b, &ev);
+}
+
+/* ---------------------------------------------------------------- connections */
+static void on_up(void *ctx, struct net_conn *conn, const struct net_peer *peer)
+{
+	struct bwd *b = ctx;
+
+	if (peer->role != NET_ROLE_CLIENT)
+		return; /* net logs replica connections */
+	int rc = bwd_clients_up(&b->clients, peer->pub, conn, net_conn_auth_key(conn), bwd__now_ms());
+	if (rc != BWD_OK) {
+		log_warn("bulwarkd", "client refused: client table full", "peer=%s error=%s",
+			 peer->addr, bwd_strerror(rc));
+		net_conn_close(conn);
+	}
+}
+
+static void on_down(void *ctx, struct net_conn *conn, int reason)
+{
+	struct bwd *b = ctx;
+	const struct net_peer *peer = net_conn_peer(conn);
+
+	(void)reason;
+	if (peer->role == NET_ROLE_CLIENT)
+		bwd_clients_down(&b->clients, peer->pub, conn, bwd__now_ms());
+}
+
+/* net's lines are "event=NAME key=value ...": NAME becomes the message. Client
+ * connections coming and going are routine (one per CLI call), and so is a client
+ * resetting its connection when it exits: debug, not info or warn. So are the redials
+ * of a replica that is down (its connection going down was logged once). */
+static void on_log(void *ctx, int level, const char *line)
+{
+	enum log_level lv;
+	char event[48];
+	const char *rest = line;
+	size_t n = 0;
+
+	(void)ctx;
+	switch (level) {
+	case NET_LOG_ERROR: lv = LOG_LEVEL_ERROR; break;
+	case NET_LOG_WARN: lv = LOG_LEVEL_WARN; break;
+	case NET_LOG_INFO: lv = LOG_LEVEL_INFO; break;
+	default: lv = LOG_LEVEL_DEBUG; break;
+	}
+	if (lv <= LOG_LEVEL_WARN && strstr(line, "role=client") != NULL &&
+	    (lv == LOG_LEVEL_INFO || strstr(line, net_strerror(NET_ERR_IO)) != NULL))
+		lv = LOG_LEVEL_DEBUG;
+	if (lv == LOG_LEVEL_INFO && strstr(line, net_strerror(NET_ERR_CONNECT)) != NULL)
+		lv = LOG_LEVEL_DEBUG;
+	if (!log_enabled(lv))
+		return;
+	if (strncmp(line, "event=", 6) == 0) {
+		rest = line + 6;
+		while (rest[n] != '\0' && rest[n] != ' ' && n + 1 < sizeof(event)) {
+			event[n] = rest[n];
+			n++;
+		}
+		event[n] = '\0';
+		rest += n;
+		while (*rest == ' ')
+			rest++;
+	} else {
+		snprintf(event, sizeof(event), "transport");
+	}
+	log__write(lv, "net", event, "detail=%s", rest);
+}
+
+void bwd__net_callbacks(struct bwd *b, struct net_callbacks *cb)
+{
+	memset(cb, 0, sizeof(*cb));
+	cb->ctx = b;
+	cb->on_up = on_up;
+	cb->on_frame = on_frame;
+	cb->on_down = on_down;
+	cb->log = on_log;
+}
+
+/* ---------------------------------------------------------------- signals */
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct bwd *b = w->data;
+
+	(void)revents;
+	b->stop_signal = w->signum;
+	log_info("bulwarkd", "stopping", "signal=%s", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	int rc = log_reopen();
+	if (rc == LOG_OK)
+		log_info("bulwarkd", "log file reopened", "signal=SIGHUP");
+	else if (rc == LOG_ERR_NOFILE)
+		log_info("bulwarkd", "SIGHUP: logging to stderr, nothing to reopen", NULL);
+	else
+		log_error("bulwarkd", "cannot reopen the log file", "error=%s", log_strerror(rc));
+}
+
+void bwd__watchers_start(struct bwd *b)
+{
+	/* Before net's own prepare watcher, so that a turn's sends are written this turn. */
+	ev_prepare_init(&b->flush_w, flush_cb);
+	ev_set_priority(&b->flush_w, EV_MAXPRI);
+	b->flush_w.data = b;
+	ev_prepare_start(b->loop, &b->flush_w);
+	ev_init(&b->tick_w, tick_cb);
+	b->tick_w.data = b;
+	ev_signal_init(&b->sigterm_w, stop_cb, SIGTERM);
+	ev_signal_init(&b->sigint_w, stop_cb, SIGINT);
+	ev_signal_init(&b->sighup_w, hup_cb, SIGHUP);
+	b->sigterm_w.data = b->sigint_w.data = b->sighup_w.data = b;
+	ev_signal_start(b->loop, &b->sigterm_w);
+	ev_signal_start(b->loop, &b->sigint_w);
+	ev_signal_start(b->loop, &b->sighup_w);
+}
+
+void bwd__watchers_stop(struct bwd *b)
+{
+	ev_prepare_stop(b->loop, &b->flush_w);
+	ev_timer_stop(b->loop, &b->tick_w);
+	ev_signal_stop(b->loop, &b->sigterm_w);
+	ev_signal_stop(b->loop, &b->sigint_w);
+	ev_signal_stop(b->loop, &b->sighup_w);
+}

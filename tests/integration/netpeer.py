@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+# netpeer.py: a hand-made bulwark peer for the integration tests: it speaks net/'s
+# handshake and frames (net/net.h) from scratch so that it can misbehave on purpose:
+# garbage before the handshake, malformed or oversized frames after it, a replica
+# identity the group does not know. Each check prints one line and exits 0 when the
+# replica behaved (closed the connection, or answered), 1 otherwise.
+#
+#   netpeer.py garbage HOST PORT
+#   netpeer.py info HOST PORT GROUP EPOCH                  (client: INFO_REQ -> INFO)
+#   netpeer.py frame HOST PORT GROUP EPOCH KIND            (client, then a bad frame)
+#        KIND: malformed | wrongtype | badmac | oversize | huge
+#   netpeer.py impostor HOST PORT GROUP EPOCH ID KEY.pem   (claims to be replica ID)
+import hashlib
+import hmac
+import os
+import socket
+import struct
+import sys
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+HELLO_LEN = 124
+SIG_LEN = 64
+TIMEOUT = 5.0
+ROLE_REPLICA, ROLE_CLIENT = 1, 2
+SENDER_CLIENT = 0xFFFFFFFF
+INFO_REQ, INFO = 192, 193
+PREPARE = 4
+
+
+def raw(key):
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def closed_by_peer(s):
+    """True if the peer closes the connection (EOF or reset) within TIMEOUT."""
+    s.settimeout(TIMEOUT)
+    try:
+        while True:
+            data = s.recv(65536)
+            if not data:
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+class Session:
+    """An initiator-side session after a completed handshake."""
+
+    def __init__(self, sock, k_out, k_in, auth):
+        self.sock, self.k_out, self.k_in, self.auth = sock, k_out, k_in, auth
+        self.ctr_out = self.ctr_in = 0
+
+    def tag(self, key, ctr, payload, length=None):
+        length = len(payload) if length is None else length
+        msg = struct.pack("<QI", ctr, length) + payload
+        return hmac.new(key, msg, hashlib.sha256).digest()[:16]
+
+    def send(self, payload, bad_mac=False):
+        t = self.tag(self.k_out, self.ctr_out, payload)
+        if bad_mac:
+            t = bytes(b ^ 0xFF for b in t)
+        self.sock.sendall(struct.pack("<I", len(payload)) + payload + t)
+        self.ctr_out += 1
+
+    def recv(self):
+        self.sock.settimeout(TIMEOUT)
+        hdr = recv_exact(self.sock, 4)
+        if hdr is None:
+            return None
+        (n,) = struct.unpack("<I", hdr)
+        body = recv_exact(self.sock, n + 16)
+        if body is None:
+            return None
+        payload, t = body[:n], body[n:]
+        if not hmac.compare_digest(t, self.tag(self.k_in, self.ctr_in, payload)):
+            raise RuntimeError("reply frame has a bad MAC")
+        self.ctr_in += 1
+        return payload
+
+
+def handshake(host, port, role, replica_id, group, epoch, identity):
+    """Returns a Session, or None if the responder closed during the handshake."""
+    s = socket.create_connection((host, port), timeout=TIMEOUT)
+    eph = X25519PrivateKey.generate()
+    hello = (b"BWK1" + struct.pack("<HBBIQQ", 1, role, 0, replica_id, group, epoch) +
+             raw(eph.public_key()) + raw(identity.public_key()) + os.urandom(32))
+    assert len(hello) == HELLO_LEN
+    s.sendall(hello)
+    try:
+        reply = recv_exact(s, HELLO_LEN + SIG_LEN)
+    except (ConnectionResetError, socket.timeout):
+        reply = None
+    if reply is None:
+        s.close()
+        return None
+    hello_r = reply[:HELLO_LEN]
+    th = hashlib.sha256(b"bulwark-net-v1 transcript" + hello + hello_r).digest()
+    shared = eph.exchange(X25519PublicKey.from_public_bytes(hello_r[28:60]))
+    km = HKDF(algorithm=hashes.SHA256(), length=96, salt=th,
+              info=b"bulwark-net-v1 keys").derive(shared)
+    s.sendall(identity.sign(b"bulwark-net-v1 initiator" + th))
+    return Session(s, km[0:32], km[32:64], km[64:96])
+
+
+def header(msg_type, sender, group, epoch):
+    return struct.pack("<BBHIQQ", 1, msg_type, 0, sender, group, epoch)
+
+
+def say(ok, text):
+    print(("ok: " if ok else "FAIL: ") + text)
+    return 0 if ok else 1
+
+
+def cmd_garbage(host, port):
+    s = socket.create_connection((host, port), timeout=TIMEOUT)
+    s.sendall(os.urandom(300))
+    return say(closed_by_peer(s), "garbage before the handshake closes the connection")
+
+
+def cmd_info(host, port, group, epoch):
+    sess = handshake(host, port, ROLE_CLIENT, 0, group, epoch, Ed25519PrivateKey.generate())
+    if sess is None:
+        return say(False, "client handshake refused")
+    sess.send(header(INFO_REQ, SENDER_CLIENT, group, epoch))
+    reply = sess.recv()
+    ok = reply is not None and len(reply) == 24 + 92 and reply[1] == INFO
+    return say(ok, "INFO_REQ answered with INFO (%s bytes)" % (len(reply) if reply else "no"))
+
+
+def cmd_frame(host, port, group, epoch, kind):
+    sess = handshake(host, port, ROLE_CLIENT, 0, group, epoch, Ed25519PrivateKey.generate())
+    if sess is None:
+        return say(False, "client handshake refused")
+    if kind == "malformed":      # a REQUEST header followed by a truncated body
+        sess.send(header(1, SENDER_CLIENT, group, epoch) + b"\x00" * 10)
+    elif kind == "wrongtype":    # a well-formed PREPARE: replicas only
+        sess.send(header(PREPARE, SENDER_CLIENT, group, epoch) +
+                  struct.pack("<QQ", 0, 1) + b"\x11" * 32)
+    elif kind == "badmac":
+        sess.send(header(INFO_REQ, SENDER_CLIENT, group, epoch), bad_mac=True)
+    elif kind == "oversize":     # above the client frame limit, below the replica one
+        sess.sock.sendall(struct.pack("<I", 3 << 20) + b"\x00" * 1024)
+    elif kind == "huge":         # a length prefix near 4 GiB
+        sess.sock.sendall(struct.pack("<I", 0xFFFFFFF0) + b"\x00" * 64)
+    else:
+        return say(False, "unknown frame kind " + kind)
+    return say(closed_by_peer(sess.sock), "%s frame closes the connection" % kind)
+
+
+def cmd_impostor(host, port, group, epoch, replica_id, key_path):
+    with open(key_path, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    sess = handshake(host, port, ROLE_REPLICA, replica_id, group, epoch, key)
+    if sess is None:
+        return say(True, "unknown key for replica %d refused in the handshake" % replica_id)
+    return say(closed_by_peer(sess.sock), "unknown key for replica %d: connection closed" % replica_id)
+
+
+def main(argv):
+    if len(argv) < 4:
+        print(__doc__ or "see the header of netpeer.py", file=sys.stderr)
+        return 2
+    cmd, host, port = argv[1], argv[2], int(argv[3])
+    if cmd == "garbage":
+        return cmd_garbage(host, port)
+    group, epoch = int(argv[4]), int(argv[5])
+    if cmd == "info":
+        return cmd_info(host, port, group, epoch)
+    if cmd == "frame":
+        return cmd_frame(host, port, group, epoch, argv[6])
+    if cmd == "impostor":
+        return cmd_impostor(host, port, group, epoch, int(argv[6]), argv[7])
+    print("netpeer.py: unknown command " + cmd, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
