@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# demo.sh: what bulwark does so far: make a local 4-replica group and check its config.
+# demo.sh: bulwark end to end on loopback: a 4-replica group, writes and reads, a crashed
+# primary replaced by a view change, the crashed replica restarted and caught up.
 #   scripts/demo.sh BUILD_DIR        (run by `make demo`)
 set -euo pipefail
 O=${1:-build}
@@ -9,51 +10,125 @@ BULWARKD=$O/bulwarkd
 for p in "$BULWARK" "$BULWARKD"; do
 	[ -x "$p" ] || { echo "demo: $p is missing; run make first" >&2; exit 1; }
 done
+export BULWARKD
 
 exec 2>&1 # one stream, so errors appear where they happen
 work=$(mktemp -d /tmp/bulwark-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+G=$work/group
+cleanup() {
+	[ -f "$G/bulwark.ini" ] && "$BULWARK" cluster down --dir "$G" --kill >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
 heading() { printf '\n== %s\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+die() { echo "demo: $*" >&2; exit 1; }
 
-heading "1. a group of 4 replicas (f = 1) on 127.0.0.1, keys and config in one command"
-run "$BULWARK" cluster init --replicas 4 --dir "$work/group"
+# A base port with P..P+3 and P+100..P+103 free on 127.0.0.1.
+free_base() {
+	python3 - <<'EOF'
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+for _ in range(200):
+    b = random.randrange(20000, 40000)
+    if all(free(b + i) and free(b + 100 + i) for i in range(4)):
+        print(b); break
+EOF
+}
 
-heading "2. what it wrote"
-(cd "$work/group" && ls -l bulwark.ini keys/* | sed 's/^/  /')
-echo "  [replica 0] of bulwark.ini:"
-sed -n '/^\[replica 0\]/,/^private_key/p' "$work/group/bulwark.ini" | sed 's/^/    /'
+# field NAME from `bulwark status --json` for replica I ("" if down)
+status_field() {
+	"$BULWARK" status -c "$G/bulwark.ini" --json --timeout 1000 2>/dev/null |
+		python3 -c "import json,sys
+for l in sys.stdin:
+    o = json.loads(l)
+    if o.get('replica', o.get('id')) == $1: print(o.get('$2', ''))"
+}
 
-heading "3. every replica checks the config and its own private key"
-for i in 0 1 2 3; do
-	printf 'replica %s: ' "$i"
-	"$BULWARKD" -c "$work/group/bulwark.ini" -i "$i" --check-config
-done
+# wait (up to $2 seconds) until replica $1's last executed equals the group's maximum
+wait_caught_up() {
+	local i=$1 deadline=$((SECONDS + $2)) mine max
+	while [ $SECONDS -lt $deadline ]; do
+		mine=$(status_field "$i" last_executed)
+		max=$(for r in 0 1 2 3; do status_field "$r" last_executed; done | sort -n | tail -n1)
+		if [ -n "$mine" ] && [ "$mine" = "$max" ]; then
+			return 0
+		fi
+		sleep 0.3
+	done
+	return 1
+}
 
-heading "4. a broken config is refused with file:line errors"
-sed -e 's/^f = 1 .*/f = 2/' -e 's/^port = 7001$/port = 7000/' \
-    -e 's/^log_window = 256 .*/log_window = 200/' \
-	"$work/group/bulwark.ini" > "$work/group/broken.ini"
-chmod 0644 "$work/group/keys/replica1.key"
-echo "  (f = 2, replica 1 on replica 0's port, log_window 200, replica 1's key mode 0644)"
+heading "1. a group of 4 replicas (f = 1) on 127.0.0.1: keys and config in one command"
+base=$(free_base)
+[ -n "$base" ] || die "no free ports found"
+run "$BULWARK" cluster init --replicas 4 --dir "$G" --base-port "$base"
+
+heading "2. a broken config is refused with file:line errors"
+sed -e 's/^f = 1\b.*/f = 2/' "$G/bulwark.ini" > "$G/broken.ini"
 printf '$ bulwarkd -c broken.ini -i 1 --check-config\n'
-if (cd "$work/group" && "$BULWARKD" -c broken.ini -i 1 --check-config); then
-	echo "demo: the broken config was accepted" >&2
-	exit 1
-else
-	echo "  -> exit status $?"
+if "$BULWARKD" -c "$G/broken.ini" -i 1 --check-config; then
+	die "the broken config was accepted"
 fi
-printf '$ bulwarkd -c bulwark.ini -i 1 --check-config\n'
-if (cd "$work/group" && "$BULWARKD" -c bulwark.ini -i 1 --check-config); then
-	echo "demo: a world-readable private key was accepted" >&2
-	exit 1
+run "$BULWARKD" -c "$G/bulwark.ini" -i 1 --check-config
+
+heading "3. start the replicas"
+run "$BULWARK" cluster up --dir "$G"
+run "$BULWARK" status -c "$G/bulwark.ini"
+
+heading "4. ordered writes and reads (f+1 matching replies; reads need 2f+1)"
+run "$BULWARK" put -c "$G/bulwark.ini" greeting "hello, bulwark"
+run "$BULWARK" put -c "$G/bulwark.ini" release/stable "1.0.0"
+printf '$ bulwark get -c bulwark.ini greeting\n'
+v=$("$BULWARK" get -c "$G/bulwark.ini" greeting); echo "$v"
+[ "$v" = "hello, bulwark" ] || die "read back '$v'"
+run "$BULWARK" cas -c "$G/bulwark.ini" release/stable 1 "1.0.1"
+printf '$ bulwark cas -c bulwark.ini release/stable 1 1.0.2   (stale version: refused)\n'
+set +e; "$BULWARK" cas -c "$G/bulwark.ini" release/stable 1 "1.0.2"; rc=$?; set -e
+[ $rc -eq 4 ] || die "stale CAS exited $rc, expected 4"
+echo "  -> exit status 4 (version mismatch)"
+
+heading "5. kill -9 the primary"
+primary=$(status_field 0 primary)
+[ -n "$primary" ] || die "could not read the primary"
+echo "the primary is replica $primary (view $(status_field 0 view))"
+run "$BULWARK" cluster down --dir "$G" --replica "$primary" --kill
+
+heading "6. the group elects a new primary and serves on"
+for i in 1 2 3 4 5; do
+	run "$BULWARK" put -c "$G/bulwark.ini" "after-crash/$i" "value $i"
+done
+printf '$ bulwark get -c bulwark.ini after-crash/5\n'
+"$BULWARK" get -c "$G/bulwark.ini" after-crash/5; echo
+other=$(( (primary + 1) % 4 ))
+newview=$(status_field "$other" view)
+newprimary=$(status_field "$other" primary)
+echo "now in view $newview with primary $newprimary"
+[ "$newprimary" != "$primary" ] || die "the crashed replica is still the primary"
+run "$BULWARK" status -c "$G/bulwark.ini"
+
+heading "7. restart the killed replica: it recovers from LevelDB and catches up"
+run "$BULWARK" cluster up --dir "$G" --replica "$primary"
+run "$BULWARK" put -c "$G/bulwark.ini" after-restart "still here"
+if wait_caught_up "$primary" 30; then
+	echo "replica $primary has executed as far as the others"
 else
-	echo "  -> exit status $?"
+	die "replica $primary did not catch up within 30 s"
 fi
-chmod 0600 "$work/group/keys/replica1.key"
+run "$BULWARK" status -c "$G/bulwark.ini"
+
+heading "8. stop everything"
+run "$BULWARK" cluster down --dir "$G"
 
 if [ -x "$O/bulwark-bench" ]; then
-	heading "5. crypto speed on this machine"
+	heading "9. crypto speed on this machine"
 	"$O/bulwark-bench" crypto --seconds 0.2 || echo "  (bulwark-bench crypto failed)"
 fi
-heading "done (temporary files removed)"
+heading "done (all processes stopped, temporary files removed)"
