@@ -184,6 +184,103 @@ void bulwark_file_check_free(struct bulwark_file_check *fc);
 int bulwark_verify_file(const struct bulwark_manifest *m, uint32_t i, const void *data,
 			size_t len, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------- polling */
+/*
+ * bulwark_poll_once fetches GET <url>/v1/channels/<channel> from the first source that
+ * gives a document passing bulwark_verify_response (a source that cannot be reached,
+ * answers with an HTTP error, times out or serves a document that fails a check is
+ * reported and the next one is tried), downloads the chunks it lacks from
+ * <url>/v1/chunks/<sha256> (any source, in order, per chunk; each chunk verified by its
+ * SHA-256; a partial chunk resumes with Range), installs every file that is missing or
+ * differs under out_dir (temporary file in the target folder, fsync, rename, fsync of
+ * the folder) and only then saves the new state. A refusal changes neither the state
+ * nor an installed file.
+ *
+ * Files kept in the state folder, per channel (<id> = hex SHA-256 of the channel name):
+ *   <id>.state    the saved state (bulwark_state_save)
+ *   <id>.doc      the last accepted response document, <id>.etag its ETag: sent as
+ *                 If-None-Match; a 304 answer is accepted only if the saved document
+ *                 still verifies now (so a 304 cannot freeze the client past expiry)
+ *   <id>.chunks/  verified chunks (<sha256>) and partial downloads (<sha256>.part) of
+ *                 an unfinished install; emptied once the install completed
+ *   <id>.lock     flock'ed for the duration of a poll
+ * Memory is bounded by max_document plus one chunk (the manifest's chunk size).
+ * libcurl is initialised on first use; a multi-threaded agent calls
+ * curl_global_init(CURL_GLOBAL_DEFAULT) before starting threads.
+ */
+enum bulwark_poll_err {
+	BULWARK_POLL_ERR_FETCH = -40,     /* a source cannot be reached or the transfer broke */
+	BULWARK_POLL_ERR_TIMEOUT = -41,   /* a transfer exceeded its time limit */
+	BULWARK_POLL_ERR_HTTP = -42,      /* a source answered with an unexpected HTTP status */
+	BULWARK_POLL_ERR_TOO_BIG = -43,   /* a document or chunk is above its size limit */
+	BULWARK_POLL_ERR_BUSY = -44,      /* another poll of this channel holds its lock */
+	BULWARK_POLL_ERR_INSTALL = -45    /* a file cannot be written into the output folder */
+};
+/* A static string for a bulwark_poll_err or a bulwark_upd_err. Never NULL. */
+const char *bulwark_poll_strerror(int err);
+
+#define BULWARK_POLL_MAX_SOURCES 16u  /* urls per poll */
+#define BULWARK_POLL_MAX_FAILURES 16u /* failures kept in a result (all are counted) */
+
+enum bulwark_poll_event_kind {
+	BULWARK_POLL_EV_SOURCE_FAILED, /* url failed: code (bulwark_poll_strerror) and text */
+	BULWARK_POLL_EV_DOCUMENT,      /* url's document verified: version */
+	BULWARK_POLL_EV_CHUNK,         /* a chunk is ready (cached or fetched): done of
+					* total bytes of the files to install */
+	BULWARK_POLL_EV_FILE           /* text (a manifest path) was installed */
+};
+/* Every pointer is borrowed for the duration of the callback. */
+struct bulwark_poll_event {
+	enum bulwark_poll_event_kind kind;
+	const char *url;
+	int code;
+	const char *text;
+	uint64_t version;
+	uint64_t done, total;
+};
+
+struct bulwark_poll_config {
+	const char *channel;                /* borrowed */
+	const struct bulwark_trust *trust;  /* borrowed */
+	const char *const *urls;            /* nurls base URLs ("http://host:port"), borrowed */
+	size_t nurls;                       /* 1..BULWARK_POLL_MAX_SOURCES */
+	const char *out_dir;                /* where files are installed (created if missing) */
+	const char *state_dir;              /* NULL: the trust file's state_dir */
+	uint32_t timeout_ms;                /* limit of each transfer; 0: 30000 */
+	uint32_t connect_timeout_ms;        /* 0: the smaller of timeout_ms and 10000 */
+	uint32_t max_document;              /* bytes; 0: wire_upd_limits_default.max_document */
+	uint64_t now_ms;                    /* 0: the wall clock (tests pin a time) */
+	void (*progress)(void *arg, const struct bulwark_poll_event *ev); /* may be NULL */
+	void *progress_arg;
+};
+
+struct bulwark_poll_failure {
+	char url[256];                      /* truncated if longer */
+	int code;                           /* bulwark_poll_strerror names the check */
+	char why[256];                      /* the details */
+};
+
+struct bulwark_poll_result {
+	int up_to_date;           /* the saved version was current and every file intact */
+	int not_modified;         /* the accepted document came from a 304 answer */
+	uint64_t version, seq;    /* installed manifest version, accepted certificate seq */
+	uint32_t files_installed; /* files written by this poll */
+	uint64_t chunks_fetched;  /* chunks downloaded by this poll */
+	uint64_t bytes_fetched;   /* chunk bytes received (resumed parts excluded) */
+	uint64_t chunks_resumed;  /* chunk downloads that continued a partial file */
+	char source[256];         /* the source whose document was accepted */
+	uint32_t nfailures;       /* failures of sources (documents and chunks) */
+	struct bulwark_poll_failure failures[BULWARK_POLL_MAX_FAILURES]; /* the first ones */
+	char err[768];            /* on failure: what failed, naming the check */
+};
+
+/* One poll as described above; res (caller-allocated, overwritten) tells what
+ * happened. Returns 0 when the verified version is installed (newly or already), else
+ * the error of the last thing that failed (a bulwark_upd_err such as
+ * BULWARK_UPD_ERR_CERT_EXPIRED when every source served a document failing that
+ * check, or a bulwark_poll_err) with res->err naming it. */
+int bulwark_poll_once(const struct bulwark_poll_config *cfg, struct bulwark_poll_result *res);
+
 #ifdef __cplusplus
 }
 #endif

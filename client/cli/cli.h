@@ -30,6 +30,7 @@ int cli_get(int argc, char **argv);
 int cli_del(int argc, char **argv);
 int cli_cas(int argc, char **argv);
 int cli_status(int argc, char **argv); /* status.c */
+int cli_poll(int argc, char **argv);   /* poll.c */
 
 /* Prints "bulwark: <message>" and a newline to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,7 @@ static const struct cli_command commands[] = {
 	{"del", "remove a key", cli_del},
 	{"cas", "set a key if its version is the expected one", cli_cas},
 	{"status", "each replica's view, primary and progress", cli_status},
+	{"poll", "fetch, verify and install a channel's release over HTTP", cli_poll},
 };
 
 static void usage(FILE *out)
