@@ -12,7 +12,9 @@ struct bench_cmd {
 };
 
 static const struct bench_cmd bench_cmds[] = {
+	{ "run", bench_run_main, "drive a group: null, put, get, mixed; closed or open loop, sweeps" },
 	{ "crypto", bench_crypto_main, "primitive costs: Ed25519, HMAC, SHA-256, X25519, AES-GCM" },
+	{ "selftest", bench_selftest_main, "check the histogram and helpers (exit 1 on failure)" },
 };
 
 #define BENCH_NCMDS (sizeof(bench_cmds) / sizeof(bench_cmds[0]))

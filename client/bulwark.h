@@ -123,7 +123,9 @@ enum bulwark_op_type {
 	BULWARK_OP_PUT = 1,   /* set key to value */
 	BULWARK_OP_DEL = 2,   /* remove key */
 	BULWARK_OP_CAS = 3,   /* set key to value if its version is expected_version */
-	BULWARK_OP_GET = 4    /* read key (read-only) */
+	BULWARK_OP_GET = 4,   /* read key (read-only) */
+	BULWARK_OP_NULL = 5   /* ordered no-op: an empty op with an empty result, the
+			       * standard BFT micro-benchmark; key and value are ignored */
 };
 
 /* Keys are 0..1024 bytes, values 0..1 MiB (the group's limits, wire/kv.h), and a whole

@@ -114,6 +114,10 @@ static void bulwark__finish_reply(struct bulwark_client *c)
 	int status;
 
 	memset(&c->res, 0, sizeof(c->res));
+	if (c->op_type == 0) { /* the null op: its result is empty */
+		bulwark__finish(c, r.len == 0 ? BULWARK_OK : BULWARK_ERR_PROTOCOL);
+		return;
+	}
 	if (wire_kv_decode_result(r.p, r.len, BULWARK_MAX_VALUE, &kr) != WIRE_OK) {
 		bulwark__finish(c, BULWARK_ERR_PROTOCOL);
 		return;
@@ -739,7 +743,7 @@ int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwar
 
 	if (!c || !op || !done || c->closing || (op->key_len && !op->key))
 		return BULWARK_ERR_ARG;
-	if (op->type < BULWARK_OP_PUT || op->type > BULWARK_OP_GET)
+	if (op->type < BULWARK_OP_PUT || op->type > BULWARK_OP_NULL)
 		return BULWARK_ERR_ARG;
 	if ((op->type == BULWARK_OP_PUT || op->type == BULWARK_OP_CAS) && op->value_len &&
 	    !op->value)
@@ -755,6 +759,9 @@ int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwar
 	if (op->key_len > BULWARK_MAX_KEY)
 		return BULWARK_ERR_TOO_BIG;
 	memset(&kop, 0, sizeof(kop));
+	wire_buf_reset(&c->op);
+	if (op->type == BULWARK_OP_NULL) /* the empty op; op_type 0 marks it */
+		goto encoded;
 	kop.type = (uint8_t)op->type; /* enum bulwark_op_type mirrors enum wire_kv_type */
 	kop.key.p = op->key;
 	kop.key.len = (uint32_t)op->key_len;
@@ -765,10 +772,10 @@ int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwar
 		kop.value.len = (uint32_t)op->value_len;
 		kop.version = op->expected_version;
 	}
-	wire_buf_reset(&c->op);
 	rc = wire_kv_encode_op(&c->op, &kop);
 	if (rc != WIRE_OK)
 		return rc == WIRE_ERR_NOMEM ? BULWARK_ERR_NOMEM : BULWARK_ERR_ARG;
+encoded:
 	if (c->op.len > c->lim.max_op)
 		return BULWARK_ERR_TOO_BIG;
 	/* The primary never proposes a request that does not fit in one batch: refuse it

@@ -182,7 +182,7 @@ static uint32_t pbft__client_quorum(const struct pbft_client *c)
 static int pbft__client_same(const struct pbft__creply *a, const struct pbft__creply *b)
 {
 	return a->flags == b->flags && a->result.len == b->result.len &&
-	       memcmp(a->result.p, b->result.p, a->result.len) == 0;
+	       (a->result.len == 0 || memcmp(a->result.p, b->result.p, a->result.len) == 0);
 }
 
 static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev,

@@ -1,0 +1,818 @@
+/* run.c: `bulwark-bench run`: many logical clients on one libev loop, closed or open
+ * loop, warm-up then a measured interval per sweep point, with latency, CPU and batching. */
+#include "bench/run.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/bulwark.h"
+
+#define BENCH_KEYS_PER_CLIENT 16u    /* put: each client cycles over its own keys */
+#define BENCH_OP_TIMEOUT_MS 10000u
+#define BENCH_DRAIN_S 15.0           /* longer than one op's timeout */
+#define BENCH_STATUS_TIMEOUT_MS 1000u
+#define BENCH_MIN_TICK_S 0.00002     /* open loop: the shortest timer re-arm */
+
+enum bench_phase { BENCH_PRELOAD, BENCH_WARMUP, BENCH_MEASURE, BENCH_DRAIN, BENCH_STOP };
+
+struct bench;
+
+/* One logical client: one bulwark_client (one key, one outstanding op). */
+struct bench_client {
+	struct bench *b;
+	struct bulwark_client *c;
+	unsigned id;
+	int write;                   /* the outstanding op is ordered */
+	uint64_t intended;           /* ns: when the outstanding op was meant to be sent */
+	uint64_t seq;                /* ops issued: picks the key */
+	char key[32];
+	size_t key_len;
+};
+
+/* A state snapshot at an interval's edge. */
+struct bench_snap {
+	uint64_t ns;
+	double cpu_bench;
+	double cpu_replica[BENCH_MAX_REPLICAS];
+	int64_t executed;            /* the primary's last executed seq; -1: unknown */
+};
+
+struct bench {
+	struct ev_loop *loop;
+	struct bench_opts *o;
+	struct bench_client *cl;     /* nopen, owned */
+	unsigned nopen;
+	unsigned active;             /* clients taking part in this point */
+	struct bulwark_client *status; /* on its own private loop: INFO queries */
+	uint8_t *value;              /* value_size bytes */
+	uint64_t rng;
+	enum bench_phase phase;
+	unsigned inflight;
+	unsigned preload_left;
+	int fatal;                   /* a submit failed: stop the run */
+	char fatal_msg[160];
+	int interrupted;
+
+	/* open loop */
+	uint64_t interval_ns;
+	uint64_t next_intended;
+	unsigned *freelist;          /* idle client ids, a stack */
+	unsigned nfree;
+	uint64_t *queue;             /* intended times waiting for a client, a ring */
+	size_t qhead, qlen;
+
+	/* the current point */
+	struct bench_point *pt;
+	struct bench_hist cur;       /* since the last flush */
+	uint64_t cur_start;
+	uint64_t phase_start;
+	double phase_len;
+	ev_timer phase_w, second_w, tick_w;
+	ev_async stop_w;             /* fed by the signal handler */
+};
+
+/* SIGINT, SIGTERM and SIGHUP stop the run cleanly (the local group is stopped too):
+ * the handler only sets the flag and wakes the loop (ev_async_send is signal-safe). */
+static volatile sig_atomic_t bench_stop_flag;
+static struct bench *bench_stop_target;
+
+static const char *const bench_workloads[] = { "null", "put", "get", "mixed" };
+
+const char *bench_workload_name(enum bench_workload w)
+{
+	return bench_workloads[w];
+}
+
+static uint64_t bench_rand(struct bench *b)
+{
+	b->rng ^= b->rng << 13; /* xorshift64 */
+	b->rng ^= b->rng >> 7;
+	b->rng ^= b->rng << 17;
+	return b->rng;
+}
+
+/* ---------------------------------------------------------------- issuing ops */
+static void bench_done(void *arg, const struct bulwark_result *res);
+
+static void bench_fatal(struct bench *b, const char *what, int rc)
+{
+	if (!b->fatal)
+		snprintf(b->fatal_msg, sizeof(b->fatal_msg), "%s: %s%s", what, bulwark_strerror(rc),
+			 b->o->workload == BENCH_W_NULL && rc == BULWARK_ERR_ARG
+				 ? " (this libbulwark has no null op, BULWARK_OP_NULL)" : "");
+	b->fatal = 1;
+	ev_break(b->loop, EVBREAK_ALL);
+}
+
+/* Start the workload's next op on idle client bc, meant to be sent at `intended`. */
+static void bench_issue(struct bench_client *bc, uint64_t intended)
+{
+	struct bench *b = bc->b;
+	struct bulwark_op op;
+	int get;
+	int rc;
+
+	memset(&op, 0, sizeof(op));
+	if (b->o->workload == BENCH_W_NULL) {
+		op.type = BENCH_OP_NULL;
+	} else {
+		get = b->o->workload == BENCH_W_GET ||
+		      (b->o->workload == BENCH_W_MIXED &&
+		       (double)(bench_rand(b) >> 11) * 0x1.0p-53 < b->o->read_ratio);
+		if (b->phase == BENCH_PRELOAD)
+			get = 0;
+		/* Reads and the preload use key 0; writes cycle over the client's keys. */
+		bc->key_len = (size_t)snprintf(bc->key, sizeof(bc->key), "bench/%u/%u", bc->id,
+					       get || b->phase == BENCH_PRELOAD
+						       ? 0u
+						       : (unsigned)(bc->seq % BENCH_KEYS_PER_CLIENT));
+		op.type = get ? BULWARK_OP_GET : BULWARK_OP_PUT;
+		op.key = bc->key;
+		op.key_len = bc->key_len;
+		if (!get) {
+			op.value = b->value;
+			op.value_len = b->o->value_size;
+		}
+	}
+	rc = bulwark_submit(bc->c, &op, bench_done, bc);
+	if (rc != BULWARK_OK) {
+		bench_fatal(b, "submit", rc);
+		return;
+	}
+	bc->write = op.type != BULWARK_OP_GET;
+	bc->intended = intended;
+	bc->seq++;
+	b->inflight++;
+}
+
+/* Open loop: an intended send at time t: to an idle client, else into the queue. */
+static void bench_dispatch(struct bench *b, uint64_t t)
+{
+	if (b->nfree > 0) {
+		bench_issue(&b->cl[b->freelist[--b->nfree]], t);
+		return;
+	}
+	if (b->qlen < b->o->queue_max) {
+		b->queue[(b->qhead + b->qlen) % b->o->queue_max] = t;
+		b->qlen++;
+		return;
+	}
+	if (b->phase == BENCH_MEASURE)
+		b->pt->dropped++;
+}
+
+static void bench_done(void *arg, const struct bulwark_result *res)
+{
+	struct bench_client *bc = arg;
+	struct bench *b = bc->b;
+	uint64_t now = bench_ns();
+
+	b->inflight--;
+	if (b->phase == BENCH_STOP)
+		return; /* closing: cancelled ops */
+	if (b->phase == BENCH_PRELOAD) {
+		if (res->status != BULWARK_OK) {
+			bench_fatal(b, "preload PUT", res->status);
+			return;
+		}
+		if (--b->preload_left == 0)
+			ev_break(b->loop, EVBREAK_ALL);
+		return;
+	}
+	if (res->status == BULWARK_OK) {
+		bench_hist_record(&b->cur, now - bc->intended);
+		if (b->phase == BENCH_MEASURE) {
+			b->pt->ops++;
+			b->pt->ordered += bc->write ? 1u : 0u;
+		}
+	} else if (b->phase == BENCH_MEASURE) {
+		b->pt->errors++;
+		snprintf(b->pt->last_error, sizeof(b->pt->last_error), "%s",
+			 bulwark_strerror(res->status));
+	}
+	if (b->phase == BENCH_DRAIN) {
+		if (b->inflight == 0)
+			ev_break(b->loop, EVBREAK_ALL);
+		return;
+	}
+	if (b->fatal)
+		return;
+	if (b->o->rate <= 0) {
+		bench_issue(bc, now);
+	} else if (b->qlen > 0) {
+		uint64_t t = b->queue[b->qhead];
+		b->qhead = (b->qhead + 1) % b->o->queue_max;
+		b->qlen--;
+		bench_issue(bc, t);
+	} else {
+		b->freelist[b->nfree++] = bc->id;
+	}
+}
+
+/* ---------------------------------------------------------------- snapshots */
+/* The primary's last executed sequence number, from an INFO query (the loop of the
+ * status client runs meanwhile, the bench loop waits): -1 if unknown. */
+static int64_t bench_executed(struct bench *b)
+{
+	struct bulwark_replica_status st[BENCH_MAX_REPLICAS];
+	size_t count = 0;
+
+	if (bulwark_status(b->status, BENCH_STATUS_TIMEOUT_MS, st, BENCH_MAX_REPLICAS, &count) !=
+	    BULWARK_OK)
+		return -1;
+	if (count > BENCH_MAX_REPLICAS)
+		count = BENCH_MAX_REPLICAS;
+	for (size_t i = 0; i < count; i++)
+		if (st[i].up && st[i].primary < count && st[st[i].primary].up)
+			return (int64_t)st[st[i].primary].last_executed;
+	return -1;
+}
+
+/* The clock and every CPU counter, at once. */
+static void bench_snapshot(struct bench *b, struct bench_snap *s)
+{
+	s->ns = bench_ns();
+	s->cpu_bench = bench_self_cpu();
+	for (size_t i = 0; i < b->o->npids; i++)
+		if (bench_proc_cpu(b->o->pids[i], &s->cpu_replica[i]) != 0)
+			s->cpu_replica[i] = -1;
+}
+
+/* ---------------------------------------------------------------- progress */
+/* Close the current histogram interval: into the point while measuring; a progress
+ * line for it on a terminal. */
+static void bench_flush(struct bench *b, int print)
+{
+	uint64_t now = bench_ns();
+	double secs = (double)(now - b->cur_start) * 1e-9;
+
+	if (b->phase == BENCH_MEASURE)
+		bench_hist_merge(&b->pt->hist, &b->cur);
+	if (print && b->o->progress && secs >= 0.25) { /* not for a sliver at a phase end */
+		double done = (double)(now - b->phase_start) * 1e-9;
+		fprintf(stderr,
+			"\r%-7s %5.1f/%-5.1fs  clients %-5u %10.0f ops/s  p50 %8.3f ms  "
+			"p99 %8.3f ms  max %8.3f ms  queue %-6zu\033[K",
+			b->phase == BENCH_WARMUP ? "warmup" : "measure", done, b->phase_len,
+			b->active, (double)b->cur.total / secs,
+			(double)bench_hist_quantile(&b->cur, 0.5) * 1e-6,
+			(double)bench_hist_quantile(&b->cur, 0.99) * 1e-6, (double)b->cur.max * 1e-6,
+			b->qlen);
+		fflush(stderr);
+	}
+	bench_hist_reset(&b->cur);
+	b->cur_start = now;
+}
+
+static void bench_second_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bench *b = w->data;
+
+	(void)loop;
+	(void)revents;
+	bench_flush(b, 1);
+}
+
+/* ---------------------------------------------------------------- open loop timer */
+static void bench_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bench *b = w->data;
+	uint64_t now = bench_ns();
+	double wait;
+
+	(void)revents;
+	while (b->next_intended <= now && !b->fatal &&
+	       (b->phase == BENCH_WARMUP || b->phase == BENCH_MEASURE)) {
+		bench_dispatch(b, b->next_intended);
+		b->next_intended += b->interval_ns;
+	}
+	if (b->phase != BENCH_WARMUP && b->phase != BENCH_MEASURE)
+		return;
+	wait = (double)(b->next_intended - now) * 1e-9;
+	ev_timer_set(w, wait > BENCH_MIN_TICK_S ? wait : BENCH_MIN_TICK_S, 0.0);
+	ev_timer_start(loop, w);
+}
+
+/* ---------------------------------------------------------------- phases */
+static void bench_phase_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void bench_stop_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct bench *b = w->data;
+
+	(void)revents;
+	b->interrupted = 1;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void bench_on_signal(int sig)
+{
+	(void)sig;
+	bench_stop_flag = 1;
+	if (bench_stop_target != NULL)
+		ev_async_send(bench_stop_target->loop, &bench_stop_target->stop_w);
+}
+
+static void bench_signals_install(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = bench_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Run the loop until the phase timer fires (or a stop). */
+static void bench_run_phase(struct bench *b, enum bench_phase ph, double seconds)
+{
+	b->phase = ph;
+	b->phase_start = bench_ns();
+	b->phase_len = seconds;
+	ev_timer_set(&b->phase_w, seconds, 0.0);
+	ev_now_update(b->loop);
+	ev_timer_start(b->loop, &b->phase_w);
+	ev_run(b->loop, 0);
+	ev_timer_stop(b->loop, &b->phase_w);
+}
+
+static int bench_open_clients(struct bench *b, unsigned n)
+{
+	char err[256];
+	int rc;
+
+	while (b->nopen < n) {
+		struct bench_client *bc = &b->cl[b->nopen];
+		memset(bc, 0, sizeof(*bc));
+		bc->b = b;
+		bc->id = b->nopen;
+		rc = bulwark_client_open(b->o->config, NULL, b->loop, &bc->c, err, sizeof(err));
+		if (rc != BULWARK_OK) {
+			fprintf(stderr, "bulwark-bench: client %u: %s: %s\n", bc->id,
+				bulwark_strerror(rc), err);
+			return -1;
+		}
+		bulwark_client_set_timeout(bc->c, BENCH_OP_TIMEOUT_MS);
+		b->nopen++;
+	}
+	return 0;
+}
+
+/* Preload key 0 of clients [from, to) for reads. */
+static int bench_preload(struct bench *b, unsigned from, unsigned to)
+{
+	if (from >= to || (b->o->workload != BENCH_W_GET && b->o->workload != BENCH_W_MIXED))
+		return 0;
+	b->phase = BENCH_PRELOAD;
+	b->preload_left = to - from;
+	for (unsigned i = from; i < to && !b->fatal; i++)
+		bench_issue(&b->cl[i], bench_ns());
+	ev_timer_set(&b->phase_w, BENCH_DRAIN_S, 0.0);
+	ev_now_update(b->loop);
+	ev_timer_start(b->loop, &b->phase_w);
+	if (!b->fatal)
+		ev_run(b->loop, 0);
+	ev_timer_stop(b->loop, &b->phase_w);
+	if (b->fatal || b->interrupted)
+		return -1;
+	if (b->preload_left != 0) {
+		snprintf(b->fatal_msg, sizeof(b->fatal_msg), "preload: %u PUTs did not complete",
+			 b->preload_left);
+		b->fatal = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* One sweep point: warm-up, measured interval, drain. */
+static int bench_point_run(struct bench *b, struct bench_point *pt, double value)
+{
+	struct bench_snap s0, s1;
+	unsigned n = b->o->rate > 0 ? b->o->clients : (unsigned)value;
+	unsigned had = b->nopen;
+
+	memset(pt, 0, sizeof(*pt));
+	bench_hist_reset(&pt->hist);
+	pt->clients = n;
+	pt->rate = b->o->rate > 0 ? value : 0;
+	pt->nreplicas = b->o->npids;
+	b->pt = pt;
+	if (bench_open_clients(b, n) != 0)
+		return -1;
+	if (bench_preload(b, had, b->nopen) != 0)
+		return -1;
+	b->active = n;
+	bench_hist_reset(&b->cur);
+	b->cur_start = bench_ns();
+	b->phase = BENCH_WARMUP;
+	if (b->o->rate > 0) {
+		b->interval_ns = (uint64_t)(1e9 / value);
+		if (b->interval_ns == 0)
+			b->interval_ns = 1;
+		b->nfree = 0;
+		for (unsigned i = n; i-- > 0;)
+			b->freelist[b->nfree++] = i;
+		b->qhead = b->qlen = 0;
+		b->next_intended = bench_ns();
+		ev_timer_set(&b->tick_w, 0.0, 0.0);
+		ev_timer_start(b->loop, &b->tick_w);
+	} else {
+		for (unsigned i = 0; i < n && !b->fatal; i++)
+			bench_issue(&b->cl[i], bench_ns());
+	}
+	ev_timer_set(&b->second_w, 1.0, 1.0);
+	ev_timer_start(b->loop, &b->second_w);
+
+	if (b->o->warmup > 0 && !b->fatal)
+		bench_run_phase(b, BENCH_WARMUP, b->o->warmup);
+	if (!b->fatal && !b->interrupted) {
+		/* The INFO queries sit outside the interval: before its start, after its end. */
+		s0.executed = bench_executed(b);
+		bench_snapshot(b, &s0);
+		bench_flush(b, 0);
+		bench_run_phase(b, BENCH_MEASURE, b->o->duration);
+		bench_snapshot(b, &s1);
+		bench_flush(b, 1);
+		s1.executed = bench_executed(b);
+		pt->seconds = (double)(s1.ns - s0.ns) * 1e-9;
+		pt->cpu_bench = s1.cpu_bench - s0.cpu_bench;
+		for (size_t i = 0; i < b->o->npids; i++)
+			pt->cpu_replica[i] = s0.cpu_replica[i] < 0 || s1.cpu_replica[i] < 0
+						     ? -1 : s1.cpu_replica[i] - s0.cpu_replica[i];
+		pt->seqs = s0.executed >= 0 && s1.executed >= s0.executed
+				   ? s1.executed - s0.executed : -1;
+	}
+	ev_timer_stop(b->loop, &b->second_w);
+	ev_timer_stop(b->loop, &b->tick_w);
+	if (b->o->progress)
+		fputc('\n', stderr);
+	/* Drain: no new ops; wait for the outstanding ones (each ends by its timeout). */
+	b->qlen = 0;
+	if (b->inflight > 0 && !b->interrupted)
+		bench_run_phase(b, BENCH_DRAIN, BENCH_DRAIN_S);
+	if (b->fatal || b->interrupted)
+		return -1;
+	if (b->inflight > 0) {
+		snprintf(b->fatal_msg, sizeof(b->fatal_msg), "%u ops still outstanding after %.0f s",
+			 b->inflight, BENCH_DRAIN_S);
+		b->fatal = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- options */
+static void bench_run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bulwark-bench run --workload null|put|get|mixed [--config FILE | --local N]\n"
+		"         [--clients N | --rate R] [--warmup S] [--duration S] [--value-size B]\n"
+		"         [--read-ratio P] [--sweep V,V,...] [--pids P,P,...] [--queue N]\n"
+		"         [--json | --csv] [--out FILE] [--no-progress]\n"
+		"  --workload W    null: ordered empty op and reply; put: ordered PUT of\n"
+		"                  --value-size bytes; get: read-only GET of a preloaded key;\n"
+		"                  mixed: GET with probability --read-ratio, else PUT\n"
+		"  --config FILE   drive the running group of FILE\n"
+		"  --local N       start an N-replica group on loopback in a temporary folder\n"
+		"                  (bulwark cluster init/up), stop and remove it at the end\n"
+		"  --clients N     closed loop: N clients, each sends its next op when the last\n"
+		"                  completes (default 16); with --rate: the client pool (default 64)\n"
+		"  --rate R        open loop: R ops/s at fixed intended times; latency counts from\n"
+		"                  the intended time, waiting for a free client included\n"
+		"  --warmup S      seconds before measuring (default 2)\n"
+		"  --duration S    seconds measured (default 10)\n"
+		"  --value-size B  put/mixed value bytes (default 1024)\n"
+		"  --read-ratio P  mixed: share of reads, 0..1 (default 0.5)\n"
+		"  --sweep LIST    one point per value: client counts (closed loop) or rates (open)\n"
+		"  --pids LIST     the replica processes of a --config group, for CPU figures\n"
+		"  --queue N       open loop: intended sends that may wait for a client\n"
+		"                  (default 100000); beyond it they are dropped and counted\n"
+		"  --json, --csv   machine-readable output (default: a table)\n"
+		"  --out FILE      write the output to FILE instead of stdout\n"
+		"  --no-progress   no progress line (it is shown only on a terminal anyway)\n");
+}
+
+static int bench_num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi)) {
+		fprintf(stderr, "bulwark-bench run: %s wants a number in [%g, %g], got '%s'\n", opt,
+			lo, hi, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A comma-separated list of numbers in [lo, hi] into out (at most max). */
+static int bench_list(const char *opt, const char *s, double lo, double hi, double *out,
+		      size_t max, size_t *n)
+{
+	char buf[512];
+	char *save = NULL;
+
+	if (strlen(s) >= sizeof(buf)) {
+		fprintf(stderr, "bulwark-bench run: %s: list too long\n", opt);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", s);
+	*n = 0;
+	for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		if (*n == max) {
+			fprintf(stderr, "bulwark-bench run: %s: at most %zu values\n", opt, max);
+			return -1;
+		}
+		if (bench_num(opt, t, lo, hi, &out[*n]) != 0)
+			return -1;
+		(*n)++;
+	}
+	if (*n == 0) {
+		fprintf(stderr, "bulwark-bench run: %s: empty list\n", opt);
+		return -1;
+	}
+	return 0;
+}
+
+static int bench_parse(int argc, char **argv, struct bench_opts *o)
+{
+	int have_workload = 0, have_clients = 0;
+	double v, pids[BENCH_MAX_REPLICAS];
+	size_t len = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->warmup = 2;
+	o->duration = 10;
+	o->value_size = 1024;
+	o->read_ratio = 0.5;
+	o->queue_max = 100000;
+	o->progress = isatty(2);
+	for (int i = 0; i < argc && len < sizeof(o->command); i++)
+		len += (size_t)snprintf(o->command + len, sizeof(o->command) - len, "%s%s",
+					i ? " " : "bulwark-bench ", argv[i]);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int takes = 1;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			bench_run_usage(stdout);
+			return 1;
+		} else if (strcmp(a, "--json") == 0) {
+			o->format = BENCH_F_JSON;
+			takes = 0;
+		} else if (strcmp(a, "--csv") == 0) {
+			o->format = BENCH_F_CSV;
+			takes = 0;
+		} else if (strcmp(a, "--no-progress") == 0) {
+			o->progress = 0;
+			takes = 0;
+		}
+		if (!takes)
+			continue;
+		if (val == NULL) {
+			fprintf(stderr, "bulwark-bench run: unknown or incomplete option '%s'\n", a);
+			return -1;
+		}
+		i++;
+		if (strcmp(a, "--workload") == 0) {
+			size_t w;
+			for (w = 0; w < 4 && strcmp(val, bench_workloads[w]) != 0; w++)
+				;
+			if (w == 4) {
+				fprintf(stderr, "bulwark-bench run: unknown workload '%s' "
+						"(null, put, get, mixed)\n", val);
+				return -1;
+			}
+			o->workload = (enum bench_workload)w;
+			have_workload = 1;
+		} else if (strcmp(a, "--config") == 0) {
+			o->config = val;
+		} else if (strcmp(a, "--local") == 0) {
+			if (bench_num(a, val, 4, BENCH_MAX_REPLICAS, &v) != 0)
+				return -1;
+			if (((unsigned)v - 1u) % 3u != 0 || v != floor(v)) {
+				fprintf(stderr, "bulwark-bench run: --local %s is not 3f+1 "
+						"(4, 7, 10, ...)\n", val);
+				return -1;
+			}
+			o->local = (unsigned)v;
+		} else if (strcmp(a, "--clients") == 0) {
+			if (bench_num(a, val, 1, BENCH_MAX_CLIENTS, &v) != 0)
+				return -1;
+			o->clients = (unsigned)v;
+			have_clients = 1;
+		} else if (strcmp(a, "--rate") == 0) {
+			if (bench_num(a, val, 1, 1e7, &o->rate) != 0)
+				return -1;
+		} else if (strcmp(a, "--warmup") == 0) {
+			if (bench_num(a, val, 0, 3600, &o->warmup) != 0)
+				return -1;
+		} else if (strcmp(a, "--duration") == 0) {
+			if (bench_num(a, val, 0.1, 3600, &o->duration) != 0)
+				return -1;
+		} else if (strcmp(a, "--value-size") == 0) {
+			if (bench_num(a, val, 0, BULWARK_MAX_VALUE, &v) != 0)
+				return -1;
+			o->value_size = (size_t)v;
+		} else if (strcmp(a, "--read-ratio") == 0) {
+			if (bench_num(a, val, 0, 1, &o->read_ratio) != 0)
+				return -1;
+		} else if (strcmp(a, "--sweep") == 0) {
+			if (bench_list(a, val, 1, 1e7, o->sweep, BENCH_MAX_SWEEP, &o->nsweep) != 0)
+				return -1;
+		} else if (strcmp(a, "--pids") == 0) {
+			if (bench_list(a, val, 1, 4194304, pids, BENCH_MAX_REPLICAS, &o->npids) != 0)
+				return -1;
+			for (size_t k = 0; k < o->npids; k++)
+				o->pids[k] = (pid_t)pids[k];
+		} else if (strcmp(a, "--queue") == 0) {
+			if (bench_num(a, val, 1, 1e8, &v) != 0)
+				return -1;
+			o->queue_max = (size_t)v;
+		} else if (strcmp(a, "--out") == 0) {
+			o->out = val;
+		} else {
+			fprintf(stderr, "bulwark-bench run: unknown option '%s'\n", a);
+			return -1;
+		}
+	}
+	if (!have_workload) {
+		fprintf(stderr, "bulwark-bench run: --workload is required\n");
+		return -1;
+	}
+	if ((o->config != NULL) == (o->local != 0)) {
+		fprintf(stderr, "bulwark-bench run: give exactly one of --config FILE, --local N\n");
+		return -1;
+	}
+	if (o->local != 0 && o->npids != 0) {
+		fprintf(stderr, "bulwark-bench run: --pids is for a --config group; --local finds "
+				"its replicas itself\n");
+		return -1;
+	}
+	if (!have_clients)
+		o->clients = o->rate > 0 ? 64 : 16;
+	if (o->nsweep == 0) {
+		o->sweep[0] = o->rate > 0 ? o->rate : o->clients;
+		o->nsweep = 1;
+	} else if (o->rate <= 0) {
+		for (size_t k = 0; k < o->nsweep; k++) {
+			if (o->sweep[k] != floor(o->sweep[k]) || o->sweep[k] > BENCH_MAX_CLIENTS) {
+				fprintf(stderr, "bulwark-bench run: --sweep wants client counts "
+						"1..%u in a closed loop\n", BENCH_MAX_CLIENTS);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the command */
+static int bench_setup(struct bench *b, struct bench_opts *o)
+{
+	unsigned maxc = o->clients;
+	char err[256];
+	int rc;
+
+	if (o->rate <= 0)
+		for (size_t k = 0; k < o->nsweep; k++)
+			if ((unsigned)o->sweep[k] > maxc)
+				maxc = (unsigned)o->sweep[k];
+	memset(b, 0, sizeof(*b));
+	b->o = o;
+	b->rng = 0x9e3779b97f4a7c15ull;
+	b->cl = calloc(maxc, sizeof(*b->cl));
+	b->freelist = calloc(maxc, sizeof(*b->freelist));
+	b->queue = calloc(o->rate > 0 ? o->queue_max : 1, sizeof(*b->queue));
+	b->value = malloc(o->value_size ? o->value_size : 1);
+	if (b->cl == NULL || b->freelist == NULL || b->queue == NULL || b->value == NULL) {
+		fprintf(stderr, "bulwark-bench: out of memory\n");
+		return -1;
+	}
+	for (size_t i = 0; i < o->value_size; i++)
+		b->value[i] = (uint8_t)('a' + i % 26);
+	b->loop = ev_loop_new(EVFLAG_AUTO);
+	if (b->loop == NULL) {
+		fprintf(stderr, "bulwark-bench: cannot create an event loop\n");
+		return -1;
+	}
+	ev_init(&b->phase_w, bench_phase_cb);
+	ev_init(&b->second_w, bench_second_cb);
+	ev_init(&b->tick_w, bench_tick_cb);
+	b->phase_w.data = b->second_w.data = b->tick_w.data = b;
+	ev_async_init(&b->stop_w, bench_stop_cb);
+	b->stop_w.data = b;
+	ev_async_start(b->loop, &b->stop_w);
+	bench_stop_target = b;
+	if (bench_stop_flag) {
+		b->interrupted = 1;
+		return -1;
+	}
+	rc = bulwark_client_open(o->config, NULL, NULL, &b->status, err, sizeof(err));
+	if (rc != BULWARK_OK) {
+		fprintf(stderr, "bulwark-bench: %s: %s\n", bulwark_strerror(rc), err);
+		return -1;
+	}
+	bench_executed(b); /* connect the status client now, not at the first interval */
+	return 0;
+}
+
+static void bench_teardown(struct bench *b)
+{
+	b->phase = BENCH_STOP;
+	for (unsigned i = 0; i < b->nopen; i++)
+		bulwark_client_close(b->cl[i].c);
+	bulwark_client_close(b->status);
+	bench_stop_target = NULL;
+	if (b->loop != NULL) {
+		ev_async_stop(b->loop, &b->stop_w);
+		ev_loop_destroy(b->loop);
+	}
+	free(b->value);
+	free(b->queue);
+	free(b->freelist);
+	free(b->cl);
+}
+
+int bench_run_main(int argc, char **argv)
+{
+	static struct bench_opts o;
+	struct bench_local local;
+	struct bench b;
+	struct bench_point *pts = NULL;
+	size_t done = 0;
+	FILE *out = stdout;
+	int status = 1;
+	int rc;
+
+	rc = bench_parse(argc, argv, &o);
+	if (rc != 0) {
+		if (rc < 0)
+			fprintf(stderr, "Run 'bulwark-bench run --help' for the options.\n");
+		return rc < 0 ? 2 : 0;
+	}
+	bench_signals_install();
+	bench_machine_get(&o.machine);
+	bench_utc_now(o.date);
+	memset(&local, 0, sizeof(local));
+	memset(&b, 0, sizeof(b));
+	pts = calloc(o.nsweep, sizeof(*pts));
+	if (pts == NULL) {
+		fprintf(stderr, "bulwark-bench: out of memory\n");
+		return 1;
+	}
+	if (o.local != 0 && bench_local_start(&local, o.local, &o) != 0)
+		goto out;
+	if (bench_setup(&b, &o) != 0) {
+		if (b.interrupted)
+			fprintf(stderr, "bulwark-bench: interrupted\n");
+		goto out_bench;
+	}
+	for (size_t k = 0; k < o.nsweep; k++) {
+		if (bench_point_run(&b, &pts[k], o.sweep[k]) != 0)
+			break;
+		done++;
+	}
+	if (b.interrupted)
+		fprintf(stderr, "bulwark-bench: interrupted\n");
+	else if (b.fatal)
+		fprintf(stderr, "bulwark-bench: %s\n", b.fatal_msg);
+	else
+		status = 0;
+	if (done > 0) {
+		if (o.out != NULL && (out = fopen(o.out, "w")) == NULL) {
+			fprintf(stderr, "bulwark-bench: cannot write %s: %s\n", o.out, strerror(errno));
+			status = 1;
+		} else {
+			if (bench_report(out, &o, pts, done) != 0) {
+				fprintf(stderr, "bulwark-bench: writing the report failed\n");
+				status = 1;
+			}
+			if (out != stdout && fclose(out) != 0)
+				status = 1;
+		}
+	}
+out_bench:
+	bench_teardown(&b);
+out:
+	bench_local_stop(&local);
+	free(pts);
+	return status;
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# bench.sh: `make bench`: the standard benchmarks on local 4-replica groups, the results
+# table of docs/BENCHMARKS.md (between its bench:results markers) and docs/bench-null.png.
+#   scripts/bench.sh [BUILD_DIR]
+# Each run starts its own group (bulwark-bench --local 4) and stops it. Raw CSV and the
+# crypto table stay in BUILD_DIR/bench/. About 3 minutes on 2 cores.
+set -uo pipefail
+O=${1:-build}
+BENCH=$O/bulwark-bench
+OUT=$O/bench
+DOC=docs/BENCHMARKS.md
+PNG=docs/bench-null.png
+WARMUP=${BENCH_WARMUP:-2}
+DURATION=${BENCH_DURATION:-8}
+SWEEP=${BENCH_SWEEP:-1,4,16,64,128}
+
+[ -x "$BENCH" ] || { echo "bench.sh: $BENCH is missing; run make first" >&2; exit 1; }
+grep -q '<!-- bench:results:begin -->' "$DOC" && grep -q '<!-- bench:results:end -->' "$DOC" ||
+	{ echo "bench.sh: $DOC lacks the bench:results markers" >&2; exit 1; }
+mkdir -p "$OUT"
+rm -f "$OUT"/*.csv "$OUT"/*.err "$OUT"/crypto.txt
+failed=0
+
+# run NAME ARGS...: one bulwark-bench run to $OUT/NAME.csv; its command in $OUT/NAME.cmd.
+run() {
+	local name=$1
+	shift
+	local cmd="bulwark-bench run --local 4 --warmup $WARMUP --duration $DURATION $*"
+	echo "== $name: $cmd"
+	printf '%s\n' "$cmd" >"$OUT/$name.cmd"
+	if ! "$BENCH" run --local 4 --warmup "$WARMUP" --duration "$DURATION" "$@" --csv \
+		--out "$OUT/$name.csv" 2> >(tee "$OUT/$name.err" >&2); then
+		echo "bench.sh: $name failed" >&2
+		failed=$((failed + 1))
+	fi
+	[ -f "$OUT/$name.csv" ] && column -s, -t <"$OUT/$name.csv" | cut -c1-150
+}
+
+start=$(date +%s)
+run null-sweep --workload null --sweep "$SWEEP"
+run null-1 --workload null --clients 1
+run put-1k --workload put --value-size 1024 --clients 64
+run get --workload get --clients 64
+echo "== crypto: bulwark-bench crypto --seconds 0.5"
+"$BENCH" crypto --seconds 0.5 | tee "$OUT/crypto.txt" || failed=$((failed + 1))
+
+if [ -s "$OUT/null-sweep.csv" ]; then
+	bench/plot "$OUT/null-sweep.csv" "$PNG" \
+		"bulwark null op, 4 replicas + client on one host (closed loop)" || failed=$((failed + 1))
+fi
+
+# The results section, from the CSV files.
+python3 - "$OUT" "$DOC" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(($(date +%s) - start))" <<'PY' || failed=$((failed + 1))
+import csv, os, sys
+out, doc, date, secs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+
+def rows(name):
+    try:
+        with open(os.path.join(out, name + ".csv")) as f:
+            return list(csv.DictReader(f))
+    except OSError:
+        return []
+
+def cmd(name):
+    try:
+        return open(os.path.join(out, name + ".cmd")).read().strip()
+    except OSError:
+        return "?"
+
+def err(name):
+    try:
+        lines = [l.strip() for l in open(os.path.join(out, name + ".err")) if l.strip()]
+        return lines[-1] if lines else "no output"
+    except OSError:
+        return "not run"
+
+def num(v, fmt):
+    return fmt % float(v) if v not in (None, "") else "-"
+
+runs = [("null-sweep", "null, closed-loop sweep"), ("null-1", "null, 1 client"),
+        ("put-1k", "put 1 KiB, 64 clients"), ("get", "get (read-only), 64 clients")]
+machine = None
+lines = ["| run | clients | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | CPU µs/op (all) | "
+         "client CPU µs/op | mean batch | errors | load before |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+best = {}
+for name, title in runs:
+    rs = rows(name)
+    if not rs:
+        lines.append("| %s | – | failed: %s | | | | | | | | | |" % (title, err(name).replace("|", "/")))
+        continue
+    for r in rs:
+        machine = machine or "%s, %s cores, %s" % (r["cpu_model"], r["cores"], r["kernel"])
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            title, r["clients"], num(r["ops_per_s"], "%.0f"), num(r["p50_ms"], "%.3f"),
+            num(r["p99_ms"], "%.3f"), num(r["p999_ms"], "%.3f"), num(r["max_ms"], "%.1f"),
+            num(r["cpu_us_per_op"], "%.1f"), num(r["bench_cpu_us_per_op"], "%.1f"),
+            num(r["mean_batch"], "%.1f"), r["errors"], num(r["load_avg"], "%.2f")))
+    best[name] = max(rs, key=lambda r: float(r["ops_per_s"]))
+
+def bar(label, have, goal, higher):
+    if have is None:
+        return "| %s | %s | – | – |" % (label, goal)
+    ratio = have / goal if higher else goal / have if have > 0 else 0
+    return "| %s | %s | %s | %.3f |" % (label, goal, "%g" % round(have, 3), ratio)
+
+def field(name, key):
+    r = best.get(name)
+    return float(r[key]) if r and r.get(key) not in (None, "") else None
+
+bars = ["| issue 5 bar | goal | measured | measured / goal (≥ 1 meets it) |", "|---|---:|---:|---:|",
+        bar("null ops/s at saturation (best sweep point)", field("null-sweep", "ops_per_s"), 150000, True),
+        bar("p50 ms at that load", field("null-sweep", "p50_ms"), 5, False),
+        bar("single-client null p50 ms", field("null-1", "p50_ms"), 0.2, False),
+        bar("single-client null p99 ms", field("null-1", "p99_ms"), 1, False),
+        bar("put 1 KiB ops/s", field("put-1k", "ops_per_s"), 40000, True),
+        bar("get ops/s", field("get", "ops_per_s"), 150000, True),
+        bar("CPU µs per null op, all processes (best sweep point)", field("null-sweep", "cpu_us_per_op"), 12, False)]
+
+cmds = ["    make bench    # scripts/bench.sh build: %s s on this machine" % secs]
+for name, _ in runs:
+    cmds.append("    " + cmd(name))
+cmds.append("    bulwark-bench crypto --seconds 0.5")
+try:
+    crypto = ["    " + l.rstrip() for l in open(os.path.join(out, "crypto.txt"))]
+except OSError:
+    crypto = ["    (crypto benchmark not run)"]
+
+section = ["<!-- bench:results:begin -->",
+           "Generated by `make bench` on %s." % date, "",
+           "Machine: %s. Four replicas and the client on this host, loopback, MAC-authenticated "
+           "requests, every op executed, LevelDB synced per batch. *load before* is the "
+           "1-minute load average when each run started: on a shared machine, other work "
+           "competes for the 2 cores." % (machine or "unknown"), "",
+           "Commands:", ""] + cmds + ["", "Results:", ""] + lines + ["", "Against the bars of issue 5:", ""] + bars + [
+           "", "![null throughput-latency curve](bench-null.png)", "", "Crypto primitives "
+           "(`bulwark-bench crypto`):", ""] + crypto + ["<!-- bench:results:end -->"]
+text = open(doc).read()
+head, rest = text.split("<!-- bench:results:begin -->", 1)
+tail = rest.split("<!-- bench:results:end -->", 1)[1]
+open(doc + ".tmp", "w").write(head + "\n".join(section) + tail)
+os.replace(doc + ".tmp", doc)
+print("wrote %s" % doc)
+PY
+echo "bench.sh: $(($(date +%s) - start)) s, $failed failure(s)"
+[ "$failed" -eq 0 ]

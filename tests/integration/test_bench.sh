@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# test_bench.sh: bulwark-bench's self-test (histogram, /proc and CSV helpers), then a
+# 3-second null run on a local 4-replica group it starts and stops itself: the JSON
+# parses, reports ops > 0 and p50 <= p99 <= max, names the machine, and no replica or
+# temporary folder of the run is left behind.
+. "$(dirname "$0")/lib.sh"
+it_setup "${1:-build}"
+BENCH=$O/bulwark-bench
+[ -x "$BENCH" ] || it_fail "$BENCH is missing; run make first"
+
+"$BENCH" selftest >"$IT_WORK/selftest.out" 2>&1 || { cat "$IT_WORK/selftest.out"; it_fail "selftest"; }
+it_log "$(cat "$IT_WORK/selftest.out")"
+
+before=$(ls -d /tmp/bulwark-bench.* 2>/dev/null | sort)
+BULWARK=$BULWARK timeout 120 "$BENCH" run --workload null --local 4 --clients 4 --warmup 1 \
+	--duration 3 --json --out "$IT_WORK/null.json" 2>"$IT_WORK/run.err"
+rc=$?
+[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run exited $rc"; }
+python3 -m json.tool "$IT_WORK/null.json" >/dev/null || it_fail "the JSON output does not parse"
+python3 - "$IT_WORK/null.json" <<'PY' || it_fail "implausible figures in $(cat "$IT_WORK/null.json")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+m = o["machine"]
+assert m["cpu"] and m["cores"] >= 1 and m["kernel"], m
+assert o["workload"] == "null" and len(o["points"]) == 1
+p = o["points"][0]
+lat = p["latency_ms"]
+assert p["ops"] > 0 and p["errors"] == 0, p
+assert 0 < lat["p50"] <= lat["p99"] <= lat["max"], lat
+assert len(p["cpu_s"]["replicas"]) == 4 and p["cpu_us_per_op"] > 0, p["cpu_s"]
+print("ops %d, %.0f ops/s, p50 %.3f ms, p99 %.3f ms" % (p["ops"], p["ops_per_s"], lat["p50"], lat["p99"]))
+PY
+after=$(ls -d /tmp/bulwark-bench.* 2>/dev/null | sort)
+[ "$before" = "$after" ] || it_fail "the run left a temporary folder: $after"
+it_log "ok"
