@@ -68,8 +68,8 @@ if want fuzz && [ -n "$(ls tests/fuzz/fuzz_*.c 2>/dev/null)" ]; then
 			work=$(mktemp -d)
 			[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
 			if "$O/fuzz/$name" -max_total_time="$SMOKE" -timeout=10 -rss_limit_mb=2048 \
-				-print_final_stats=0 "$work" >"$work.log" 2>&1; then
-				echo "  $name: ok ($(grep -Eo 'stat::number_of_executed_units: [0-9]+|#[0-9]+ *DONE' "$work.log" | tail -n1))"
+				-print_final_stats=1 "$work" >"$work.log" 2>&1; then
+				echo "  $name: ok ($(grep -Eo "stat::number_of_executed_units: [0-9]+" "$work.log" | grep -Eo "[0-9]+$" | tail -n1) inputs)"
 				passed=$((passed + 1))
 			else
 				tail -n 30 "$work.log"; fail "$name"
