@@ -206,7 +206,7 @@ static const struct key_desc group_keys[G_COUNT] = {
 	[G_EPOCH] = {"epoch", KIND_UINT, 0, UINT64_MAX, 0},
 	[G_CI] = {"checkpoint_interval", KIND_UINT, 1, 1u << 20, 0},
 	[G_LW] = {"log_window", KIND_UINT, 1, 1u << 22, 0},
-	[G_BMR] = {"batch_max_requests", KIND_UINT, 1, 65536, 0},
+	[G_BMR] = {"batch_max_requests", KIND_UINT, 1, 65535, 0},
 	[G_BMB] = {"batch_max_bytes", KIND_UINT, 1024, 16u << 20, 0},
 	[G_PIPE] = {"pipeline", KIND_UINT, 1, 1u << 22, 0},
 	[G_VCT] = {"view_change_timeout_ms", KIND_UINT, 10, 600000, 0},
@@ -217,7 +217,7 @@ static const struct key_desc group_keys[G_COUNT] = {
 };
 /* Defaults of the optional numeric [group] keys. */
 static const uint64_t group_defaults[G_COUNT] = {
-	[G_EPOCH] = 1, [G_CI] = 128, [G_LW] = 256, [G_BMR] = 512, [G_BMB] = 262144,
+	[G_EPOCH] = 1, [G_CI] = 64, [G_LW] = 128, [G_BMR] = 512, [G_BMB] = 262144,
 	[G_PIPE] = 8, [G_VCT] = 1000, [G_SKEW] = 2000, [G_AUTH] = CONFIG_AUTH_MACS,
 };
 
@@ -662,6 +662,75 @@ static int group_usable(const struct cfg_parse *p, int key)
 	return p->group[key].line == 0 || p->group[key].ok;
 }
 
+/* Bytes of the largest NEW-VIEW a group with these settings may have to send: 2f+1
+ * VIEW-CHANGEs, each with its stable checkpoint's proof (2f+1 items), a P item with a
+ * full batch for every seq of the log window and two Q items per seq (the pre-prepare
+ * and an older prepared certificate), plus the NEW-VIEW's own items. Per-item sizes
+ * are those of docs/PROTOCOL.md ("Worst-case VIEW-CHANGE and NEW-VIEW"):
+ *   VIEW-CHANGE <= 148 + 68(2f+1) + L(60 + B) + 48(2L)
+ *   NEW-VIEW    <= 144 + 40L + (2f+1)(4 + VIEW-CHANGE) */
+static uint64_t worst_newview(uint64_t f, uint64_t lw, uint64_t bmb)
+{
+	uint64_t q = 2 * f + 1;
+	uint64_t vc = 148 + 68 * q + lw * (60 + bmb) + 48 * 2 * lw;
+
+	return 144 + 40 * lw + q * (4 + vc);
+}
+
+uint64_t config_fit_batch_bytes(unsigned f, uint64_t log_window)
+{
+	uint64_t q = 2 * (uint64_t)f + 1, lw = log_window, fixed = 144 + 40 * lw, per_vc, perseq;
+
+	if (lw == 0 || lw > (1u << 22) || fixed >= CONFIG_MAX_MESSAGE)
+		return 0;
+	per_vc = (CONFIG_MAX_MESSAGE - fixed) / q;
+	if (per_vc < 4 + 148 + 68 * q + 96 * lw)
+		return 0;
+	perseq = (per_vc - 4 - 148 - 68 * q - 96 * lw) / lw;
+	return perseq > 60 ? perseq - 60 : 0;
+}
+
+/* A VIEW-CHANGE carries a full batch for each prepared seq of the window and a NEW-VIEW
+ * carries 2f+1 of them: if the worst case exceeded the message limit (the decoder's
+ * max_message, which bulwarkd also makes the transport's frame limit), a view change
+ * under full load could not be sent and the group would stop for good. This rule bounds
+ * log_window x batch_max_bytes instead. The lasting fix is for VIEW-CHANGE to carry
+ * digests only, replicas fetching the batches they lack on demand; until then the rule
+ * stays. */
+static void validate_sizes(struct cfg_parse *p)
+{
+	uint64_t f, lw, bmb, need, fit;
+	unsigned line;
+
+	if (!p->group[G_F].ok || !group_usable(p, G_LW) || !group_usable(p, G_BMB))
+		return;
+	f = p->group[G_F].num;
+	lw = group_num(p, G_LW);
+	bmb = group_num(p, G_BMB);
+	need = worst_newview(f, lw, bmb);
+	if (need <= CONFIG_MAX_MESSAGE)
+		return;
+	line = p->group[G_BMB].line != 0 ? p->group[G_BMB].line
+					 : key_line(&p->group[G_LW], p->group_line);
+	fit = config_fit_batch_bytes((unsigned)f, lw);
+	if (fit >= 1024)
+		perr(p, CONFIG_ERR_RANGE, line,
+		     "log_window = %llu x batch_max_bytes = %llu: a worst-case NEW-VIEW (2f+1 = "
+		     "%llu full VIEW-CHANGEs) is %llu bytes, above the %u-byte message limit; "
+		     "lower batch_max_bytes (at most %llu with this log_window) or log_window",
+		     (unsigned long long)lw, (unsigned long long)bmb,
+		     (unsigned long long)(2 * f + 1), (unsigned long long)need,
+		     CONFIG_MAX_MESSAGE, (unsigned long long)fit);
+	else
+		perr(p, CONFIG_ERR_RANGE, line,
+		     "log_window = %llu x batch_max_bytes = %llu: a worst-case NEW-VIEW (2f+1 = "
+		     "%llu full VIEW-CHANGEs) is %llu bytes, above the %u-byte message limit; "
+		     "lower log_window",
+		     (unsigned long long)lw, (unsigned long long)bmb,
+		     (unsigned long long)(2 * f + 1), (unsigned long long)need,
+		     CONFIG_MAX_MESSAGE);
+}
+
 static void validate_group(struct cfg_parse *p)
 {
 	if (p->group_line == 0) {
@@ -688,6 +757,7 @@ static void validate_group(struct cfg_parse *p)
 		     "pipeline = %llu exceeds log_window = %llu",
 		     (unsigned long long)group_num(p, G_PIPE),
 		     (unsigned long long)group_num(p, G_LW));
+	validate_sizes(p);
 	if (p->group[G_DATA].line == 0) {
 		p->group[G_DATA].str = resolve_path(p, "data");
 		if (p->group[G_DATA].str == NULL && !p->nomem)

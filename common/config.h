@@ -17,10 +17,11 @@
  *   id *                    64-bit group id
  *   f *                     faults tolerated, 1..21; the group has n = 3f+1 replicas
  *   epoch                   ring epoch (default 1)
- *   checkpoint_interval     sequence numbers between checkpoints, 1..1048576 (128)
- *   log_window              a multiple of checkpoint_interval, at least twice it (256)
- *   batch_max_requests      1..65536 (512)
- *   batch_max_bytes         1024..16777216 (262144)
+ *   checkpoint_interval     sequence numbers between checkpoints, 1..1048576 (64)
+ *   log_window              a multiple of checkpoint_interval, at least twice it (128)
+ *   batch_max_requests      1..65535 (512), the most one batch can hold
+ *   batch_max_bytes         1024..16777216 (262144); with log_window and f, a
+ *                           worst-case NEW-VIEW must fit CONFIG_MAX_MESSAGE
  *   pipeline                sequence numbers in flight, 1..log_window (8)
  *   view_change_timeout_ms  10..600000 (1000)
  *   max_clock_skew_ms       1..3600000 (2000)
@@ -43,6 +44,9 @@
 
 #define CONFIG_MAX_F         21u  /* n = 3 * 21 + 1 = 64 */
 #define CONFIG_MAX_REPLICAS  64u
+/* The largest protocol message (bytes): wire_limits_default.max_message, which bulwarkd
+ * also makes the transport's replica frame limit (common does not link wire). */
+#define CONFIG_MAX_MESSAGE   (128u << 20)
 #define CONFIG_MAX_ERRORS    32u
 #define CONFIG_ERROR_LEN     320u
 #define CONFIG_MAX_FILE_SIZE (256u * 1024u)
@@ -168,5 +172,10 @@ int config_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* 0 if host is an IPv4 or IPv6 literal or a syntactically valid DNS name
  * (labels of letters, digits and '-', at most 253 bytes), CONFIG_ERR_VALUE otherwise. */
 int config_check_host(const char *host);
+
+/* The largest batch_max_bytes for which a worst-case NEW-VIEW (2f+1 VIEW-CHANGEs, each
+ * with log_window full batches) fits CONFIG_MAX_MESSAGE; 0 if none does (log_window 0
+ * or above 2^22 included). config_load refuses a batch_max_bytes above it. */
+uint64_t config_fit_batch_bytes(unsigned f, uint64_t log_window);
 
 #endif

@@ -7,7 +7,7 @@
 #include "wire/wire.h"
 
 const struct wire_limits wire_limits_default = {
-	.max_message = 64u << 20,
+	.max_message = 128u << 20,  /* a worst-case NEW-VIEW: docs/PROTOCOL.md, "Limits" */
 	.max_op = (1u << 20) + 4096,   /* a 1 MiB value plus its key and op header */
 	.max_auth = 64u * WIRE_TAG_LEN,
 	.max_result = (1u << 20) + 4096,

@@ -111,6 +111,11 @@ static void init_undo(struct init_files *fl, const char *dir, unsigned replicas)
 static int init_write_config(const char *path, const struct init_opts *o)
 {
 	unsigned f = (o->replicas - 1) / 3;
+	/* 256 KiB batches, or less when 2f+1 worst-case VIEW-CHANGEs of a 128-seq window
+	 * would not fit a message (f >= 2): what config_load checks. */
+	uint64_t bmb = config_fit_batch_bytes(f, 128) / 1024 * 1024;
+	if (bmb > 262144)
+		bmb = 262144;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		cli_error("cannot create %s: %s", path, strerror(errno));
@@ -132,17 +137,18 @@ static int init_write_config(const char *path, const struct init_opts *o)
 		"id = %llu\n"
 		"f = %u                        ; n = 3f+1 = %u replicas\n"
 		"epoch = 1\n"
-		"checkpoint_interval = 128\n"
-		"log_window = 256             ; a multiple of checkpoint_interval\n"
+		"checkpoint_interval = 64\n"
+		"log_window = 128             ; a multiple of checkpoint_interval\n"
 		"batch_max_requests = 512\n"
-		"batch_max_bytes = 262144\n"
+		"batch_max_bytes = %llu      ; log_window x batch_max_bytes x (2f+1) < 128 MiB\n"
 		"pipeline = 8\n"
 		"view_change_timeout_ms = 1000\n"
 		"max_clock_skew_ms = 2000\n"
 		"client_auth = macs           ; or signatures (robust mode)\n"
 		"data_dir = data              ; replica I stores under data/replicaI\n"
 		"admin_key = keys/admin.pub\n",
-		INIT_CONFIG_NAME, (unsigned long long)o->group_id, f, o->replicas);
+		INIT_CONFIG_NAME, (unsigned long long)o->group_id, f, o->replicas,
+		(unsigned long long)bmb);
 	for (unsigned i = 0; i < o->replicas; i++)
 		fprintf(out,
 			"\n[replica %u]\n"

@@ -135,6 +135,19 @@ static int pbft__proven(struct pbft *r, const struct pbft__proof *p, const struc
 {
 	if (p->seq <= r->low)
 		return PBFT_OK;
+	if (r->need_state) {
+		/* Our state is incomplete: any proven checkpoint is one to fetch, even at or
+		 * below the last executed seq we were started with (that state is gone).
+		 * The timers start the transfer; a running one moves on as usual. */
+		if (p->seq > r->target.seq) {
+			PBFT_TRACE(r, "checkpoint %llu stable, state incomplete -> fetch it",
+				   (unsigned long long)p->seq);
+			pbft__proof_copy(&r->target, p, r->n);
+			if (r->xfer.active && r->xfer.seq < p->seq)
+				return pbft__xfer_newer(r, up);
+		}
+		return PBFT_OK;
+	}
 	if (p->seq <= r->last_executed && !r->xfer.active) {
 		if (c && c->have_mine && memcmp(c->mine, p->digest, WIRE_DIGEST_LEN) != 0) {
 			PBFT_TRACE(r, "checkpoint %llu: our digest differs from the stable one -> state transfer",

@@ -162,7 +162,7 @@ int pbft__execute_ready(struct pbft *r, struct pbft_update *up)
 {
 	int progress = 0, rc = PBFT_OK;
 
-	while (!r->xfer.active) {
+	while (!pbft__state_unknown(r)) {
 		struct pbft__entry *e = pbft__entry(r, r->last_executed + 1, 0);
 
 		if (!e || !e->committed)

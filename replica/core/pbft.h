@@ -136,6 +136,14 @@ struct pbft_config {
 					 * table (least recently used evicted; a cache only)
 					 * and of the pending-request queue */
 	const struct wire_limits *limits; /* NULL = wire_limits_default */
+	int state_incomplete;           /* 1: the app's state is mid-transfer (a state
+					 * transfer was interrupted by a crash): the core
+					 * executes nothing, reads nothing from the app's state
+					 * and serves no FETCH until it has fetched a proven
+					 * stable checkpoint (its own last stable one, or a
+					 * newer one its peers prove) and finish_transfer
+					 * succeeded. last_executed given to pbft_new is then
+					 * only a hint. */
 	struct pbft_crypto_ops crypto;
 	struct pbft_app_ops app;
 	struct pbft_tracer tracer;      /* trace may be NULL */
@@ -220,10 +228,11 @@ struct pbft_status {
 	int view_active;          /* 0 while a view change is in progress */
 	uint32_t primary;
 	uint64_t low_watermark;   /* last stable checkpoint */
+	uint8_t stable_digest[WIRE_DIGEST_LEN]; /* its state digest (zeros while none) */
 	uint64_t last_executed;
 	uint64_t last_committed;
 	uint64_t last_proposed;   /* primary only */
-	int transferring;         /* state transfer in progress */
+	int transferring;         /* state transfer in progress (or awaited: state_incomplete) */
 	uint64_t dropped;         /* messages dropped as invalid, stale or unauthenticated */
 	size_t memory;            /* bytes held by the log, caches and queues (O(1) to read) */
 };

@@ -178,6 +178,16 @@ struct pbft__xfer {
 	uint32_t busy;
 };
 
+/* ---------------------------------------------------------------- peers' STATUS */
+/* The latest STATUS of each replica: what the rest of the group is doing, used to tell
+ * "the primary is stuck" from "we are behind" before blaming the primary. */
+struct pbft__peer {
+	uint64_t at;           /* `now` when it arrived; 0: none since we started */
+	uint64_t view;
+	uint64_t last_executed;
+	uint8_t changing;      /* WIRE_STATUS_VIEW_CHANGE was set */
+};
+
 /* ---------------------------------------------------------------- the replica */
 struct pbft {
 	struct pbft_config cfg;
@@ -222,6 +232,13 @@ struct pbft {
 	uint64_t last_status_target; /* target.seq at the previous STATUS round */
 
 	struct pbft__xfer xfer;
+	int need_state;            /* the app's state is incomplete (cfg.state_incomplete):
+				    * fetch a proven checkpoint before executing */
+
+	/* catching up after a (re)start, and what peers report */
+	struct pbft__peer *peer;   /* n: latest STATUS per replica */
+	int recovering;            /* started, not yet caught up with 2f+1 STATUS */
+	uint64_t recover_until;    /* recovering ends at the latest at this `now` */
 
 	/* scratch, reused */
 	struct pbft_results results;
@@ -280,6 +297,7 @@ void pbft__batch_null(struct pbft *r, struct pbft__batch *b);
 
 /* replica.c */
 struct pbft__entry *pbft__entry(struct pbft *r, uint64_t seq, int create);
+int pbft__state_unknown(const struct pbft *r);
 void pbft__entry_clear(struct pbft *r, struct pbft__entry *e);
 int pbft__in_window(const struct pbft *r, uint64_t seq);
 void pbft__timer_request(struct pbft *r, int progress);

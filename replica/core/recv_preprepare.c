@@ -175,10 +175,29 @@ int pbft__recv_preprepare(struct pbft *r, const struct wire_msg *m, uint32_t fro
 			pbft__drop(r, "PRE-PREPARE conflicts with the one accepted for (view, seq)");
 		return PBFT_OK;
 	}
+	/* The clock skew rule is about one decision only: whether this backup vouches,
+	 * with its PREPARE, for a time the primary proposes now. It keeps a faulty
+	 * primary from choosing a time far from the correct replicas' clocks; 2f+1
+	 * PREPAREs for a batch then mean f+1 correct backups found its time close to
+	 * theirs when it was proposed. It must not be applied to a batch whose time was
+	 * checked already:
+	 *  - a batch backed by a commit certificate (2f+1 matching COMMITs) was prepared
+	 *    by f+1 correct replicas, each of which checked its time (or adopted it from
+	 *    a NEW-VIEW); it is decided and every correct replica must execute it, even
+	 *    when, as for a retransmission to a replica that lagged or restarted (sent in
+	 *    answer to its STATUS), the time is long past;
+	 *  - a batch adopted from a NEW-VIEW (pbft__enter_view) comes from a prepared
+	 *    certificate (conditions A1/A2) and is accepted without this check.
+	 * So a PRE-PREPARE outside the skew is not dropped: like a relayed one it only
+	 * supplies a batch, executed if 2f+1 COMMITs for its digest arrive, and this
+	 * replica sends no PREPARE for it. Nothing weakens: the time of a fresh proposal
+	 * is still checked before any correct backup prepares it. */
 	skew = pp->batch.time > r->wall ? pp->batch.time - r->wall : r->wall - pp->batch.time;
 	if (skew > r->cfg.max_clock_skew_ms) {
-		pbft__drop(r, "PRE-PREPARE time outside the clock skew");
-		return PBFT_OK;
+		PBFT_TRACE(r, "view %llu: PRE-PREPARE seq %llu time %lld ms off our clock -> no PREPARE, batch kept for a commit certificate",
+			   (unsigned long long)pp->view, (unsigned long long)pp->seq,
+			   (long long)(pp->batch.time - r->wall));
+		return pbft__relayed(r, pp, up);
 	}
 	if (pbft__check_batch(r, &pp->batch) != 0) {
 		pbft__drop(r, "PRE-PREPARE with an unauthenticated or read-only request");

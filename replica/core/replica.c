@@ -74,12 +74,91 @@ void pbft__timer_request(struct pbft *r, int progress)
 {
 	if (!r->active)
 		return;
-	if (r->npending == 0) {
+	if (r->npending == 0 || r->recovering) {
+		/* Nothing waits; or we are still catching up after a start and cannot tell
+		 * a stuck primary from our own lag (pbft__recovery_check arms it later). */
 		r->vc_deadline = 0;
 		return;
 	}
 	if (r->vc_deadline == 0 || progress)
 		r->vc_deadline = r->now + pbft__timeout(r);
+}
+
+/* ---------------------------------------------------------------- peers' STATUS */
+/* The app's state cannot be read: a transfer is under way, or one must be made first. */
+int pbft__state_unknown(const struct pbft *r)
+{
+	return r->xfer.active || r->need_state;
+}
+
+/* A STATUS counts as current for three status rounds. */
+static int pbft__peer_recent(const struct pbft *r, uint32_t j)
+{
+	const struct pbft__peer *p = &r->peer[j];
+
+	return j != r->id && p->at != 0 && r->now - p->at <= 3 * r->cfg.status_interval_ms;
+}
+
+/* 1 if f+1 replicas (so at least one correct one) report, in current STATUS messages,
+ * that they are active in our view and executed beyond us: the view's primary is
+ * making progress and what we wait for is our own catch-up (retransmission or state
+ * transfer), not a new primary. f faulty replicas alone cannot make this true. */
+static int pbft__lagging(const struct pbft *r)
+{
+	uint32_t ahead = 0;
+
+	for (uint32_t j = 0; j < r->n; j++) {
+		const struct pbft__peer *p = &r->peer[j];
+
+		if (pbft__peer_recent(r, j) && !p->changing && p->view == r->view &&
+		    p->last_executed > r->last_executed)
+			ahead++;
+	}
+	return ahead >= r->f + 1;
+}
+
+/* 1 if f+1 replicas report, in current STATUS messages, that they are active (not
+ * changing views) in a view below the one we are changing to. */
+static int pbft__group_active_below(const struct pbft *r)
+{
+	uint32_t below = 0;
+
+	for (uint32_t j = 0; j < r->n; j++) {
+		const struct pbft__peer *p = &r->peer[j];
+
+		if (pbft__peer_recent(r, j) && !p->changing && p->view < r->view)
+			below++;
+	}
+	return below >= r->f + 1;
+}
+
+/* After a (re)start the replica does not know how far the group has gone: a request it
+ * learns of may be one the group executed long ago (a client's retransmission), and
+ * its timer would blame a primary that is doing fine. It arms the request timer only
+ * once STATUS from 2f other replicas arrived (2f+1 with itself: at least f+1 correct)
+ * and fewer than f+1 of them are active in its view beyond it (so what 2f+1 replicas
+ * show has been caught up), its state is usable and no proven checkpoint is ahead. A
+ * deadline bounds the wait, so a replica that never hears enough STATUS still blames
+ * a silent primary eventually. Safety does not depend on any of this: only when this
+ * replica asks for a view change. */
+static void pbft__recovery_check(struct pbft *r)
+{
+	uint32_t heard = 0;
+
+	if (!r->recovering)
+		return;
+	for (uint32_t j = 0; j < r->n; j++)
+		if (j != r->id && r->peer[j].at != 0)
+			heard++;
+	if (r->now < r->recover_until &&
+	    (heard < 2 * r->f || pbft__lagging(r) || pbft__state_unknown(r) ||
+	     r->target.seq > r->last_executed))
+		return;
+	r->recovering = 0;
+	PBFT_TRACE(r, "view %llu: %s, executed %llu -> caught up, request timer on",
+		   (unsigned long long)r->view, heard >= 2 * r->f ? "STATUS from 2f replicas" :
+		   "recovery wait over", (unsigned long long)r->last_executed);
+	pbft__timer_request(r, 1);
 }
 
 static uint64_t pbft__min_deadline(uint64_t a, uint64_t b)
@@ -101,12 +180,45 @@ static int pbft__timers(struct pbft *r, struct pbft_update *up)
 		if (rc)
 			return rc;
 	}
+	if (r->need_state && !r->xfer.active && r->target.seq > 0) {
+		/* Restarted with an incomplete state: fetch a proven checkpoint first. */
+		PBFT_TRACE(r, "state incomplete at start, checkpoint %llu proven -> state transfer",
+			   (unsigned long long)r->target.seq);
+		rc = pbft__xfer_start(r, &r->target, up);
+		if (rc)
+			return rc;
+	}
+	pbft__recovery_check(r);
 	if (r->vc_deadline && r->now >= r->vc_deadline && r->active &&
-	    (r->xfer.active || r->target.seq > r->last_executed)) {
+	    (pbft__state_unknown(r) || r->target.seq > r->last_executed)) {
 		/* We are behind a proven checkpoint: the group is making progress without
 		 * us; blaming its primary would only take us out of its view. */
 		PBFT_TRACE(r, "view %llu: timer expired while behind checkpoint %llu -> wait for state",
 			   (unsigned long long)r->view, (unsigned long long)r->target.seq);
+		r->vc_deadline = r->now + pbft__timeout(r);
+	} else if (r->vc_deadline && r->now >= r->vc_deadline && r->active && pbft__lagging(r)) {
+		/* f+1 replicas of our view executed beyond us: the primary is live and
+		 * the requests we wait for may be in what we have not caught up with. */
+		PBFT_TRACE(r, "view %llu: timer expired, f+1 replicas executed beyond %llu -> catch up, no view change",
+			   (unsigned long long)r->view, (unsigned long long)r->last_executed);
+		r->vc_deadline = r->now + pbft__timeout(r);
+	} else if (r->vc_deadline && r->now >= r->vc_deadline && !r->active &&
+		   pbft__group_active_below(r)) {
+		/* Escalation cap. We are changing to r->view, alone or nearly: f+1 replicas
+		 * (one correct at least) are active in lower views, so no 2f+1 quorum for a
+		 * view above theirs can form until they time out themselves, and they move
+		 * one view at a time from theirs. Moving on to r->view + 1 would only put us
+		 * farther from the view the group changes to next (a replica rejoins when the
+		 * group reaches its view: standard PBFT cannot take back a VIEW-CHANGE, and
+		 * we never send PREPARE or COMMIT below r->view again). So we stay, keeping
+		 * the timeout of this view (it stops doubling), and meanwhile execute what
+		 * the group commits (commit certificates: relayed PRE-PREPAREs + 2f+1
+		 * COMMITs, accepted in any view up to ours). Joining f+1 VIEW-CHANGEs for
+		 * higher views still works as ever; so safety is unchanged, and liveness
+		 * too: if the group does get stuck, its correct replicas time out and their
+		 * STATUS stops counting here. */
+		PBFT_TRACE(r, "view %llu: timer expired, f+1 replicas active in lower views -> stay, no escalation",
+			   (unsigned long long)r->view);
 		r->vc_deadline = r->now + pbft__timeout(r);
 	}
 	if (r->vc_deadline && r->now >= r->vc_deadline) {
@@ -299,8 +411,9 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 	r->pending = calloc(cfg->max_clients, sizeof(*r->pending));
 	r->vc = calloc(r->n, sizeof(*r->vc));
 	r->vc_view = calloc(r->n, sizeof(*r->vc_view));
+	r->peer = calloc(r->n, sizeof(*r->peer));
 	if (!r->log || !r->votes || !r->ck || !r->ckvotes || !r->cplatest || !r->clients ||
-	    !r->pending || !r->vc || !r->vc_view)
+	    !r->pending || !r->vc || !r->vc_view || !r->peer)
 		goto err_after_alloc;
 	if (pbft__proof_alloc(&r->stable, r->n) || pbft__proof_alloc(&r->target, r->n))
 		goto err_after_alloc;
@@ -325,6 +438,7 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 	r->fixed_mem = (size_t)r->L * sizeof(*r->log) + (size_t)r->L * 2 * r->n * sizeof(*r->votes) +
 		       (size_t)r->nck * (sizeof(*r->ck) + r->n * sizeof(*r->ckvotes)) +
 		       (size_t)r->n * (sizeof(*r->cplatest) + sizeof(*r->vc) + sizeof(*r->vc_view) +
+				       sizeof(*r->peer) +
 				       4 * (sizeof(uint32_t) + WIRE_SIG_LEN)) +
 		       (size_t)cfg->max_clients * (sizeof(*r->clients) + sizeof(*r->pending)) +
 		       ((size_t)r->cmap.cap + r->pmap.cap) * sizeof(struct pbft__kmslot);
@@ -335,9 +449,20 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 	r->status_deadline = now + cfg->status_interval_ms;
 	if (!r->active)
 		r->vc_deadline = now + pbft__timeout(r);
-	PBFT_TRACE(r, "start: view %llu%s, stable %llu, executed %llu",
+	r->recovering = 1;
+	r->recover_until = now + 4 * cfg->view_change_timeout_ms;
+	if (cfg->state_incomplete) {
+		/* Our own last stable checkpoint is the first candidate (its proof is in
+		 * our records and every peer that has not moved two checkpoints on still
+		 * serves it); a newer one proven by peers replaces it (pbft__proven). */
+		r->need_state = 1;
+		if (r->stable.seq > 0)
+			pbft__proof_copy(&r->target, &r->stable, r->n);
+	}
+	PBFT_TRACE(r, "start: view %llu%s, stable %llu, executed %llu%s",
 		   (unsigned long long)r->view, r->active ? "" : " (changing)",
-		   (unsigned long long)r->low, (unsigned long long)r->last_executed);
+		   (unsigned long long)r->low, (unsigned long long)r->last_executed,
+		   r->need_state ? ", state incomplete" : "");
 	*out = r;
 	return PBFT_OK;
 
@@ -375,6 +500,7 @@ void pbft_free(struct pbft *r)
 	free(r->pending);
 	free(r->vc);
 	free(r->vc_view);
+	free(r->peer);
 	free(r->stable.replica);
 	free(r->stable.sig);
 	free(r->target.replica);
@@ -405,10 +531,12 @@ void pbft_get_status(const struct pbft *r, struct pbft_status *st)
 	st->view_active = r->active;
 	st->primary = pbft__primary(r, r->view);
 	st->low_watermark = r->low;
+	if (r->low > 0)
+		memcpy(st->stable_digest, r->stable.digest, WIRE_DIGEST_LEN);
 	st->last_executed = r->last_executed;
 	st->last_committed = r->last_committed;
 	st->last_proposed = pbft__is_primary(r) ? r->last_proposed : 0;
-	st->transferring = r->xfer.active;
+	st->transferring = pbft__state_unknown(r);
 	st->dropped = r->dropped;
 	mem += r->fixed_mem + r->dyn_mem;
 	mem += r->own_ckpt.cap + r->nv.cap + r->scratch.cap + r->scratch2.cap + r->batchbuf.cap;

@@ -347,7 +347,7 @@ static int pbft__read_only(struct pbft *r, const struct wire_request *req, uint3
 		pbft__drop(r, "forwarded read-only request");
 		return PBFT_OK;
 	}
-	if (!r->active || r->xfer.active) {
+	if (!r->active || pbft__state_unknown(r)) {
 		PBFT_TRACE(r, "read-only request during view change or state transfer -> ignore");
 		return PBFT_OK;
 	}
@@ -405,7 +405,7 @@ int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 	/* The client table is unknown while the state is being transferred: the request
 	 * waits, and is dropped at the end if the new state has executed it. */
 	c = NULL;
-	if (!r->xfer.active) {
+	if (!pbft__state_unknown(r)) {
 		int rc = pbft__client_get(r, req->client, &c);
 		if (rc)
 			return rc;
@@ -483,7 +483,7 @@ int pbft__propose(struct pbft *r, struct pbft_update *up)
 			struct pbft__pending *p = &r->pending[r->fifo_head];
 			struct pbft__client *c = NULL;
 
-			if (!r->xfer.active) {
+			if (!pbft__state_unknown(r)) {
 				rc = pbft__client_get(r, p->key, &c);
 				if (rc)
 					return rc;

@@ -150,6 +150,7 @@ static int pbft__xfer_finish(struct pbft *r, struct pbft_update *up)
 	}
 	x->active = 0;
 	x->deadline = 0;
+	r->need_state = 0;
 	r->last_executed = x->seq;
 	if (r->last_committed < x->seq)
 		r->last_committed = x->seq;
@@ -413,7 +414,7 @@ static int pbft__holds_ckpt(struct pbft *r, uint64_t seq)
 {
 	const struct pbft__ckpt *c;
 
-	if (seq == 0 || seq > r->last_executed || seq < r->prev_low)
+	if (seq == 0 || seq > r->last_executed || seq < r->prev_low || r->need_state)
 		return 0;
 	if (seq == r->low || seq == r->prev_low)
 		return 1;

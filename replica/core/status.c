@@ -101,6 +101,11 @@ int pbft__recv_status(struct pbft *r, const struct wire_msg *m, uint32_t from,
 		pbft__drop(r, "STATUS not from its sender or with unknown flags");
 		return PBFT_OK;
 	}
+	/* Remember what the peer reports (pbft__lagging, the escalation cap, recovery). */
+	r->peer[from].at = r->now ? r->now : 1;
+	r->peer[from].view = st->view;
+	r->peer[from].last_executed = st->last_executed;
+	r->peer[from].changing = (uint8_t)peer_changing;
 	/* Views: bring a peer in an older view (or still changing to ours) along. */
 	if (r->active && r->nv.len > 0 &&
 	    (st->view < r->view || (st->view == r->view && peer_changing))) {

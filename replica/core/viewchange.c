@@ -306,7 +306,7 @@ static int pbft__enter_view(struct pbft *r, uint64_t v, const struct pbft__vcset
 			memcpy(sig[p.count], pi.sig, WIRE_SIG_LEN);
 			p.count++;
 		}
-		if (r->last_executed >= d->min_s) {
+		if (r->last_executed >= d->min_s && !r->need_state) {
 			rc = pbft__make_stable(r, &p, up);
 		} else {
 			PBFT_TRACE(r, "view %llu: min-s %llu above executed %llu -> state transfer",

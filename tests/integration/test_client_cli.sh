@@ -31,7 +31,9 @@ expect_rc 1 "missing config" "$BULWARK" get -c "$IT_WORK/none.ini" k
 grep -q "none.ini" "$IT_WORK/err" || it_fail "the missing config is not named"
 it_log "help and usage errors ok"
 
-it_group g batch_max_bytes=2097152
+# 2 MiB batches for 1 MiB values; a short log window keeps a worst-case NEW-VIEW (2f+1
+# VIEW-CHANGEs of log_window full batches) within the 128 MiB message limit.
+it_group g batch_max_bytes=2097152 checkpoint_interval=8 log_window=16
 G=$IT_DIR
 ini=$G/bulwark.ini
 it_up "$G"

@@ -237,8 +237,8 @@ START_TEST(test_defaults)
 			      "public_key = keys/r%u.pub\n", i, 9000 + i, 9100 + i, i);
 	ck_assert_int_eq(load_text(text, &c, &e), CONFIG_OK);
 	ck_assert_uint_eq(c.epoch, 1);
-	ck_assert_uint_eq(c.checkpoint_interval, 128);
-	ck_assert_uint_eq(c.log_window, 256);
+	ck_assert_uint_eq(c.checkpoint_interval, 64);
+	ck_assert_uint_eq(c.log_window, 128);
 	ck_assert_uint_eq(c.batch_max_requests, 512);
 	ck_assert_uint_eq(c.batch_max_bytes, 262144);
 	ck_assert_uint_eq(c.pipeline, 8);
@@ -301,7 +301,13 @@ START_TEST(test_bad_numbers)
 
 	load_edit(7, "batch_max_requests = 0x10", &e);
 	expect_err(&e, 0, CONFIG_ERR_NUMBER, 7, "batch_max_requests: '0x10' is not a number "
-		   "(expected an integer from 1 to 65536)");
+		   "(expected an integer from 1 to 65535)");
+
+	/* 65535 requests is the most one batch can hold (the core refuses more). */
+	load_edit(7, "batch_max_requests = 65536", &e);
+	ck_assert_uint_eq(e.count, 1);
+	expect_err(&e, 0, CONFIG_ERR_RANGE, 7,
+		   "batch_max_requests: 65536 is out of range (1 to 65535)");
 
 	load_edit(10, "view_change_timeout_ms =", &e);
 	expect_err(&e, 0, CONFIG_ERR_NUMBER, 10, "view_change_timeout_ms: '' is not a number "
@@ -545,13 +551,59 @@ START_TEST(test_log_window_and_pipeline)
 	ck_assert_int_eq(load_text(t2, &c, &e), CONFIG_ERR_INVALID);
 	ck_assert_uint_eq(e.count, 1);
 	expect_err(&e, 0, CONFIG_ERR_RANGE, 1,
-		   "log_window = 256 is not a multiple of checkpoint_interval = 100");
+		   "log_window = 128 is not a multiple of checkpoint_interval = 100");
 	free(t1);
 	free(t2);
 
 	load_edit(9, "pipeline = 500", &e);
 	ck_assert_uint_eq(e.count, 1);
 	expect_err(&e, 0, CONFIG_ERR_RANGE, 9, "pipeline = 500 exceeds log_window = 192");
+}
+END_TEST
+
+/* 2f+1 worst-case VIEW-CHANGEs (log_window full batches each) must fit one message. */
+START_TEST(test_view_change_size)
+{
+	struct bw_config c;
+	struct config_errors e;
+
+	/* f = 1, L = 192: 1 MiB batches make a NEW-VIEW of 3 x (148 + 204 + 192 x 96 +
+	 * 192 x (60 + 1048576) + 4) + 144 + 40 x 192 bytes; the most that fits is 232845. */
+	load_edit(8, "batch_max_bytes = 1048576", &e);
+	ck_assert_uint_eq(e.count, 1);
+	expect_err(&e, 0, CONFIG_ERR_RANGE, 8,
+		   "log_window = 192 x batch_max_bytes = 1048576: a worst-case NEW-VIEW (2f+1 = 3 "
+		   "full VIEW-CHANGEs) is 604078524 bytes, above the 134217728-byte message limit; "
+		   "lower batch_max_bytes (at most 232845 with this log_window) or log_window");
+	ck_assert_uint_eq(config_fit_batch_bytes(1, 192), 232845);
+
+	/* The boundary: the largest fitting value loads, one byte more does not. */
+	char *t = edit(base, 8, "batch_max_bytes = 232845");
+	ck_assert_int_eq(load_text(t, &c, &e), CONFIG_OK);
+	config_free(&c);
+	free(t);
+	load_edit(8, "batch_max_bytes = 232846", &e);
+	ck_assert_uint_eq(e.count, 1);
+	ck_assert_int_eq(e.item[0].code, CONFIG_ERR_RANGE);
+	ck_assert_uint_eq(e.item[0].line, 8);
+
+	/* batch_max_bytes left at its default: blamed on log_window's line. */
+	char *t1 = edit(base, 8, ";");
+	char *t2 = edit(t1, 6, "log_window = 1024");
+	ck_assert_int_eq(load_text(t2, &c, &e), CONFIG_ERR_INVALID);
+	ck_assert_uint_eq(e.count, 1);
+	ck_assert_int_eq(e.item[0].code, CONFIG_ERR_RANGE);
+	ck_assert_uint_eq(e.item[0].line, 6);
+	ck_assert_ptr_nonnull(strstr(e.item[0].text, "log_window = 1024 x batch_max_bytes = 262144"));
+	free(t1);
+	free(t2);
+
+	/* The defaults fit with f = 1 (see test_defaults) but not with f = 2. */
+	ck_assert_uint_ge(config_fit_batch_bytes(1, 128), 262144);
+	ck_assert_uint_lt(config_fit_batch_bytes(2, 128), 262144);
+	ck_assert_uint_eq(config_fit_batch_bytes(1, 0), 0);
+	/* A window so large that no batch fits: the advice is a smaller window. */
+	ck_assert_uint_eq(config_fit_batch_bytes(21, 1u << 22), 0);
 }
 END_TEST
 
@@ -852,6 +904,7 @@ static Suite *config_suite(void)
 	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_valid_all_fields);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_view_change_size);
 	tcase_add_test(tc, test_lenient_layout);
 	tcase_add_test(tc, test_bad_numbers);
 	tcase_add_test(tc, test_parse_uint);

@@ -261,7 +261,7 @@ START_TEST(t_oversized_request_refused)
 END_TEST
 
 /* Replica 3, cut off from the other replicas with a request waiting, escalates its view
- * change alone. Healed, it stays in its higher view but executes what the others
+ * change alone (it hears no STATUS, so nothing tells it the group is active below). Healed, it stays in its higher view but executes what the others
  * committed in view 0 from the retransmitted pre-prepares and COMMITs (2f+1 COMMITs
  * from distinct replicas are a commit certificate in any later view). */
 START_TEST(t_lone_higher_view_accepts_commits)
@@ -272,7 +272,9 @@ START_TEST(t_lone_higher_view_accepts_commits)
 	isolate3 = 1;
 	do_captured("z=1");
 	h_enqueue(&H, WIRE_SENDER_CLIENT, 3, cap.bytes, cap.len);
-	h_advance(&H, 4000, 10);
+	/* Hearing no STATUS, it arms its request timer only when its recovery wait
+	 * (4 view-change timeouts after the start) is over: view 1 at ~5 s, 2 at ~7 s. */
+	h_advance(&H, 8000, 10);
 	ck_assert_uint_ge(h_status(&H, 3).view, 2);
 	ck_assert_uint_eq(h_status(&H, 3).last_executed, 0);
 	run_ops(2, 1, 4); /* seqs 2 and 3: below the first checkpoint (K = 4) */

@@ -462,7 +462,7 @@ END_TEST
 START_TEST(test_limit_defaults)
 {
 	const struct wire_limits *d = &wire_limits_default;
-	ck_assert_uint_eq(d->max_message, 64u << 20);
+	ck_assert_uint_eq(d->max_message, 128u << 20);
 	ck_assert_uint_eq(d->max_op, (1u << 20) + 4096);
 	ck_assert_uint_eq(d->max_result, (1u << 20) + 4096);
 	ck_assert_uint_eq(d->max_key, 4096);
@@ -490,8 +490,8 @@ START_TEST(test_limit_defaults)
 	b_preprepare(&b, 4097, 0, 0);
 	ck_assert_int_eq(dec_buf(&b, NULL), WIRE_ERR_TOO_BIG);
 
-	/* A whole message over 64 MiB is refused before a byte of it is read. */
-	size_t n = (size_t)(64u << 20) + 1;
+	/* A whole message over 128 MiB is refused before a byte of it is read. */
+	size_t n = (size_t)(128u << 20) + 1;
 	uint8_t *huge = calloc(1, n);
 	ck_assert_ptr_nonnull(huge);
 	struct wire_msg out;
