@@ -199,7 +199,7 @@ struct key_desc {
 };
 
 enum { G_ID, G_F, G_EPOCH, G_CI, G_LW, G_BMR, G_BMB, G_PIPE, G_VCT, G_SKEW, G_AUTH, G_DATA,
-       G_ADMIN, G_COUNT };
+       G_ADMIN, G_TICK, G_VALID, G_CERT, G_CHUNK, G_COUNT };
 static const struct key_desc group_keys[G_COUNT] = {
 	[G_ID] = {"id", KIND_UINT, 0, UINT64_MAX, 1},
 	[G_F] = {"f", KIND_UINT, 1, CONFIG_MAX_F, 1},
@@ -214,11 +214,16 @@ static const struct key_desc group_keys[G_COUNT] = {
 	[G_AUTH] = {"client_auth", KIND_AUTH, 0, 0, 0},
 	[G_DATA] = {"data_dir", KIND_PATH, 0, 0, 0},
 	[G_ADMIN] = {"admin_key", KIND_PATH, 0, 0, 1},
+	[G_TICK] = {"statement_tick_ms", KIND_UINT, 100, 3600000, 0},
+	[G_VALID] = {"statement_validity_ms", KIND_UINT, 200, 86400000, 0},
+	[G_CERT] = {"certificate_threshold", KIND_UINT, 1, CONFIG_MAX_REPLICAS, 0},
+	[G_CHUNK] = {"max_chunk_bytes", KIND_UINT, 4096, 1048576, 0},
 };
 /* Defaults of the optional numeric [group] keys. */
 static const uint64_t group_defaults[G_COUNT] = {
 	[G_EPOCH] = 1, [G_CI] = 64, [G_LW] = 128, [G_BMR] = 512, [G_BMB] = 262144,
 	[G_PIPE] = 8, [G_VCT] = 1000, [G_SKEW] = 2000, [G_AUTH] = CONFIG_AUTH_MACS,
+	[G_TICK] = 10000, [G_VALID] = 60000, [G_CHUNK] = 262144, /* G_CERT: f+1, in build() */
 };
 
 enum { R_HOST, R_PORT, R_HTTP, R_PUB, R_PRIV, R_DATA, R_COUNT };
@@ -758,6 +763,21 @@ static void validate_group(struct cfg_parse *p)
 		     (unsigned long long)group_num(p, G_PIPE),
 		     (unsigned long long)group_num(p, G_LW));
 	validate_sizes(p);
+	if (group_usable(p, G_TICK) && group_usable(p, G_VALID) &&
+	    group_num(p, G_VALID) <= group_num(p, G_TICK))
+		perr(p, CONFIG_ERR_RANGE, key_line(&p->group[G_VALID], p->group_line),
+		     "statement_validity_ms = %llu must exceed statement_tick_ms = %llu (a "
+		     "statement's time is rounded down to a tick)",
+		     (unsigned long long)group_num(p, G_VALID),
+		     (unsigned long long)group_num(p, G_TICK));
+	if (p->group[G_CERT].ok && p->group[G_F].ok &&
+	    (p->group[G_CERT].num < p->group[G_F].num + 1 ||
+	     p->group[G_CERT].num > 2 * p->group[G_F].num + 1))
+		perr(p, CONFIG_ERR_RANGE, p->group[G_CERT].line,
+		     "certificate_threshold = %llu is outside f+1..2f+1 = %llu..%llu",
+		     (unsigned long long)p->group[G_CERT].num,
+		     (unsigned long long)p->group[G_F].num + 1,
+		     (unsigned long long)(2 * p->group[G_F].num + 1));
 	if (p->group[G_DATA].line == 0) {
 		p->group[G_DATA].str = resolve_path(p, "data");
 		if (p->group[G_DATA].str == NULL && !p->nomem)
@@ -913,6 +933,10 @@ static int build(struct cfg_parse *p, struct bw_config *out)
 	out->view_change_timeout_ms = (uint32_t)group_num(p, G_VCT);
 	out->max_clock_skew_ms = (uint32_t)group_num(p, G_SKEW);
 	out->client_auth = (enum config_client_auth)group_num(p, G_AUTH);
+	out->statement_tick_ms = (uint32_t)group_num(p, G_TICK);
+	out->statement_validity_ms = (uint32_t)group_num(p, G_VALID);
+	out->certificate_threshold = g[G_CERT].line != 0 ? (unsigned)g[G_CERT].num : out->f + 1;
+	out->max_chunk_bytes = (uint32_t)group_num(p, G_CHUNK);
 	out->data_dir = take(&g[G_DATA]);
 	out->admin_key_path = take(&g[G_ADMIN]);
 	if (out->data_dir == NULL)

@@ -28,6 +28,12 @@
  *   client_auth             macs | signatures (macs)
  *   data_dir                base data folder (data); replica i uses data_dir/replica<i>
  *   admin_key *             admin public key (PEM)
+ *   statement_tick_ms       100..3600000 (10000): freshness statements carry the time
+ *                           rounded down to this, so replicas' signatures match
+ *   statement_validity_ms   200..86400000 (60000), above the tick: a statement expires
+ *                           this long after its (rounded) time
+ *   certificate_threshold   replica signatures in a certificate, f+1..2f+1 (f+1)
+ *   max_chunk_bytes         4096..1048576 (262144): the largest chunk a replica stores
  *
  *   [replica I]             one per replica, I = 0..n-1, all present
  *   host *                  IPv4/IPv6 literal or host name
@@ -134,6 +140,10 @@ struct bw_config {
 	char *data_dir;          /* absolute, owned */
 	char *admin_key_path;    /* absolute, owned */
 	uint8_t admin_key[CRYPTO_ED25519_PUB];
+	uint32_t statement_tick_ms;
+	uint32_t statement_validity_ms;
+	unsigned certificate_threshold; /* resolved: f+1 when not configured */
+	uint32_t max_chunk_bytes;
 	struct bw_config_replica *replicas; /* n entries, index = id, owned */
 	uint32_t client_timeout_ms;
 	unsigned read_quorum;    /* resolved count, f+1..n */

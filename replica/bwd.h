@@ -10,7 +10,7 @@
 #include "common/config.h"
 #include "crypto/crypto.h"
 #include "net/net.h"
-#include "replica/app/kv.h"
+#include "replica/app/app.h"
 #include "replica/core/pbft.h"
 #include "replica/store/store.h"
 #include "wire/wire.h"
@@ -34,9 +34,11 @@ const char *bwd_strerror(int err);
 #define BWD_TREE_FANOUT 16u
 #define BWD_TREE_LEVELS 3u
 /* Client connections a replica serves at once (net's max_clients) and the size of the
- * core's reply cache and pending-request table. */
+ * core's pending-request table and of its in-memory cache of the client table. The
+ * client table itself (each client's last timestamp and reply) is replicated state in
+ * the store, namespace 'C' (replica/store/clients.c), not a durable protocol record. */
 #define BWD_MAX_CLIENTS 4096u
-/* The core's bound on requests per batch (pbft_new refuses more; the config allows 65536). */
+/* The core's bound on requests per batch (pbft_new refuses more; so does config_load). */
 #define BWD_MAX_BATCH_REQUESTS 65535u
 /* Wire header + request fixed part (client, timestamp, flags, op len, auth len). */
 #define BWD_REQUEST_OVERHEAD (WIRE_HDR_LEN + WIRE_KEY_LEN + 8u + 4u + 4u + 4u)
@@ -81,6 +83,8 @@ void bwd_clients_down(struct bwd_clients *cs, const uint8_t pub[CRYPTO_ED25519_P
 		      const struct net_conn *conn, uint64_t now);
 
 /* ---------------------------------------------------------------- the replica */
+struct bwd_upd;
+
 struct bwd_counters {
 	uint64_t frames_bad;            /* undecodable frames */
 	uint64_t frames_refused;        /* decodable, but a type the sender may not send */
@@ -101,8 +105,9 @@ struct bwd {
 	/* environment */
 	struct ev_loop *loop;                       /* borrowed: the default loop */
 	struct store *store;
-	struct kv_app kv;
-	int kv_ready;
+	struct app app;                             /* kv + updates + the null op */
+	int app_ready;
+	struct bwd_upd *upd;                        /* update-service glue (bwd_upd.h), owned */
 	struct pbft *core;
 	struct net *net;
 	struct bwd_clients clients;

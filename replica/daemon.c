@@ -11,7 +11,7 @@
 
 #include "common/log.h"
 #include "replica/bwd.h"
-#include "replica/core/ptree.h"
+#include "replica/bwd_upd.h"
 #include "wire/info.h"
 #include "wire/kv.h"
 
@@ -37,6 +37,7 @@ const char *bwd_strerror(int err)
 static const char *const trace_info[] = {
 	"-> view change", "-> send VIEW-CHANGE", "-> send NEW-VIEW", "-> enter view",
 	"-> join view", "-> reject", "-> state transfer", "root digest matches", "start:",
+	"-> stay, no escalation", "-> caught up, request timer on",
 };
 
 void bwd__trace(void *ctx, uint32_t replica, const char *line)
@@ -55,28 +56,6 @@ void bwd__trace(void *ctx, uint32_t replica, const char *line)
 }
 
 /* ---------------------------------------------------------------- INFO */
-/* The state digest at the low watermark: from the checkpoint snapshot the store keeps
- * (its root is the hash of the root's children), or the live state when nothing was
- * executed past the watermark (just restarted); zeros when neither is available. */
-static void info_digest(struct bwd *b, uint64_t low, uint64_t executed, uint8_t out[WIRE_DIGEST_LEN])
-{
-	struct wire_buf children;
-	uint32_t count = 0;
-
-	memset(out, 0, WIRE_DIGEST_LEN);
-	if (low == 0)
-		return;
-	wire_buf_init(&children);
-	if (store_tree_node(b->store, low, 0, 0, &children, &count) == 0 &&
-	    wire_buf_error(&children) == 0 && count > 0 &&
-	    children.len == (size_t)count * WIRE_DIGEST_LEN)
-		ptree_node_hash(0, 0, children.p, count, out);
-	else if (low == executed && !store_transfer_pending(b->store, NULL) &&
-		 store_root(b->store, out) != 0)
-		memset(out, 0, WIRE_DIGEST_LEN);
-	wire_buf_free(&children);
-}
-
 int bwd__info_encode(struct bwd *b)
 {
 	struct pbft_status st;
@@ -94,7 +73,8 @@ int bwd__info_encode(struct bwd *b)
 	info.last_executed = st.last_executed;
 	info.last_committed = st.last_committed;
 	info.dropped = st.dropped + b->ctr.frames_bad + b->ctr.frames_refused;
-	info_digest(b, st.low_watermark, st.last_executed, info.checkpoint_digest);
+	/* The digest the group proved for the low watermark (zeros before the first). */
+	memcpy(info.checkpoint_digest, st.stable_digest, WIRE_DIGEST_LEN);
 	info.uptime_ms = bwd__now_ms() - b->start_ms;
 
 	memset(&h, 0, sizeof(h));
@@ -189,6 +169,11 @@ static int open_net(struct bwd *b)
 	nc.replica_id = b->id;
 	nc.replica_keys = (const uint8_t (*)[CRYPTO_ED25519_PUB])b->replica_pubs;
 	nc.n_replicas = b->cfg.n;
+	/* Replica frames carry whole protocol messages: the largest, a NEW-VIEW, may be
+	 * as large as the decoder accepts (config_load keeps the worst case below it). */
+	nc.limits.max_frame = b->limits.max_message;
+	if (nc.limits.max_out_replica < nc.limits.max_frame)
+		nc.limits.max_out_replica = nc.limits.max_frame;
 	/* A client sends requests, never more than one operation and its authenticator. */
 	nc.limits.max_clients = BWD_MAX_CLIENTS;
 	nc.limits.max_frame_client = BWD_REQUEST_OVERHEAD + b->limits.max_op + b->limits.max_auth;
@@ -217,6 +202,7 @@ static int open_store(struct bwd *b)
 	const char *path = b->cfg.replicas[b->id].data_dir;
 	struct store_config sc;
 	struct kv_config kc;
+	struct updates_config uc;
 	char err[256];
 	int rc;
 
@@ -237,12 +223,14 @@ static int open_store(struct bwd *b)
 		return BWD_ERR_STORE;
 	}
 	kv_config_default(&kc);
-	rc = kv_app_init(&b->kv, b->store, &kc);
-	if (rc != KV_OK) {
-		why(b, "cannot start the key-value service: %s", kv_strerror(rc));
-		return rc == KV_ERR_NOMEM ? BWD_ERR_NOMEM : BWD_ERR_ARG;
+	bwd__upd_config(b, &uc);
+	rc = app_init(&b->app, b->store, &kc, &uc);
+	if (rc != APP_OK) {
+		why(b, "cannot start the replicated services: %s", app_strerror(rc));
+		return rc == APP_ERR_NOMEM ? BWD_ERR_NOMEM
+		       : rc == APP_ERR_ARG ? BWD_ERR_ARG : BWD_ERR_STORE;
 	}
-	b->kv_ready = 1;
+	b->app_ready = 1;
 	return BWD_OK;
 }
 
@@ -280,8 +268,11 @@ static int open_core(struct bwd *b)
 	pc.max_clients = BWD_MAX_CLIENTS > c->batch_max_requests ? BWD_MAX_CLIENTS
 								 : c->batch_max_requests;
 	pc.limits = &b->limits;
+	/* A state transfer interrupted by a crash left the state half-copied: the core
+	 * must fetch a proven checkpoint before it executes anything. */
+	pc.state_incomplete = store_transfer_pending(b->store, NULL);
 	bwd__crypto_ops(b, &pc.crypto);
-	kv_app_ops(&b->kv, &pc.app);
+	app_ops(&b->app, &pc.app);
 	pc.tracer.ctx = b;
 	pc.tracer.trace = bwd__trace;
 
@@ -360,11 +351,15 @@ int bwd_open(struct bwd *b, struct bw_config *cfg, uint32_t id, struct crypto_ed
 		return rc;
 	if (store_transfer_pending(b->store, &pending_ckpt))
 		log_warn("bulwarkd", "the state is incomplete: a state transfer was interrupted",
-			 "checkpoint=%llu", (unsigned long long)pending_ckpt);
+			 "checkpoint=%llu action=fetch_stable_checkpoint_before_executing",
+			 (unsigned long long)pending_ckpt);
 	rc = open_core(b);
 	if (rc != BWD_OK)
 		return rc;
 	rc = open_dials(b);
+	if (rc != BWD_OK)
+		return rc;
+	rc = bwd__upd_open(b);
 	if (rc != BWD_OK)
 		return rc;
 	bwd__watchers_start(b);
@@ -420,13 +415,14 @@ void bwd_close(struct bwd *b)
 			log_error("bulwarkd", "cannot persist the last protocol records",
 				  "error=%s detail=%s", store_strerror(rc), store_last_error(b->store));
 	}
+	bwd__upd_close(b);
 	net_close(b->net);
 	b->net = NULL;
 	pbft_free(b->core);
 	b->core = NULL;
-	if (b->kv_ready)
-		kv_app_free(&b->kv);
-	b->kv_ready = 0;
+	if (b->app_ready)
+		app_free(&b->app);
+	b->app_ready = 0;
 	store_close(b->store);
 	b->store = NULL;
 	bwd_clients_free(&b->clients);

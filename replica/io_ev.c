@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "replica/bwd.h"
+#include "replica/bwd_upd.h"
 #include "wire/info.h"
 
 uint64_t bwd__now_ms(void)
@@ -45,9 +46,11 @@ static void step(struct bwd *b, struct pbft_event *ev)
 	b->deadline = b->up.deadline;
 	if (rc != PBFT_OK) {
 		snprintf(b->why, sizeof(b->why), "the PBFT core stopped: %s: %s", pbft_strerror(rc),
-			 kv_last_error(&b->kv));
+			 app_last_error(&b->app));
 		fail(b, BWD_ERR_CORE);
+		return;
 	}
+	bwd__upd_after_step(b);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -193,6 +196,10 @@ static void on_frame(void *ctx, struct net_conn *conn, const uint8_t *payload, s
 		return;
 	if (len >= 2 && payload[1] == WIRE_INFO_REQ && peer->role == NET_ROLE_CLIENT) {
 		answer_info(b, conn, payload, len);
+		return;
+	}
+	if (len >= 2 && payload[1] >= 64 && payload[1] <= 127) { /* the update service's */
+		bwd__upd_frame(b, conn, payload, len);
 		return;
 	}
 	int rc = wire_decode(payload, len, &b->limits, &m);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh: bulwark end to end on loopback: a 4-replica group, writes and reads, a crashed
-# primary replaced by a view change, the crashed replica restarted and caught up.
+# primary replaced by a view change, the crashed replica restarted and caught up, and a
+# signed release published and polled by a light client over HTTP.
 #   scripts/demo.sh BUILD_DIR        (run by `make demo`)
 set -euo pipefail
 O=${1:-build}
@@ -124,11 +125,58 @@ else
 fi
 run "$BULWARK" status -c "$G/bulwark.ini"
 
-heading "8. stop everything"
+heading "8. signed updates: a channel, a release, a light client over HTTP"
+K=$work/keys
+run "$BULWARK" keygen --out "$K" --name publisher1 >/dev/null
+run "$BULWARK" keygen --out "$K" --name publisher2 >/dev/null
+run "$BULWARK" keygen --out "$K" --name stranger >/dev/null
+run "$BULWARK" channel create -c "$G/bulwark.ini" --admin-key "$G/keys/admin.key" \
+	--publishers 2 "$K/publisher1.pub" "$K/publisher2.pub" demo/stable
+mkdir -p "$work/release"
+head -c 600000 /dev/urandom >"$work/release/app.bin"
+printf 'bulwark demo release 1\n' >"$work/release/NOTES"
+run "$BULWARK" publish -c "$G/bulwark.ini" --channel demo/stable --version 1 \
+	--key "$K/publisher1.key" --key "$K/publisher2.key" "$work/release/app.bin" "$work/release/NOTES"
+# The light client trusts the group's replica keys and the channel's publisher keys.
+pubhex() { openssl pkey -pubin -in "$1" -outform DER 2>/dev/null | tail -c 32 | od -An -tx1 | tr -d ' \n'; }
+trust() { # trust FILE PUBLISHER...
+	local f=$1 i k
+	shift
+	{
+		printf '[group]\nid = %s\nepoch = 1\nstate_dir = state-%s\n' \
+			"$(sed -nE 's/^id = ([0-9]+).*/\1/p' "$G/bulwark.ini" | head -1)" "$(basename "$f" .ini)"
+		for i in 0 1 2 3; do printf '[replica %d]\npublic_key = %s\n' "$i" "$(pubhex "$G/keys/replica$i.pub")"; done
+		printf '[channel demo/stable]\nthreshold = 2\n'
+		for k in "$@"; do printf 'publisher = %s\n' "$(pubhex "$k")"; done
+	} >"$f"
+}
+trust "$work/trust.ini" "$K/publisher1.pub" "$K/publisher2.pub"
+http=$(( $(sed -nE 's/^port = ([0-9]+).*/\1/p' "$G/bulwark.ini" | head -1) + 100 ))
+ready=0
+for _ in $(seq 1 100); do # the group certifies the new state within a second or two
+	if curl -sf -o /dev/null "http://127.0.0.1:$http/v1/channels/demo/stable"; then ready=1; break; fi
+	sleep 0.2
+done
+[ "$ready" = 1 ] || die "no certified channel document at replica 0's HTTP port"
+run "$BULWARK" poll --channel demo/stable --trust "$work/trust.ini" \
+	--from "http://127.0.0.1:$http" --out "$work/installed"
+run cmp "$work/release/app.bin" "$work/installed/app.bin"
+run cmp "$work/release/NOTES" "$work/installed/NOTES"
+echo "the light client installed byte-identical files"
+echo "an attack: a client whose trust file pins other publisher keys refuses the release"
+trust "$work/trust-other.ini" "$K/stranger.pub" "$K/publisher1.pub"
+printf '$ bulwark poll --trust trust-other.ini ...\n'
+if "$BULWARK" poll --channel demo/stable --trust "$work/trust-other.ini" \
+	--from "http://127.0.0.1:$http" --out "$work/installed-other"; then
+	die "a release not signed by the pinned publishers was accepted"
+fi
+echo "refused, as it must be"
+
+heading "9. stop everything"
 run "$BULWARK" cluster down --dir "$G"
 
 if [ -x "$O/bulwark-bench" ]; then
-	heading "9. crypto speed on this machine"
+	heading "10. crypto speed on this machine"
 	"$O/bulwark-bench" crypto --seconds 0.2 || echo "  (bulwark-bench crypto failed)"
 fi
 heading "done (all processes stopped, temporary files removed)"

@@ -31,6 +31,9 @@ int cli_del(int argc, char **argv);
 int cli_cas(int argc, char **argv);
 int cli_status(int argc, char **argv); /* status.c */
 int cli_poll(int argc, char **argv);   /* poll.c */
+int cli_publish(int argc, char **argv); /* publish.c */
+int cli_channel(int argc, char **argv); /* channel.c */
+int cli_chunk(int argc, char **argv);   /* chunk.c */
 
 /* Prints "bulwark: <message>" and a newline to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -73,9 +73,21 @@ struct bulwark_client {
 	uint64_t status_deadline;
 	struct wire_buf scratch;
 
+	struct bulwark__chunks *chunks; /* the running chunk upload (publish.c), or NULL */
+
 	int cb_depth;                /* user callbacks running */
 	int closing;                 /* closed from inside a callback: free when it returns */
 };
+
+/* bulwark_submit_raw's operations: op bytes as given, the agreed result bytes returned
+ * as res.value (op_type marker; not a wire type). */
+#define BULWARK__OP_RAW 0xffu
+/* wire/chunk.h's CHUNK_RECEIPT (client/lib does not include wire/chunk.h here). */
+#define BULWARK__CHUNK_RECEIPT_TYPE 65u
+struct bulwark__chunks;
+
+/* publish.c: a CHUNK_RECEIPT arrived from replica id (ignored unless an upload runs). */
+void bulwark__chunk_receipt(struct bulwark_client *c, uint32_t id, const uint8_t *buf, size_t len);
 
 /* Monotonic milliseconds and wall-clock microseconds. */
 uint64_t bulwark__now_ms(void);

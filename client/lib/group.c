@@ -118,6 +118,18 @@ static void bulwark__finish_reply(struct bulwark_client *c)
 		bulwark__finish(c, r.len == 0 ? BULWARK_OK : BULWARK_ERR_PROTOCOL);
 		return;
 	}
+	if (c->op_type == BULWARK__OP_RAW) { /* bulwark_submit_raw: the result as agreed */
+		wire_buf_reset(&c->resbuf);
+		wire_put_fixed(&c->resbuf, r.p, r.len);
+		if (wire_buf_error(&c->resbuf)) {
+			bulwark__finish(c, BULWARK_ERR_NOMEM);
+			return;
+		}
+		c->res.value = c->resbuf.p ? c->resbuf.p : (const uint8_t *)"";
+		c->res.value_len = c->resbuf.len;
+		bulwark__finish(c, BULWARK_OK);
+		return;
+	}
 	if (wire_kv_decode_result(r.p, r.len, BULWARK_MAX_VALUE, &kr) != WIRE_OK) {
 		bulwark__finish(c, BULWARK_ERR_PROTOCOL);
 		return;
@@ -476,6 +488,8 @@ static void bulwark__on_frame(void *ctx, struct net_conn *conn, const uint8_t *p
 		bulwark__on_reply(c, id, payload, len);
 	else if (hdr.type == WIRE_INFO)
 		bulwark__status_info(c, id, payload, len);
+	else if (hdr.type == BULWARK__CHUNK_RECEIPT_TYPE)
+		bulwark__chunk_receipt(c, id, payload, len);
 	/* Anything else is not for a client: ignored. */
 }
 
@@ -743,7 +757,8 @@ int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwar
 
 	if (!c || !op || !done || c->closing || (op->key_len && !op->key))
 		return BULWARK_ERR_ARG;
-	if (op->type < BULWARK_OP_PUT || op->type > BULWARK_OP_NULL)
+	if ((op->type < BULWARK_OP_PUT || op->type > BULWARK_OP_NULL) &&
+	    !(op->type == BULWARK__OP_RAW && op->value_len > 0 && op->value))
 		return BULWARK_ERR_ARG;
 	if ((op->type == BULWARK_OP_PUT || op->type == BULWARK_OP_CAS) && op->value_len &&
 	    !op->value)
@@ -762,6 +777,15 @@ int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwar
 	wire_buf_reset(&c->op);
 	if (op->type == BULWARK_OP_NULL) /* the empty op; op_type 0 marks it */
 		goto encoded;
+	if (op->type == BULWARK__OP_RAW) { /* bulwark_submit_raw: op bytes as given */
+		if (op->value_len > c->lim.max_op)
+			return BULWARK_ERR_TOO_BIG;
+		wire_put_fixed(&c->op, op->value, op->value_len);
+		if (wire_buf_error(&c->op))
+			return BULWARK_ERR_NOMEM;
+		kop.type = BULWARK__OP_RAW;
+		goto encoded;
+	}
 	kop.type = (uint8_t)op->type; /* enum bulwark_op_type mirrors enum wire_kv_type */
 	kop.key.p = op->key;
 	kop.key.len = (uint32_t)op->key_len;

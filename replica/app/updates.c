@@ -888,6 +888,52 @@ int updates_get_envelope(struct updates *u, const char *name, uint64_t version,
 	return upd_store_fail(u, rc);
 }
 
+int updates_is_publisher(struct updates *u, const uint8_t pub[WIRE_UPD_KEY_LEN])
+{
+	struct upd_chanrec r;
+	int found, rc;
+
+	for (size_t i = 0; i < u->nchan; i++) {
+		rc = upd_chan_read(u, 0, (const uint8_t *)u->chan[i].name, u->chan[i].namelen, &r,
+				   &found);
+		if (rc != 0)
+			return rc;
+		for (uint32_t j = 0; found && j < r.m; j++) {
+			if (memcmp(r.keys[j], pub, WIRE_UPD_KEY_LEN) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+int updates_log_leaf(struct updates *u, uint64_t i, char name[WIRE_UPD_MAX_CHANNEL + 1],
+		     uint64_t *version, uint8_t hash[WIRE_UPD_HASH_LEN])
+{
+	struct wire_cursor c;
+	struct wire_bytes nm;
+	int rc;
+
+	if (i >= u->log_size)
+		return UPDATES_ERR_NOT_FOUND;
+	rc = upd_key_index(u, UPD_KEY_LEAF, i);
+	if (rc != 0)
+		return rc;
+	rc = store_get(u->store, UPDATES_NS, u->key.p, u->key.len, &u->val);
+	if (rc == STORE_ERR_NOT_FOUND)
+		return upd_fail(u, UPDATES_ERR_CORRUPT);
+	if (rc != 0)
+		return upd_store_fail(u, rc);
+	wire_cursor_init(&c, u->val.p, u->val.len);
+	nm = wire_get_bytes(&c, WIRE_UPD_MAX_CHANNEL);
+	*version = wire_get_u64(&c);
+	wire_get_fixed(&c, hash, WIRE_UPD_HASH_LEN);
+	if (wire_cursor_end(&c) != 0 || nm.len == 0)
+		return upd_fail(u, UPDATES_ERR_CORRUPT);
+	memcpy(name, nm.p, nm.len);
+	name[nm.len] = '\0';
+	return 0;
+}
+
 /* ---------------------------------------------------------------- local chunk storage */
 void updates_chunks_init(struct updates_chunks *c, const struct updates_blob_ops *ops,
 			 uint64_t group, uint64_t epoch, uint32_t replica,

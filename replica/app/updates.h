@@ -126,6 +126,17 @@ int updates_channel_proof(struct updates *u, const char *name, struct wire_upd_p
 int updates_get_envelope(struct updates *u, const char *name, uint64_t version,
 			 struct wire_buf *env);
 
+/* 1 if pub (borrowed) is a publisher key of some channel's current policy in the
+ * committed state, 0 if not, or an updates_err (the store failed). Costs one store read
+ * per channel; replicas use it to decide who may upload chunks. */
+int updates_is_publisher(struct updates *u, const uint8_t pub[WIRE_UPD_KEY_LEN]);
+
+/* Transparency log leaf i (< the log size, committed state): the channel name
+ * (NUL-terminated), version and manifest hash. UPDATES_ERR_NOT_FOUND past the end,
+ * UPDATES_ERR_CORRUPT for a malformed record. */
+int updates_log_leaf(struct updates *u, uint64_t i, char name[WIRE_UPD_MAX_CHANNEL + 1],
+		     uint64_t *version, uint8_t hash[WIRE_UPD_HASH_LEN]);
+
 /* ---------------------------------------------------------------- local chunk storage */
 /*
  * Chunks are not replicated state: each replica keeps the chunks it was given (or

@@ -9,7 +9,7 @@ trap 'rm -rf "$stage"' EXIT
 
 make --no-print-directory -s O="$O" install DESTDIR="$stage" PREFIX=/usr/local >/dev/null
 for f in bin/bulwarkd bin/bulwark bin/bulwark-bench include/bulwark.h \
-	 include/bulwark_update.h lib/libbulwark.a lib/pkgconfig/bulwark.pc; do
+	 include/bulwark_update.h include/bulwark_publish.h lib/libbulwark.a lib/pkgconfig/bulwark.pc; do
 	[ -e "$stage/usr/local/$f" ] || { echo "install: missing $f"; exit 1; }
 done
 [ ! -e "$stage/usr/local/bin/bulwark-sim" ] || { echo "install: the simulator was installed"; exit 1; }
@@ -17,6 +17,7 @@ done
 cat > "$stage/use.c" <<'C'
 #include <bulwark.h>
 #include <bulwark_update.h>
+#include <bulwark_publish.h>
 #include <stdio.h>
 #include <string.h>
 int main(void)
@@ -36,7 +37,7 @@ version=$("$stage/use")
 [ "$version" = "$(pkg-config --modversion bulwark)" ] || { echo "version $version"; exit 1; }
 # the installed header compiles as C++ too
 if command -v g++ >/dev/null; then
-	printf '#include <bulwark.h>\n#include <bulwark_update.h>\nint main(){return bulwark_version()==0;}\n' |
+	printf '#include <bulwark.h>\n#include <bulwark_update.h>\n#include <bulwark_publish.h>\nint main(){return bulwark_version()==0;}\n' |
 		g++ -x c++ -fsyntax-only $cflags -
 fi
 echo "installed libbulwark $version links and runs"

@@ -413,6 +413,46 @@ static void check_proof(struct replica *r, const char *name, uint64_t version,
 							proof.pathlen, st->index_root), 0);
 }
 
+/* ---------------------------------------------------------------- daemon queries */
+START_TEST(test_publisher_query_and_log_leaf)
+{
+	struct replica r;
+	struct release rl;
+	struct wire_buf b;
+	char name[WIRE_UPD_MAX_CHANNEL + 1];
+	uint8_t pub[32], h1[32], got[32];
+	uint64_t version = 0;
+
+	replica_open(&r, "q");
+	wire_buf_init(&b);
+	pub_of(20, pub);
+	ck_assert_int_eq(updates_is_publisher(&r.app.upd, pub), 0); /* no channel yet */
+	ck_assert_int_eq(updates_log_leaf(&r.app.upd, 0, name, &version, got),
+			 UPDATES_ERR_NOT_FOUND);
+	create_stable(&r);
+	for (uint8_t t = 20; t <= 22; t++) {
+		pub_of(t, pub);
+		ck_assert_int_eq(updates_is_publisher(&r.app.upd, pub), 1);
+	}
+	pub_of(23, pub);
+	ck_assert_int_eq(updates_is_publisher(&r.app.upd, pub), 0);
+	pub_of(ADMIN, pub);
+	ck_assert_int_eq(updates_is_publisher(&r.app.upd, pub), 0); /* admin is not a publisher */
+
+	release_default(&rl, 1);
+	op_publish(&b, "stable/x", &rl, h1);
+	EXPECT(exec1(&r, &b), WIRE_UPD_OK);
+	ck_assert_int_eq(updates_log_leaf(&r.app.upd, 0, name, &version, got), 0);
+	ck_assert_str_eq(name, "stable/x");
+	ck_assert_uint_eq(version, 1);
+	ck_assert_mem_eq(got, h1, 32);
+	ck_assert_int_eq(updates_log_leaf(&r.app.upd, 1, name, &version, got),
+			 UPDATES_ERR_NOT_FOUND);
+	wire_buf_free(&b);
+	replica_close(&r);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- happy paths */
 START_TEST(test_create_publish_rotate)
 {
@@ -987,6 +1027,7 @@ static Suite *updates_suite(void)
 	tcase_add_test(tc, test_determinism_and_reload);
 	tcase_add_test(tc, test_config);
 	tcase_add_test(tc, test_chunks);
+	tcase_add_test(tc, test_publisher_query_and_log_leaf);
 	suite_add_tcase(s, tc);
 	return s;
 }
