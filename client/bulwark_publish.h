@@ -1,6 +1,6 @@
 /* bulwark_publish.h: libbulwark's publisher side of signed updates: ordered raw
- * update-service operations, chunk uploads with signed receipts, channel creation and
- * publishing a release. Link with `pkg-config --libs bulwark`. */
+ * update-service operations, chunk uploads with signed receipts, channel creation,
+ * publisher-policy rotation and publishing a release. Link with `pkg-config --libs bulwark`. */
 #ifndef BULWARK_PUBLISH_H
 #define BULWARK_PUBLISH_H
 
@@ -80,6 +80,20 @@ const char *bulwark_chunk_state_name(int state);
  * BULWARK_ERR_KEY (a key file, named in err), _ARG, or an ordering error. */
 int bulwark_channel_create(struct bulwark_client *c, const char *admin_key_path,
 			   const char *name, uint32_t k, const char *const *pub_paths, uint32_t m,
+			   struct bulwark_upd_result *res, char *err, size_t errlen);
+
+/* Rotate channel name to policy version policy_version (the current one + 1) with the
+ * new policy k-of-m (m public key files, PEM; 1 <= m <= 32). The rotation is signed with
+ * every private key of key_paths (nkeys, 1..64; old and new publisher keys in any order,
+ * a key named twice signs once): the group accepts it with >= k_old signatures by the
+ * current keys and >= k by the new ones (TUF root rotation). All strings borrowed. res
+ * (always filled when 0 is returned) holds the group's answer: status 0 accepted
+ * (res->a = the new policy version), else the refusal (e.g. BELOW_THRESHOLD: a = have,
+ * b = need, reason = which policy). Returns 0, BULWARK_ERR_KEY (a key file, named in
+ * err), _ARG (also an invalid name), _CRYPTO, _NOMEM, or an ordering error. */
+int bulwark_channel_rotate(struct bulwark_client *c, const char *name, uint64_t policy_version,
+			   uint32_t k, const char *const *pub_paths, uint32_t m,
+			   const char *const *key_paths, uint32_t nkeys,
 			   struct bulwark_upd_result *res, char *err, size_t errlen);
 
 struct bulwark_publish_opts {

@@ -13,7 +13,7 @@ static const struct cli_command commands[] = {
 	{"del", "remove a key", cli_del},
 	{"cas", "set a key if its version is the expected one", cli_cas},
 	{"status", "each replica's view, primary and progress", cli_status},
-	{"channel", "create a channel with its k-of-m publisher policy", cli_channel},
+	{"channel", "create a channel or rotate its k-of-m publisher policy", cli_channel},
 	{"publish", "upload and publish a signed release", cli_publish},
 	{"chunk", "upload one chunk to every replica and show the receipts", cli_chunk},
 	{"poll", "fetch, verify and install a channel's release over HTTP", cli_poll},

@@ -1,5 +1,6 @@
 /* publish.c: libbulwark's publisher side (bulwark_publish.h): raw ordered operations,
- * pipelined chunk uploads with verified receipts, CHANNEL_CREATE and PUBLISH. */
+ * pipelined chunk uploads with verified receipts, CHANNEL_CREATE, POLICY_ROTATE and
+ * PUBLISH. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -360,11 +361,27 @@ int bulwark_chunks_upload(struct bulwark_client *c, const struct bulwark_chunk *
 }
 
 /* ---------------------------------------------------------------- channels */
+/* The new policy's m public keys, concatenated into keys (32 bytes each). */
+static int load_pub_keys(const char *const *paths, uint32_t m, struct wire_buf *keys, char *err,
+			 size_t errlen)
+{
+	struct crypto_ed25519_key pk;
+
+	for (uint32_t i = 0; i < m; i++) {
+		memset(&pk, 0, sizeof(pk));
+		if (crypto_ed25519_load_public(&pk, paths[i], err, errlen) != 0)
+			return BULWARK_ERR_KEY;
+		wire_put_fixed(keys, pk.pub, CRYPTO_ED25519_PUB);
+		crypto_ed25519_free(&pk);
+	}
+	return wire_buf_error(keys) ? BULWARK_ERR_NOMEM : BULWARK_OK;
+}
+
 int bulwark_channel_create(struct bulwark_client *c, const char *admin_key_path,
 			   const char *name, uint32_t k, const char *const *pub_paths, uint32_t m,
 			   struct bulwark_upd_result *res, char *err, size_t errlen)
 {
-	struct crypto_ed25519_key admin, pk;
+	struct crypto_ed25519_key admin;
 	struct wire_upd_op op;
 	struct wire_buf keys, signed_bytes, opb;
 	uint8_t sig[WIRE_UPD_SIG_LEN];
@@ -382,19 +399,9 @@ int bulwark_channel_create(struct bulwark_client *c, const char *admin_key_path,
 		rc = BULWARK_ERR_KEY;
 		goto out;
 	}
-	for (uint32_t i = 0; i < m; i++) {
-		memset(&pk, 0, sizeof(pk));
-		if (crypto_ed25519_load_public(&pk, pub_paths[i], err, errlen) != 0) {
-			rc = BULWARK_ERR_KEY;
-			goto out;
-		}
-		wire_put_fixed(&keys, pk.pub, CRYPTO_ED25519_PUB);
-		crypto_ed25519_free(&pk);
-	}
-	if (wire_buf_error(&keys)) {
-		rc = BULWARK_ERR_NOMEM;
+	rc = load_pub_keys(pub_paths, m, &keys, err, errlen);
+	if (rc != BULWARK_OK)
 		goto out;
-	}
 	memset(&op, 0, sizeof(op));
 	op.type = WIRE_UPD_CHANNEL_CREATE;
 	op.name.p = (const uint8_t *)name;
@@ -420,6 +427,95 @@ out:
 	crypto_ed25519_free(&admin);
 	wire_buf_free(&keys);
 	wire_buf_free(&signed_bytes);
+	wire_buf_free(&opb);
+	return rc;
+}
+
+int bulwark_channel_rotate(struct bulwark_client *c, const char *name, uint64_t policy_version,
+			   uint32_t k, const char *const *pub_paths, uint32_t m,
+			   const char *const *key_paths, uint32_t nkeys,
+			   struct bulwark_upd_result *res, char *err, size_t errlen)
+{
+	struct wire_upd_op op;
+	struct wire_buf keys, body, opb;
+	uint8_t *sigs = NULL;
+	uint32_t nsigs = 0;
+	int rc;
+
+	if (c == NULL || name == NULL || res == NULL || pub_paths == NULL || m == 0 ||
+	    m > WIRE_UPD_MAX_KEYS || key_paths == NULL || nkeys == 0 ||
+	    nkeys > WIRE_UPD_MAX_SIGS || policy_version == 0)
+		return BULWARK_ERR_ARG;
+	memset(res, 0, sizeof(*res));
+	if (wire_upd_check_channel(name, strlen(name)) != 0) {
+		pub_err(err, errlen, "%s: not a valid channel name", name);
+		return BULWARK_ERR_ARG;
+	}
+	wire_buf_init(&keys);
+	wire_buf_init(&body);
+	wire_buf_init(&opb);
+	rc = load_pub_keys(pub_paths, m, &keys, err, errlen);
+	if (rc != BULWARK_OK)
+		goto out;
+	memset(&op, 0, sizeof(op));
+	op.type = WIRE_UPD_POLICY_ROTATE;
+	op.name.p = (const uint8_t *)name;
+	op.name.len = (uint32_t)strlen(name);
+	op.policy_version = policy_version;
+	op.policy.k = k;
+	op.policy.m = m;
+	op.policy.keys = keys.p;
+	if (wire_upd_rotate_signed_bytes(c->group, c->epoch, &op, &body) != 0) {
+		rc = BULWARK_ERR_NOMEM;
+		goto out;
+	}
+	sigs = malloc((size_t)nkeys * (WIRE_UPD_HASH_LEN + WIRE_UPD_SIG_LEN));
+	if (sigs == NULL) {
+		rc = BULWARK_ERR_NOMEM;
+		goto out;
+	}
+	/* One signature per distinct key: a key kept across the rotation, given both as an
+	 * old and a new key, signs once and counts for both policies. */
+	for (uint32_t i = 0; i < nkeys; i++) {
+		struct crypto_ed25519_key sk;
+		struct wire_upd_sig s;
+		int dup = 0;
+		memset(&sk, 0, sizeof(sk));
+		if (crypto_ed25519_load_private(&sk, key_paths[i], err, errlen) != 0) {
+			rc = BULWARK_ERR_KEY;
+			goto out;
+		}
+		rc = wire_upd_sign(&sk, WIRE_UPD_ROTATION_TYPE, body.p, body.len, &s);
+		crypto_ed25519_free(&sk);
+		if (rc != 0) {
+			pub_err(err, errlen, "%s: cannot sign the rotation", key_paths[i]);
+			rc = BULWARK_ERR_CRYPTO;
+			goto out;
+		}
+		for (uint32_t j = 0; j < nsigs && !dup; j++)
+			dup = memcmp(sigs + (size_t)j * (WIRE_UPD_HASH_LEN + WIRE_UPD_SIG_LEN), s.keyid,
+				     WIRE_UPD_HASH_LEN) == 0;
+		if (dup)
+			continue;
+		memcpy(sigs + (size_t)nsigs * (WIRE_UPD_HASH_LEN + WIRE_UPD_SIG_LEN), s.keyid,
+		       WIRE_UPD_HASH_LEN);
+		memcpy(sigs + (size_t)nsigs * (WIRE_UPD_HASH_LEN + WIRE_UPD_SIG_LEN) + WIRE_UPD_HASH_LEN,
+		       s.sig, WIRE_UPD_SIG_LEN);
+		nsigs++;
+	}
+	op.nsigs = nsigs;
+	op.sigs = sigs;
+	if (wire_upd_encode_op(&opb, &op) != 0) {
+		rc = BULWARK_ERR_NOMEM;
+		goto out;
+	}
+	rc = call_upd(c, &opb, res);
+	if (rc != BULWARK_OK)
+		pub_err(err, errlen, "POLICY_ROTATE: %s", bulwark_strerror(rc));
+out:
+	free(sigs);
+	wire_buf_free(&keys);
+	wire_buf_free(&body);
 	wire_buf_free(&opb);
 	return rc;
 }

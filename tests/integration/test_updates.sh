@@ -127,15 +127,15 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
-mport=$(it_free_base 1)
+mport=$(it_free_base 2) # the honest mirror on mport, the hostile one on mport + 1
 python3 "$IT_WORK/mirror.py" "http://127.0.0.1:$http0" "$mport" honest &
 IT_PIDS+=($!)
 hport=$((mport + 1))
 python3 "$IT_WORK/mirror.py" "http://127.0.0.1:$http0" "$hport" hostile &
 IT_PIDS+=($!)
 mirror_up() { curl -sf -o /dev/null "http://127.0.0.1:$1/v1/group"; }
-it_wait 10 "honest mirror" mirror_up "$mport"
-it_wait 10 "hostile mirror" mirror_up "$hport"
+it_wait 30 "honest mirror" mirror_up "$mport"
+it_wait 30 "hostile mirror" mirror_up "$hport"
 
 rm -rf "$IT_WORK/state" "$IT_WORK/outm"
 expect_rc 0 "poll through the mirror" "$BULWARK" poll --channel "$CH" --trust "$T" \
@@ -213,6 +213,72 @@ if [ "${BULWARK_UPD_BENCH:-0}" = 1 ]; then
 	etag=$(curl -sf -D - -o /dev/null "http://127.0.0.1:$http0/v1/channels/$CH" | sed -nE 's/^[Ee][Tt]ag: (.*)\r$/\1/p')
 	wrk -t2 -c64 -d5s -H "If-None-Match: $etag" "http://127.0.0.1:$http0/v1/channels/$CH" | sed -n '/Requests\/sec/p'
 fi
+
+# Publisher-policy rotation (TUF root rotation): 2-of-{p1,p2,p3} -> 2-of-{n1,n2}, signed
+# by 2 old and 2 new keys; the old keys then publish nothing, the new keys do.
+for k in n1 n2 x1 x2; do
+	"$BULWARK" keygen --out "$K" --name "$k" >/dev/null || it_fail "keygen $k"
+done
+expect_rc 0 "channel rotate --help" "$BULWARK" channel rotate --help
+grep -q "^Usage: bulwark channel rotate " "$IT_WORK/out" || it_fail "rotate --help prints no usage"
+expect_rc 2 "channel rotate without --old-key" "$BULWARK" channel rotate -c "$ini" \
+	--policy-version 2 --new-key "$K/n1.key" --publishers 1 "$K/n1.pub" "$CH"
+expect_rc 2 "channel rotate with policy version 1" "$BULWARK" channel rotate -c "$ini" \
+	--policy-version 1 --old-key "$K/p1.key" --new-key "$K/n1.key" --publishers 1 "$K/n1.pub" "$CH"
+rotate1=("$BULWARK" channel rotate -c "$ini" --policy-version 2 --old-key "$K/p1.key" \
+	--old-key "$K/p2.key" --new-key "$K/n1.key" --new-key "$K/n2.key" --publishers 2 \
+	"$K/n1.pub" "$K/n2.pub" "$CH")
+expect_rc 0 "channel rotate to 2-of-{n1,n2}" "${rotate1[@]}"
+grep -qx "rotated $CH policy 2-of-2 policy_version 2" "$IT_WORK/out" ||
+	it_fail "rotate output: $(cat "$IT_WORK/out")"
+it_log "$(cat "$IT_WORK/out")"
+expect_rc 1 "the same rotation replayed" "${rotate1[@]}"
+grep -q "ROLLBACK" "$IT_WORK/err" || { cat "$IT_WORK/err"; it_fail "replayed rotation: no ROLLBACK"; }
+expect_rc 1 "rotation signed by 1 of 2 current keys" "$BULWARK" channel rotate -c "$ini" \
+	--policy-version 3 --old-key "$K/n1.key" --new-key "$K/x1.key" --new-key "$K/x2.key" \
+	--publishers 2 "$K/x1.pub" "$K/x2.pub" "$CH"
+grep -q "BELOW_THRESHOLD: old policy: 1 valid signatures of distinct keys, 2 needed" \
+	"$IT_WORK/err" || { cat "$IT_WORK/err"; it_fail "1 old signature: no BELOW_THRESHOLD 1 of 2"; }
+it_log "replayed rotation and 1-of-2 old signatures refused: $(head -1 "$IT_WORK/err")"
+printf 'signed by the rotated publishers\n' >"$R/rotated.txt"
+# The old keys may no longer upload chunks; uploaded by n1, a manifest signed by n1 and
+# the old p1, p2 (2 of the old 2-of-3) has 1 of the 2 signatures the new policy needs.
+expect_rc 1 "publish v10 with the old keys" "$BULWARK" publish -c "$ini" --channel "$CH" \
+	--version 10 --key "$K/p1.key" --key "$K/p2.key" "$R/rotated.txt"
+grep -q "not authorized" "$IT_WORK/err" || { cat "$IT_WORK/err"; it_fail "old keys: chunks not refused"; }
+expect_rc 1 "publish v10 signed by n1 and the old keys" "$BULWARK" publish -c "$ini" \
+	--channel "$CH" --version 10 --key "$K/n1.key" --key "$K/p1.key" --key "$K/p2.key" \
+	"$R/rotated.txt"
+grep -q "BELOW_THRESHOLD: channel policy: 1 valid signatures of distinct keys, 2 needed" \
+	"$IT_WORK/err" || { cat "$IT_WORK/err"; it_fail "old keys: no BELOW_THRESHOLD 1 of 2"; }
+expect_rc 0 "publish v10 with the new keys" "$BULWARK" publish -c "$ini" --channel "$CH" \
+	--version 10 --key "$K/n1.key" --key "$K/n2.key" "$R/rotated.txt"
+grep -qE "^published $CH version 10 manifest [0-9a-f]{64}$" "$IT_WORK/out" ||
+	it_fail "publish after rotation: $(cat "$IT_WORK/out")"
+it_log "after rotation: old keys refused, new keys published v10"
+
+# A light client whose trust file pins the new publishers polls v10.
+T2=$IT_WORK/trust-rotated.ini
+sed "/^\[channel /,\$d" "$T" >"$T2"
+{
+	printf '[channel %s]\nthreshold = 2\n' "$CH"
+	for k in n1 n2; do printf 'publisher = %s\n' "$(pubhex "$K/$k.pub")"; done
+} >>"$T2"
+poll_rotated() {
+	rm -rf "$IT_WORK/state" "$IT_WORK/outr"
+	"$BULWARK" poll --channel "$CH" --trust "$T2" --from "http://127.0.0.1:$http0" \
+		--out "$IT_WORK/outr" --quiet >/dev/null 2>&1 &&
+		cmp -s "$R/rotated.txt" "$IT_WORK/outr/rotated.txt"
+}
+it_wait 30 "poll v10 with the rotated trust file" poll_rotated
+rm -rf "$IT_WORK/state" "$IT_WORK/outo"
+expect_rc 1 "poll v10 with the trust file pinning the old keys" "$BULWARK" poll --channel "$CH" \
+	--trust "$T" --from "http://127.0.0.1:$http0" --out "$IT_WORK/outo" --quiet
+grep -q "envelope: 0 valid signatures by distinct publisher keys" "$IT_WORK/err" ||
+	{ cat "$IT_WORK/err"; it_fail "old trust file: threshold not named"; }
+[ ! -e "$IT_WORK/outo/rotated.txt" ] || it_fail "old trust file: v10 was installed"
+it_log "light client pinning the new publisher keys polled v10; the old pins refuse it"
+
 # A clean stop; under sanitizers (build/san) nothing may be reported.
 "$BULWARK" cluster down --dir "$G" >/dev/null || it_fail "cluster down"
 if grep -l "Sanitizer" "$G"/run/replica*.log 2>/dev/null; then
