@@ -81,7 +81,9 @@ static unsigned bench_free_base(unsigned n)
 {
 	srand((unsigned)(time(NULL) ^ getpid()));
 	for (int attempt = 0; attempt < 200; attempt++) {
-		unsigned base = 20000u + (unsigned)rand() % 35000u;
+		/* below the kernel's ephemeral range (32768-60999 by default): an outgoing
+		 * connection cannot take the port between this check and the bind */
+		unsigned base = 10000u + (unsigned)rand() % (32000u - 10000u - BENCH_HTTP_OFFSET - n);
 		int ok = 1;
 		for (unsigned i = 0; i < n && ok; i++)
 			ok = bench_port_free(base + i) && bench_port_free(base + BENCH_HTTP_OFFSET + i);

@@ -89,6 +89,7 @@ if want integration && [ -n "$(ls tests/integration/test_*.sh 2>/dev/null)" ]; t
 			passed=$((passed + 1))
 		else
 			tail -n 40 "/tmp/bulwark-it.$$" | sed 's/^/    /'
+			grep -E 'FAIL' "/tmp/bulwark-it.$$" | head -n 5 | sed 's/^/    /'
 			echo "  $(basename "$t"): FAILED"
 			fail "$(basename "$t")"
 		fi

@@ -38,7 +38,7 @@ def free(p):
     finally:
         s.close()
 for _ in range(200):
-    b = random.randrange(20000, 40000)
+    b = random.randrange(10000, 32000 - 110)  # below the ephemeral port range
     if all(free(b + i) and free(b + 100 + i) for i in range(4)):
         print(b); break
 EOF

@@ -83,7 +83,9 @@ it_free_base() {
 import random, socket, sys
 n = int(sys.argv[1])
 for _ in range(200):
-    base = random.randrange(20000, 60000 - 100 - n)
+    # below the kernel's ephemeral range (32768-60999 by default), so an outgoing
+    # connection cannot take a port between this check and the replica's bind
+    base = random.randrange(10000, 32000 - 100 - n)
     ports = list(range(base, base + n)) + list(range(base + 100, base + 100 + n))
     ok = True
     for p in ports:
