@@ -153,8 +153,8 @@ int bwd__flush(struct bwd *b);
 /* Clocks: monotonic and wall, in ms. */
 uint64_t bwd__now_ms(void);
 uint64_t bwd__wall_ms(void);
-/* daemon.c: the core's tracer. */
-void bwd__trace(void *ctx, uint32_t replica, const char *line);
+/* daemon.c: the core's tracer; the core tells each line's level. */
+void bwd__trace(void *ctx, uint32_t replica, enum pbft_trace_level level, const char *line);
 /* daemon.c: encode this replica's INFO into b->scratch. 0 or a wire error. */
 int bwd__info_encode(struct bwd *b);
 

@@ -33,26 +33,13 @@ const char *bwd_strerror(int err)
 }
 
 /* ---------------------------------------------------------------- tracer */
-/* Decisions worth an operator's attention go to info, the rest to debug. */
-static const char *const trace_info[] = {
-	"-> view change", "-> send VIEW-CHANGE", "-> send NEW-VIEW", "-> enter view",
-	"-> join view", "-> reject", "-> state transfer", "root digest matches", "start:",
-	"-> stay, no escalation", "-> caught up, request timer on",
-};
-
-void bwd__trace(void *ctx, uint32_t replica, const char *line)
+/* The core picks each line's level (info: what an operator should see); lines below the
+ * log level are never formatted (see open_core). */
+void bwd__trace(void *ctx, uint32_t replica, enum pbft_trace_level level, const char *line)
 {
-	enum log_level level = LOG_LEVEL_DEBUG;
-
 	(void)ctx;
 	(void)replica;
-	for (size_t i = 0; i < sizeof(trace_info) / sizeof(trace_info[0]); i++) {
-		if (strstr(line, trace_info[i]) != NULL) {
-			level = LOG_LEVEL_INFO;
-			break;
-		}
-	}
-	log_msg(level, "pbft", line, NULL);
+	log_msg(level == PBFT_TRACE_INFO ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "pbft", line, NULL);
 }
 
 /* ---------------------------------------------------------------- INFO */
@@ -273,8 +260,13 @@ static int open_core(struct bwd *b)
 	pc.state_incomplete = store_transfer_pending(b->store, NULL);
 	bwd__crypto_ops(b, &pc.crypto);
 	app_ops(&b->app, &pc.app);
-	pc.tracer.ctx = b;
-	pc.tracer.trace = bwd__trace;
+	/* No tracer at all unless its lines would be logged: the core then formats nothing. */
+	if (log_enabled(LOG_LEVEL_INFO)) {
+		pc.tracer.ctx = b;
+		pc.tracer.trace_level = bwd__trace;
+		pc.tracer.min_level = log_enabled(LOG_LEVEL_DEBUG) ? PBFT_TRACE_DEBUG
+								   : PBFT_TRACE_INFO;
+	}
 
 	memset(&recs, 0, sizeof(recs));
 	rc = store_load_records(b->store, &recs);

@@ -150,8 +150,8 @@ static int pbft__proven(struct pbft *r, const struct pbft__proof *p, const struc
 	}
 	if (p->seq <= r->last_executed && !r->xfer.active) {
 		if (c && c->have_mine && memcmp(c->mine, p->digest, WIRE_DIGEST_LEN) != 0) {
-			PBFT_TRACE(r, "checkpoint %llu: our digest differs from the stable one -> state transfer",
-				   (unsigned long long)p->seq);
+			PBFT_TRACE_INFO(r, "checkpoint %llu: our digest differs from the stable one -> state transfer",
+					(unsigned long long)p->seq);
 			pbft__proof_copy(&r->target, p, r->n);
 			return pbft__xfer_start(r, &r->target, up);
 		}

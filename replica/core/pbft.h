@@ -108,10 +108,22 @@ struct pbft_app_ops {
 	int (*finish_transfer)(void *ctx, uint64_t ckpt, const uint8_t digest[WIRE_DIGEST_LEN]);
 };
 
-/* Decisions as "condition -> action" lines (STYLE.md rule 7). */
+/* Decisions as "condition -> action" lines (STYLE.md rule 7). Each line has a level:
+ * INFO for what an operator should see (start, view changes, state transfers, rejected
+ * NEW-VIEWs), DEBUG for the rest. A line below min_level is never formatted, nor is any
+ * line while both callbacks are NULL. trace_level, when set, is called instead of trace
+ * and is told the level. The zero value of min_level and trace_level sends every line
+ * to trace. line is borrowed for the call. */
+enum pbft_trace_level {
+	PBFT_TRACE_DEBUG = 0,
+	PBFT_TRACE_INFO = 1
+};
 struct pbft_tracer {
 	void *ctx;
 	void (*trace)(void *ctx, uint32_t replica, const char *line);
+	void (*trace_level)(void *ctx, uint32_t replica, enum pbft_trace_level level,
+			    const char *line);
+	enum pbft_trace_level min_level;
 };
 
 /* ---------------------------------------------------------------- configuration */

@@ -262,9 +262,23 @@ struct pbft {
 		(r)->dyn_mem += (buf)->cap - acct_cap0_;               \
 	} while (0)
 
-#define PBFT__TRACING(r) ((r)->cfg.tracer.trace != NULL)
-void pbft__trace(struct pbft *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define PBFT_TRACE(r, ...) do { if (PBFT__TRACING(r)) pbft__trace((r), __VA_ARGS__); } while (0)
+/* Whether a line of level lv would reach a tracer: checked before any formatting. */
+#define PBFT__TRACING(r, lv)                                                            \
+	(((r)->cfg.tracer.trace != NULL || (r)->cfg.tracer.trace_level != NULL) &&      \
+	 (lv) >= (r)->cfg.tracer.min_level)
+void pbft__trace(struct pbft *r, enum pbft_trace_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* PBFT_TRACE: a debug decision; PBFT_TRACE_INFO: one an operator should see. */
+#define PBFT_TRACE(r, ...)                                                              \
+	do {                                                                            \
+		if (PBFT__TRACING(r, PBFT_TRACE_DEBUG))                                 \
+			pbft__trace((r), PBFT_TRACE_DEBUG, __VA_ARGS__);                \
+	} while (0)
+#define PBFT_TRACE_INFO(r, ...)                                                         \
+	do {                                                                            \
+		if (PBFT__TRACING(r, PBFT_TRACE_INFO))                                  \
+			pbft__trace((r), PBFT_TRACE_INFO, __VA_ARGS__);                 \
+	} while (0)
 
 static inline uint32_t pbft__primary(const struct pbft *r, uint64_t view)
 {

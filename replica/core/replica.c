@@ -155,9 +155,9 @@ static void pbft__recovery_check(struct pbft *r)
 	     r->target.seq > r->last_executed))
 		return;
 	r->recovering = 0;
-	PBFT_TRACE(r, "view %llu: %s, executed %llu -> caught up, request timer on",
-		   (unsigned long long)r->view, heard >= 2 * r->f ? "STATUS from 2f replicas" :
-		   "recovery wait over", (unsigned long long)r->last_executed);
+	PBFT_TRACE_INFO(r, "view %llu: %s, executed %llu -> caught up, request timer on",
+			(unsigned long long)r->view, heard >= 2 * r->f ? "STATUS from 2f replicas" :
+			"recovery wait over", (unsigned long long)r->last_executed);
 	pbft__timer_request(r, 1);
 }
 
@@ -182,8 +182,8 @@ static int pbft__timers(struct pbft *r, struct pbft_update *up)
 	}
 	if (r->need_state && !r->xfer.active && r->target.seq > 0) {
 		/* Restarted with an incomplete state: fetch a proven checkpoint first. */
-		PBFT_TRACE(r, "state incomplete at start, checkpoint %llu proven -> state transfer",
-			   (unsigned long long)r->target.seq);
+		PBFT_TRACE_INFO(r, "state incomplete at start, checkpoint %llu proven -> state transfer",
+				(unsigned long long)r->target.seq);
 		rc = pbft__xfer_start(r, &r->target, up);
 		if (rc)
 			return rc;
@@ -217,14 +217,14 @@ static int pbft__timers(struct pbft *r, struct pbft_update *up)
 		 * higher views still works as ever; so safety is unchanged, and liveness
 		 * too: if the group does get stuck, its correct replicas time out and their
 		 * STATUS stops counting here. */
-		PBFT_TRACE(r, "view %llu: timer expired, f+1 replicas active in lower views -> stay, no escalation",
-			   (unsigned long long)r->view);
+		PBFT_TRACE_INFO(r, "view %llu: timer expired, f+1 replicas active in lower views -> stay, no escalation",
+				(unsigned long long)r->view);
 		r->vc_deadline = r->now + pbft__timeout(r);
 	}
 	if (r->vc_deadline && r->now >= r->vc_deadline) {
-		PBFT_TRACE(r, "view %llu: timer expired%s -> view change to %llu",
-			   (unsigned long long)r->view, r->active ? " with requests waiting" :
-			   " before NEW-VIEW", (unsigned long long)(r->view + 1));
+		PBFT_TRACE_INFO(r, "view %llu: timer expired%s -> view change to %llu",
+				(unsigned long long)r->view, r->active ? " with requests waiting" :
+				" before NEW-VIEW", (unsigned long long)(r->view + 1));
 		rc = pbft__start_view_change(r, r->view + 1, up);
 		if (rc)
 			return rc;
@@ -240,9 +240,9 @@ static int pbft__timers(struct pbft *r, struct pbft_update *up)
 		if (r->target.seq > r->last_executed && !r->xfer.active &&
 		    (r->last_executed == r->last_status_exec ||
 		     r->last_status_target > r->last_executed)) {
-			PBFT_TRACE(r, "checkpoint %llu stable, executed %llu, not reached in a round -> state transfer",
-				   (unsigned long long)r->target.seq,
-				   (unsigned long long)r->last_executed);
+			PBFT_TRACE_INFO(r, "checkpoint %llu stable, executed %llu, not reached in a round -> state transfer",
+					(unsigned long long)r->target.seq,
+					(unsigned long long)r->last_executed);
 			rc = pbft__xfer_start(r, &r->target, up);
 			if (rc)
 				return rc;
@@ -459,10 +459,10 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 		if (r->stable.seq > 0)
 			pbft__proof_copy(&r->target, &r->stable, r->n);
 	}
-	PBFT_TRACE(r, "start: view %llu%s, stable %llu, executed %llu%s",
-		   (unsigned long long)r->view, r->active ? "" : " (changing)",
-		   (unsigned long long)r->low, (unsigned long long)r->last_executed,
-		   r->need_state ? ", state incomplete" : "");
+	PBFT_TRACE_INFO(r, "start: view %llu%s, stable %llu, executed %llu%s",
+			(unsigned long long)r->view, r->active ? "" : " (changing)",
+			(unsigned long long)r->low, (unsigned long long)r->last_executed,
+			r->need_state ? ", state incomplete" : "");
 	*out = r;
 	return PBFT_OK;
 

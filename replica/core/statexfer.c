@@ -157,8 +157,8 @@ static int pbft__xfer_finish(struct pbft *r, struct pbft_update *up)
 	if (r->last_proposed < x->seq)
 		r->last_proposed = x->seq;
 	r->last_status_exec = x->seq;
-	PBFT_TRACE(r, "state transfer %llu: root digest matches -> executed = %llu",
-		   (unsigned long long)x->seq, (unsigned long long)x->seq);
+	PBFT_TRACE_INFO(r, "state transfer %llu: root digest matches -> executed = %llu",
+			(unsigned long long)x->seq, (unsigned long long)x->seq);
 	/* The client table came with the state: requests it shows executed stop waiting. */
 	pbft__clients_clear(r);
 	rc = pbft__pending_drop_executed(r);
@@ -226,8 +226,8 @@ int pbft__xfer_start(struct pbft *r, const struct pbft__proof *p, struct pbft_up
 	pbft__clients_clear(r); /* the app's client table is about to change under it */
 	memcpy(x->digest, r->target.digest, WIRE_DIGEST_LEN);
 	pbft__xfer_reset(x);
-	PBFT_TRACE(r, "checkpoint %llu proven, executed %llu -> state transfer",
-		   (unsigned long long)x->seq, (unsigned long long)r->last_executed);
+	PBFT_TRACE_INFO(r, "checkpoint %llu proven, executed %llu -> state transfer",
+			(unsigned long long)x->seq, (unsigned long long)r->last_executed);
 	if (r->cfg.app.local_node(r->cfg.app.ctx, 0, 0, local) != 0)
 		return PBFT_ERR_APP;
 	if (memcmp(local, x->digest, WIRE_DIGEST_LEN) == 0)

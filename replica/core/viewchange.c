@@ -287,8 +287,8 @@ static int pbft__enter_view(struct pbft *r, uint64_t v, const struct pbft__vcset
 	wire_put_fixed(&r->nv, nvraw, nvlen);
 	if (wire_buf_error(&r->nv))
 		return PBFT_ERR_NOMEM;
-	PBFT_TRACE(r, "view %llu: NEW-VIEW min-s %llu max-s %llu valid -> enter view",
-		   (unsigned long long)v, (unsigned long long)d->min_s, (unsigned long long)d->max_s);
+	PBFT_TRACE_INFO(r, "view %llu: NEW-VIEW min-s %llu max-s %llu valid -> enter view",
+			(unsigned long long)v, (unsigned long long)d->min_s, (unsigned long long)d->max_s);
 
 	/* The chosen stable checkpoint, with the proof of the VIEW-CHANGE that carried it. */
 	if (d->min_s > r->low) {
@@ -309,9 +309,9 @@ static int pbft__enter_view(struct pbft *r, uint64_t v, const struct pbft__vcset
 		if (r->last_executed >= d->min_s && !r->need_state) {
 			rc = pbft__make_stable(r, &p, up);
 		} else {
-			PBFT_TRACE(r, "view %llu: min-s %llu above executed %llu -> state transfer",
-				   (unsigned long long)v, (unsigned long long)d->min_s,
-				   (unsigned long long)r->last_executed);
+			PBFT_TRACE_INFO(r, "view %llu: min-s %llu above executed %llu -> state transfer",
+					(unsigned long long)v, (unsigned long long)d->min_s,
+					(unsigned long long)r->last_executed);
 			pbft__proof_copy(&r->target, &p, r->n);
 			rc = pbft__xfer_start(r, &r->target, up);
 		}
@@ -422,9 +422,9 @@ static int pbft__try_newview(struct pbft *r, struct pbft_update *up)
 	m.u.newview.items.count = (uint32_t)(d.max_s - d.min_s);
 	m.u.newview.items.bytes.p = b->p + off;
 	m.u.newview.items.bytes.len = (uint32_t)(b->len - off);
-	PBFT_TRACE(r, "view %llu: %u valid VIEW-CHANGEs decide (%llu, %llu] -> send NEW-VIEW",
-		   (unsigned long long)r->view, count, (unsigned long long)d.min_s,
-		   (unsigned long long)d.max_s);
+	PBFT_TRACE_INFO(r, "view %llu: %u valid VIEW-CHANGEs decide (%llu, %llu] -> send NEW-VIEW",
+			(unsigned long long)r->view, count, (unsigned long long)d.min_s,
+			(unsigned long long)d.max_s);
 	off = up->msgs.len;
 	rc = pbft__send_signed(r, up, PBFT_DEST_OTHERS, 0, &m, NULL);
 	if (rc)
@@ -467,8 +467,8 @@ static int pbft__vc_progress(struct pbft *r, struct pbft_update *up)
 				views[b] = views[b - 1];
 			views[b] = x;
 		}
-		PBFT_TRACE(r, "view %llu: %u VIEW-CHANGEs for higher views -> join view %llu",
-			   (unsigned long long)r->view, k, (unsigned long long)views[r->f]);
+		PBFT_TRACE_INFO(r, "view %llu: %u VIEW-CHANGEs for higher views -> join view %llu",
+				(unsigned long long)r->view, k, (unsigned long long)views[r->f]);
 		return pbft__start_view_change(r, views[r->f], up);
 	}
 	if (!r->active && pbft__is_primary(r))
@@ -549,8 +549,8 @@ static int pbft__build_vc(struct pbft *r, struct pbft_update *up)
 	if (rc)
 		return rc;
 	r->vc_view[r->id] = r->view;
-	PBFT_TRACE(r, "view %llu: stable %llu, %u prepared, %u pre-prepared -> send VIEW-CHANGE",
-		   (unsigned long long)r->view, (unsigned long long)r->low, np, nq);
+	PBFT_TRACE_INFO(r, "view %llu: stable %llu, %u prepared, %u pre-prepared -> send VIEW-CHANGE",
+			(unsigned long long)r->view, (unsigned long long)r->low, np, nq);
 	return PBFT_OK;
 }
 
@@ -652,8 +652,8 @@ int pbft__recv_newview(struct pbft *r, const struct wire_msg *m, struct pbft_upd
 		raw[count++] = enc;
 	}
 	if (!ok || count < 2 * r->f + 1) {
-		PBFT_TRACE(r, "view %llu: NEW-VIEW with invalid or too few VIEW-CHANGEs -> reject, view change to %llu",
-			   (unsigned long long)nv->view, (unsigned long long)(nv->view + 1));
+		PBFT_TRACE_INFO(r, "view %llu: NEW-VIEW with invalid or too few VIEW-CHANGEs -> reject, view change to %llu",
+				(unsigned long long)nv->view, (unsigned long long)(nv->view + 1));
 		r->dropped++;
 		return pbft__start_view_change(r, nv->view + 1, up);
 	}
@@ -675,8 +675,8 @@ int pbft__recv_newview(struct pbft *r, const struct wire_msg *m, struct pbft_upd
 		expect++;
 	}
 	if (!ok) {
-		PBFT_TRACE(r, "view %llu: NEW-VIEW decisions differ from the recomputed ones -> reject, view change to %llu",
-			   (unsigned long long)nv->view, (unsigned long long)(nv->view + 1));
+		PBFT_TRACE_INFO(r, "view %llu: NEW-VIEW decisions differ from the recomputed ones -> reject, view change to %llu",
+				(unsigned long long)nv->view, (unsigned long long)(nv->view + 1));
 		r->dropped++;
 		if (rc == 1)
 			pbft__decision_free(&d);
