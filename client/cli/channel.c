@@ -79,6 +79,36 @@ static int channel_positionals(int argc, char **argv, int first, uint64_t k,
 	return 0;
 }
 
+/* Open a group client with the given identity key; 0, or CLI_EXIT_FAIL (printed). */
+static int channel_open(const char *config, const char *key, struct bulwark_client **c)
+{
+	char err[512] = "";
+	int rc = bulwark_client_open(config, key, NULL, c, err, sizeof(err));
+
+	if (rc != BULWARK_OK) {
+		cli_error("channel: %s", err[0] ? err : bulwark_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* Report a create or rotate: a local failure, the group's refusal, or what was done. */
+static int channel_report(int rc, const char *err, const struct bulwark_upd_result *res,
+			  const char *done, const char *name, uint64_t k, uint32_t m)
+{
+	if (rc != BULWARK_OK) {
+		cli_error("channel: %s", err[0] ? err : bulwark_strerror(rc));
+		return CLI_EXIT_FAIL;
+	}
+	if (res->status != 0) {
+		cli_error("channel: refused by the group: %s: %s", res->status_name, res->text);
+		return CLI_EXIT_FAIL;
+	}
+	printf("%s %s policy %llu-of-%u policy_version %llu\n", done, name, (unsigned long long)k,
+	       m, (unsigned long long)res->a);
+	return CLI_EXIT_OK;
+}
+
 static int channel_create(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -121,25 +151,12 @@ static int channel_create(int argc, char **argv)
 	/* The positional arguments: the key files, then NAME (last), in any option order. */
 	if (channel_positionals(argc, argv, optind, k, pubs, &m, &name) != 0)
 		return CLI_EXIT_USAGE;
-	err[0] = '\0';
-	rc = bulwark_client_open(config, admin, NULL, &c, err, sizeof(err));
-	if (rc != BULWARK_OK) {
-		cli_error("channel: %s", err[0] ? err : bulwark_strerror(rc));
+	if (channel_open(config, admin, &c) != 0)
 		return CLI_EXIT_FAIL;
-	}
+	err[0] = '\0';
 	rc = bulwark_channel_create(c, admin, name, (uint32_t)k, pubs, m, &res, err, sizeof(err));
 	bulwark_client_close(c);
-	if (rc != BULWARK_OK) {
-		cli_error("channel: %s", err[0] ? err : bulwark_strerror(rc));
-		return CLI_EXIT_FAIL;
-	}
-	if (res.status != 0) {
-		cli_error("channel: refused by the group: %s: %s", res.status_name, res.text);
-		return CLI_EXIT_FAIL;
-	}
-	printf("created %s policy %llu-of-%u policy_version %llu\n", name, (unsigned long long)k,
-	       m, (unsigned long long)res.a);
-	return CLI_EXIT_OK;
+	return channel_report(rc, err, &res, "created", name, k, m);
 }
 
 static int channel_rotate(int argc, char **argv)
@@ -203,26 +220,13 @@ static int channel_rotate(int argc, char **argv)
 	if (channel_positionals(argc, argv, optind, k, pubs, &m, &name) != 0)
 		return CLI_EXIT_USAGE;
 	memcpy(keys + nold, newkeys, nnew * sizeof(newkeys[0]));
-	err[0] = '\0';
-	rc = bulwark_client_open(config, keys[0], NULL, &c, err, sizeof(err));
-	if (rc != BULWARK_OK) {
-		cli_error("channel: %s", err[0] ? err : bulwark_strerror(rc));
+	if (channel_open(config, keys[0], &c) != 0)
 		return CLI_EXIT_FAIL;
-	}
+	err[0] = '\0';
 	rc = bulwark_channel_rotate(c, name, pv, (uint32_t)k, pubs, m, keys, nold + nnew, &res,
 				    err, sizeof(err));
 	bulwark_client_close(c);
-	if (rc != BULWARK_OK) {
-		cli_error("channel: %s", err[0] ? err : bulwark_strerror(rc));
-		return CLI_EXIT_FAIL;
-	}
-	if (res.status != 0) {
-		cli_error("channel: refused by the group: %s: %s", res.status_name, res.text);
-		return CLI_EXIT_FAIL;
-	}
-	printf("rotated %s policy %llu-of-%u policy_version %llu\n", name, (unsigned long long)k,
-	       m, (unsigned long long)res.a);
-	return CLI_EXIT_OK;
+	return channel_report(rc, err, &res, "rotated", name, k, m);
 }
 
 int cli_channel(int argc, char **argv)

@@ -3,46 +3,13 @@
  * back (also after a reopen), it is digested, and state transfer copies it. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "replica/app/kv.h"
-
-static char dir[256];
-static char base[128];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void base_setup(void)
-{
-	snprintf(base, sizeof(base), "/tmp/bulwark-kvcl-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static void base_teardown(void)
-{
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 struct replica {
 	struct store *store;
@@ -281,8 +248,8 @@ static Suite *app_clients_suite(void)
 	Suite *s = suite_create("app_clients");
 	TCase *tc = tcase_create("clients");
 
-	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, execute_records_client_table);
 	tcase_add_test(tc, client_table_digested_and_transferred);

@@ -2,49 +2,13 @@
  * (replica/app/kv.c) driven through its pbft_app_ops, as the core drives it. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "replica/app/kv.h"
-
-static char dir[256];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* One folder per run, made and removed by the parent process (so that it goes even
- * when a test dies), with one subfolder per test. */
-static char base[128];
-
-static void base_setup(void)
-{
-	snprintf(base, sizeof(base), "/tmp/bulwark-kv-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static void base_teardown(void)
-{
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* ---------------------------------------------------------------- a KV replica */
 struct replica {
@@ -726,8 +690,8 @@ static Suite *app_kv_suite(void)
 	tcase_add_test(tw, wire_kv_roundtrip);
 	tcase_add_test(tw, wire_kv_strict_decoding);
 	suite_add_tcase(s, tw);
-	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, kv_semantics_and_versions);
 	tcase_add_test(tc, kv_limits_and_malformed_change_nothing);

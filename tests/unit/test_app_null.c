@@ -4,8 +4,8 @@
  * exactly-once entry records it) and is deterministic across replicas. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,27 +15,6 @@
 #include "wire/kv.h"
 
 #define T_MS 1750000000000ull
-
-static char dir[128];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/bulwark-null-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 struct replica {
 	struct store *store;
@@ -246,7 +225,8 @@ static Suite *app_null_suite(void)
 	Suite *s = suite_create("app_null");
 	TCase *tc = tcase_create("null");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, null_batch_is_ordered_noop);
 	tcase_add_test(tc, null_mixed_with_kv);
 	tcase_add_test(tc, null_read_only);

@@ -5,8 +5,8 @@
  * the replica-local chunk storage. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,38 +21,6 @@
 #define T_S (T_MS / 1000)
 #define ADMIN 50                          /* key tags: seed bytes all equal to the tag */
 #define CHUNK 4096u
-
-static char base[128], dir[256];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void base_setup(void)
-{
-	snprintf(base, sizeof(base), "/tmp/bulwark-upd-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static void base_teardown(void)
-{
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* wire_upd_sign with the key of a 32-byte seed. */
 static int sign_seed(const uint8_t seed[32], const char *type, const uint8_t *body, size_t len,
@@ -1019,8 +987,8 @@ static Suite *updates_suite(void)
 	Suite *s = suite_create("app_updates");
 	TCase *tc = tcase_create("updates");
 
-	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_create_publish_rotate);
 	tcase_add_test(tc, test_refusals);

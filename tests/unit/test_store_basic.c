@@ -2,8 +2,8 @@
  * across a SIGKILL), durable records, format checks and argument errors. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_tmpdir.h"
 
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,42 +15,6 @@
 #include "replica/store/store.h"
 
 #define NS_TEST ((uint8_t)'T')
-
-static char dir[256];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* One folder per run, made and removed by the parent process (so that it goes even
- * when a test dies), with one subfolder per test. */
-static char base[128];
-
-static void base_setup(void)
-{
-	snprintf(base, sizeof(base), "/tmp/bulwark-store-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static void base_teardown(void)
-{
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static struct store *open_store(uint32_t fanout, uint32_t levels, int create)
 {
@@ -453,8 +417,8 @@ START_TEST(open_refuses_damaged_metadata)
 	raw_put("x", 1, "y", 1);
 	ck_assert_int_eq(store_open(&cfg, &s, err, sizeof(err)), STORE_ERR_FORMAT);
 	ck_assert_ptr_nonnull(strstr(err, "no format record"));
-	teardown();
-	setup();
+	tmp_teardown();
+	tmp_setup();
 
 	s = open_store(4, 2, 1);
 	store_close(s);
@@ -491,8 +455,8 @@ static Suite *store_basic_suite(void)
 	Suite *s = suite_create("store_basic");
 	TCase *tc = tcase_create("basic");
 
-	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, reopen_keeps_state);
 	tcase_add_test(tc, txn_reads_own_writes_and_abort_discards);

@@ -3,8 +3,8 @@
  * a reopen, and committed atomically with the batch across a SIGKILL. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_tmpdir.h"
 
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,39 +15,6 @@
 
 #define NS_TEST ((uint8_t)'T')
 #define NCLIENTS 12
-
-static char dir[256];
-static char base[128];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void base_setup(void)
-{
-	snprintf(base, sizeof(base), "/tmp/bulwark-stcl-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static void base_teardown(void)
-{
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static struct store *open_store(const char *path, int create, int verify)
 {
@@ -250,8 +217,8 @@ static Suite *store_clients_suite(void)
 	Suite *s = suite_create("store_clients");
 	TCase *tc = tcase_create("clients");
 
-	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, client_put_and_last);
 	tcase_add_test(tc, client_table_in_digest_and_survives_reopen);

@@ -3,8 +3,8 @@
  * transfer between two stores (including a failed one and a crash in the middle). */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,42 +18,13 @@
 #define NPART 64u /* FANOUT^LEVELS */
 #define MAX_ENTRIES 1024
 
-static char dir[256], path_a[300], path_b[300];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* One folder per run, made and removed by the parent process (so that it goes even
- * when a test dies), with one subfolder per test. */
-static char base[128];
-
-static void base_setup(void)
-{
-	snprintf(base, sizeof(base), "/tmp/bulwark-digest-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(base));
-}
-
-static void base_teardown(void)
-{
-	nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
+static char path_a[300], path_b[300];
 
 static void setup(void)
 {
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tmp_setup();
 	snprintf(path_a, sizeof(path_a), "%s/a", dir);
 	snprintf(path_b, sizeof(path_b), "%s/b", dir);
-}
-
-static void teardown(void)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static struct store *open_at(const char *path)
@@ -713,8 +684,8 @@ static Suite *store_digest_suite(void)
 	Suite *s = suite_create("store_digest");
 	TCase *tc = tcase_create("digest");
 
-	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
+	tcase_add_checked_fixture(tc, setup, tmp_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, digest_matches_recomputation);
 	tcase_add_test(tc, snapshot_serves_checkpoint);

@@ -3,8 +3,8 @@
  * (its digest does not change, and a state transaction's abort does not touch it). */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_tmpdir.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,27 +12,6 @@
 
 #include "replica/store/local.h"
 #include "replica/store/store.h"
-
-static char dir[128];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/bulwark-local-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static struct store *open_store(void)
 {
@@ -138,7 +117,8 @@ static Suite *store_local_suite(void)
 	Suite *s = suite_create("store_local");
 	TCase *tc = tcase_create("local");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, put_get_has_del);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, outside_the_state);
