@@ -29,7 +29,7 @@ static void replica_open(struct replica *r, const char *name)
 	struct updates_config uc;
 	struct crypto_ed25519_key k;
 	uint8_t seed[32];
-	char path[256], err[256];
+	char path[320], err[256];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	sc.path = path;
