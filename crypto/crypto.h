@@ -1,5 +1,6 @@
-/* crypto.h: bulwark's cryptography on OpenSSL 3 EVP: Ed25519, X25519, HKDF, HMAC,
- * SHA-256, AES-256-GCM, constant-time compare, Shamir sharing, RFC 9162 Merkle trees. */
+/* crypto.h: bulwark's cryptography on OpenSSL 3 (EVP; low-level SHA-256 for hashing and
+ * HMAC): Ed25519, X25519, HKDF, HMAC, SHA-256, AES-256-GCM, constant-time compare, Shamir
+ * sharing, RFC 9162 Merkle trees. */
 #ifndef BULWARK_CRYPTO_H
 #define BULWARK_CRYPTO_H
 
@@ -45,14 +46,26 @@ int crypto_memeq(const void *a, const void *b, size_t n);
 
 /* ---------------------------------------------------------------- SHA-256 */
 /* data may be NULL when len is 0. The function cannot fail visibly: for NULL data with
- * len > 0 (or an allocation failure inside OpenSSL) out is set to all zero bytes. */
+ * len > 0 (or an OpenSSL failure, which the allocation-free SHA-256 never reports) out is
+ * set to all zero bytes. */
 void crypto_sha256(const void *data, size_t len, uint8_t out[CRYPTO_HASH_LEN]);
 
-struct crypto_sha256_ctx {
-	void *md; /* EVP_MD_CTX *, owned */
+/* Room for one OpenSSL SHA256_CTX (112 bytes in every OpenSSL since 0.9.8), kept opaque
+ * so that includers need no OpenSSL header; hash.c asserts at compile time that it fits. */
+#define CRYPTO__SHA256_STATE_WORDS 14u
+struct crypto__sha256_state {
+	uint64_t w[CRYPTO__SHA256_STATE_WORDS];
 };
-/* init allocates c->md and never reads *c before (c may be uninitialised); final
- * releases it; free releases an unfinished context and is a no-op after final. */
+
+/* A plain value: nothing is allocated, and copying a live context forks the hash. */
+struct crypto_sha256_ctx {
+	/* Non-NULL (&state) between init and final/free; only its NULL-ness counts. A pointer
+	 * because callers initialise with { NULL } and reset it with c->md = NULL. */
+	void *md;
+	struct crypto__sha256_state state;
+};
+/* init never reads *c before (c may be uninitialised) and allocates nothing; final and
+ * free wipe the state and set c->md to NULL; free is a no-op after final. */
 int crypto_sha256_init(struct crypto_sha256_ctx *c);
 int crypto_sha256_update(struct crypto_sha256_ctx *c, const void *data, size_t len);
 /* Writes the digest; the context may be reused after crypto_sha256_init again. */
@@ -120,12 +133,17 @@ int crypto_hkdf_sha256(const void *salt, size_t saltlen, const void *ikm, size_t
 		       const void *info, size_t infolen, uint8_t *out, size_t outlen);
 
 /* ---------------------------------------------------------------- HMAC-SHA256 */
-/* A keyed, reusable HMAC context: key once, then each tag costs about a microsecond.
- * tag and verify use the scratch context: one crypto_hmac per thread. init never reads
- * *h; free zeroes it and accepts a zeroed or NULL h. keylen 0 (key NULL) is legal. */
+/* A keyed, reusable HMAC context: init hashes the key into the inner and outer pad
+ * states once; each tag then starts from copies of those states (plain struct copies, no
+ * allocation) and costs two SHA-256 blocks for up to 55 bytes of input, one more per
+ * further 64 bytes. tag and verify only read *h, so threads may share one context. init
+ * never reads *h; free wipes and zeroes it and accepts a zeroed or NULL h. keylen 0 (key
+ * NULL) is legal. A crypto_hmac owns nothing but holds key-equivalent secrets: it may be
+ * moved by assignment, and then crypto_hmac_free on the source wipes only the source. */
 struct crypto_hmac {
-	void *mac;  /* EVP_MAC_CTX * keyed template, owned */
-	void *work; /* EVP_MAC_CTX * scratch, owned */
+	struct crypto__sha256_state inner; /* SHA-256 after (key ^ ipad), 64 bytes absorbed */
+	struct crypto__sha256_state outer; /* SHA-256 after (key ^ opad) */
+	int keyed;                         /* 1 between a successful init and free */
 };
 int crypto_hmac_init(struct crypto_hmac *h, const uint8_t *key, size_t keylen);
 void crypto_hmac_free(struct crypto_hmac *h);

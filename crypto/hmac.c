@@ -1,51 +1,79 @@
-/* hmac.c: HMAC-SHA256 (EVP_MAC "HMAC"), keyed once and reused for every tag. */
+/* hmac.c: HMAC-SHA256 (RFC 2104) on OpenSSL's low-level SHA-256, keyed once and reused. */
+
+/* SHA256_Init/Update/Final and SHA256_CTX are deprecated in OpenSSL 3 but still built
+ * (Debian's libssl 3.0) and still run OpenSSL's assembly block function. The EVP_MAC path
+ * costs a provider context copy (EVP_MAC_init, EVP_MD_CTX_copy_ex) per tag, as much as
+ * the hashing itself for the short inputs we MAC (a 32-byte tag took twice as long); a
+ * SHA256_CTX is a plain struct that copies with memcpy. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "crypto/crypto.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include <openssl/sha.h>
 #include <string.h>
+
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(struct crypto__sha256_state),
+	       "struct crypto__sha256_state cannot hold a SHA256_CTX");
+_Static_assert(_Alignof(SHA256_CTX) <= _Alignof(struct crypto__sha256_state),
+	       "struct crypto__sha256_state is less aligned than SHA256_CTX");
+
+#define HMAC_BLOCK SHA256_CBLOCK /* 64: SHA-256's block, the HMAC pad length */
+#define HMAC_IPAD 0x36
+#define HMAC_OPAD 0x5c
+
+/* SHA-256 state after absorbing block (HMAC_BLOCK bytes), stored in st. The stored
+ * state is only ever read and written with memcpy: OpenSSL sees real SHA256_CTX objects. */
+static int crypto__hmac_pad_state(struct crypto__sha256_state *st, const uint8_t *block)
+{
+	SHA256_CTX c;
+	int rc = CRYPTO_OK;
+
+	if (SHA256_Init(&c) != 1 || SHA256_Update(&c, block, HMAC_BLOCK) != 1)
+		rc = CRYPTO_ERR_OPENSSL;
+	else
+		memcpy(st->w, &c, sizeof(c));
+	OPENSSL_cleanse(&c, sizeof(c));
+	return rc;
+}
 
 int crypto_hmac_init(struct crypto_hmac *h, const uint8_t *key, size_t keylen)
 {
-	OSSL_PARAM params[2];
-	EVP_MAC *mac;
-	EVP_MAC_CTX *tmpl;
-	EVP_MAC_CTX *work;
+	uint8_t block[HMAC_BLOCK];
+	SHA256_CTX c;
 	int rc;
 
 	if (h == NULL)
 		return CRYPTO_ERR_ARG;
-	h->mac = NULL;
-	h->work = NULL;
+	/* *h is not read; on failure it is left zeroed, which crypto_hmac_free accepts. */
+	memset(h, 0, sizeof(*h));
 	if (key == NULL && keylen != 0)
 		return CRYPTO_ERR_ARG;
-	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	if (mac == NULL)
-		return CRYPTO_ERR_OPENSSL;
-	tmpl = EVP_MAC_CTX_new(mac);
-	EVP_MAC_free(mac); /* the context holds its own reference */
-	if (tmpl == NULL)
-		return CRYPTO_ERR_NOMEM;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	/* The key is hashed into the inner and outer pads here, once. */
-	if (EVP_MAC_init(tmpl, keylen != 0 ? key : (const uint8_t *)"", keylen, params) != 1) {
+	/* The key padded with zeros to a block; a longer key is replaced by its hash. */
+	memset(block, 0, sizeof(block));
+	if (keylen > HMAC_BLOCK) {
 		rc = CRYPTO_ERR_OPENSSL;
-		goto err_tmpl;
+		if (SHA256_Init(&c) != 1 || SHA256_Update(&c, key, keylen) != 1 ||
+		    SHA256_Final(block, &c) != 1)
+			goto out;
+	} else if (keylen != 0) {
+		memcpy(block, key, keylen);
 	}
-	work = EVP_MAC_CTX_dup(tmpl);
-	if (work == NULL) {
-		rc = CRYPTO_ERR_NOMEM;
-		goto err_tmpl;
-	}
-	h->mac = tmpl;
-	h->work = work;
-	return CRYPTO_OK;
-
-err_tmpl:
-	EVP_MAC_CTX_free(tmpl);
+	for (size_t i = 0; i < HMAC_BLOCK; i++)
+		block[i] ^= HMAC_IPAD;
+	rc = crypto__hmac_pad_state(&h->inner, block);
+	if (rc != CRYPTO_OK)
+		goto out;
+	for (size_t i = 0; i < HMAC_BLOCK; i++)
+		block[i] ^= HMAC_IPAD ^ HMAC_OPAD;
+	rc = crypto__hmac_pad_state(&h->outer, block);
+	if (rc != CRYPTO_OK)
+		goto out;
+	h->keyed = 1;
+out:
+	OPENSSL_cleanse(block, sizeof(block));
+	OPENSSL_cleanse(&c, sizeof(c));
+	if (rc != CRYPTO_OK)
+		OPENSSL_cleanse(h, sizeof(*h)); /* a half-keyed context holds a pad state */
 	return rc;
 }
 
@@ -53,41 +81,35 @@ void crypto_hmac_free(struct crypto_hmac *h)
 {
 	if (h == NULL)
 		return;
-	EVP_MAC_CTX_free(h->work);
-	EVP_MAC_CTX_free(h->mac);
-	h->work = NULL;
-	h->mac = NULL;
+	OPENSSL_cleanse(h, sizeof(*h));
 }
 
-/* Full 32-byte HMAC of a || b. The scratch context is re-initialised from its keyed pads
- * (no key hashing); after an OpenSSL failure it is dropped and the next call starts over
- * from a copy of the keyed template. */
-static int crypto__hmac_full(struct crypto_hmac *h, const void *a, size_t alen, const void *b,
-			     size_t blen, uint8_t full[CRYPTO_HASH_LEN])
+/* Full 32-byte HMAC of a || b: SHA-256(opad state, SHA-256(ipad state, a || b)), each
+ * state a copy of the keyed one. h is only read. full receives the inner digest first
+ * (the outer hash reads it before it writes the tag over it): the callers wipe it. */
+static int crypto__hmac_full(const struct crypto_hmac *h, const void *a, size_t alen,
+			     const void *b, size_t blen, uint8_t full[CRYPTO_HASH_LEN])
 {
-	size_t outlen = 0;
+	SHA256_CTX c;
+	int rc = CRYPTO_ERR_OPENSSL;
 
-	if (h->work == NULL) {
-		h->work = EVP_MAC_CTX_dup(h->mac);
-		if (h->work == NULL)
-			return CRYPTO_ERR_NOMEM;
-	}
-	if (EVP_MAC_init(h->work, NULL, 0, NULL) != 1 ||
-	    (alen != 0 && EVP_MAC_update(h->work, a, alen) != 1) ||
-	    (blen != 0 && EVP_MAC_update(h->work, b, blen) != 1) ||
-	    EVP_MAC_final(h->work, full, &outlen, CRYPTO_HASH_LEN) != 1 ||
-	    outlen != CRYPTO_HASH_LEN) {
-		EVP_MAC_CTX_free(h->work);
-		h->work = NULL;
-		return CRYPTO_ERR_OPENSSL;
-	}
-	return CRYPTO_OK;
+	memcpy(&c, h->inner.w, sizeof(c));
+	if ((alen != 0 && SHA256_Update(&c, a, alen) != 1) ||
+	    (blen != 0 && SHA256_Update(&c, b, blen) != 1) || SHA256_Final(full, &c) != 1)
+		goto out;
+	memcpy(&c, h->outer.w, sizeof(c));
+	if (SHA256_Update(&c, full, CRYPTO_HASH_LEN) != 1 || SHA256_Final(full, &c) != 1)
+		goto out;
+	rc = CRYPTO_OK;
+out:
+	OPENSSL_cleanse(&c, sizeof(c)); /* a copy of a keyed state, or what it became */
+	return rc;
 }
 
 static int crypto__hmac_args(const struct crypto_hmac *h, const void *a, size_t alen,
 			     const void *b, size_t blen, const uint8_t *tag, size_t taglen)
 {
-	if (h == NULL || h->mac == NULL || tag == NULL || taglen == 0 ||
+	if (h == NULL || !h->keyed || tag == NULL || taglen == 0 ||
 	    taglen > CRYPTO_HMAC_MAX_TAG || (a == NULL && alen != 0) || (b == NULL && blen != 0))
 		return CRYPTO_ERR_ARG;
 	return CRYPTO_OK;
@@ -128,14 +150,17 @@ int crypto_hmac_verify(struct crypto_hmac *h, const void *a, size_t alen, const 
 int crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len,
 		       uint8_t out[CRYPTO_HASH_LEN])
 {
-	size_t outlen = 0;
+	struct crypto_hmac h;
+	int rc;
 
 	if ((key == NULL && keylen != 0) || (data == NULL && len != 0) || out == NULL)
 		return CRYPTO_ERR_ARG;
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, keylen != 0 ? key : (const uint8_t *)"",
-		      keylen, data != NULL ? data : (const void *)"", len, out, CRYPTO_HASH_LEN,
-		      &outlen) == NULL ||
-	    outlen != CRYPTO_HASH_LEN)
-		return CRYPTO_ERR_OPENSSL;
-	return CRYPTO_OK;
+	rc = crypto_hmac_init(&h, key, keylen);
+	if (rc != CRYPTO_OK)
+		return rc;
+	rc = crypto__hmac_full(&h, data, len, NULL, 0, out);
+	crypto_hmac_free(&h);
+	if (rc != CRYPTO_OK)
+		OPENSSL_cleanse(out, CRYPTO_HASH_LEN); /* may hold the inner digest */
+	return rc;
 }

@@ -3,6 +3,7 @@
 
 #include "crypto/crypto.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,25 @@ static void check_digest(const uint8_t got[CRYPTO_HASH_LEN], const char *hex)
 	ck_assert_uint_eq(strlen(hex), 2 * CRYPTO_HASH_LEN);
 	unhex(hex, want);
 	ck_assert_mem_eq(got, want, CRYPTO_HASH_LEN);
+}
+
+/* SHA-256 by OpenSSL's EVP_Digest, independent of crypto/hash.c. */
+static void ref_sha256(const uint8_t *data, size_t len, uint8_t out[CRYPTO_HASH_LEN])
+{
+	unsigned int outlen = 0;
+
+	ck_assert_int_eq(EVP_Digest(len != 0 ? data : (const uint8_t *)"", len, out, &outlen,
+				    EVP_sha256(), NULL), 1);
+	ck_assert_uint_eq(outlen, CRYPTO_HASH_LEN);
+}
+
+/* Deterministic xorshift64 sequence. */
+static uint64_t next_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
 }
 
 START_TEST(test_sha256_kat)
@@ -94,12 +114,90 @@ START_TEST(test_sha256_stream_matches_oneshot)
 }
 END_TEST
 
+/* One-shot and incremental hashes of every length around the block and padding edges,
+ * the incremental one cut at pseudo-random points into pieces of 0 to 150 bytes, agree
+ * with OpenSSL's EVP digest. The same context struct is re-initialised each time. */
+START_TEST(test_sha256_random_splits)
+{
+	static uint8_t data[1200];
+	uint8_t want[CRYPTO_HASH_LEN];
+	uint8_t got[CRYPTO_HASH_LEN];
+	struct crypto_sha256_ctx c;
+	uint64_t x = 0x243f6a8885a308d3u;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)next_rand(&x);
+	for (size_t len = 0; len <= sizeof(data); len += (len < 200 ? 1 : 97)) {
+		ref_sha256(data, len, want);
+		crypto_sha256(data, len, got);
+		ck_assert_mem_eq(got, want, CRYPTO_HASH_LEN);
+		for (int round = 0; round < 4; round++) {
+			size_t done = 0;
+			ck_assert_int_eq(crypto_sha256_init(&c), CRYPTO_OK);
+			while (done < len) {
+				size_t n = (size_t)(next_rand(&x) % 151);
+				if (n > len - done)
+					n = len - done;
+				ck_assert_int_eq(crypto_sha256_update(&c, data + done, n), CRYPTO_OK);
+				done += n;
+			}
+			ck_assert_int_eq(crypto_sha256_final(&c, got), CRYPTO_OK);
+			ck_assert_mem_eq(got, want, CRYPTO_HASH_LEN);
+			ck_assert_ptr_null(c.md);
+		}
+	}
+}
+END_TEST
+
+/* A context is a plain value: copying a live one forks the hash, and each copy finishes
+ * independently of the other. */
+START_TEST(test_sha256_copy_forks)
+{
+	uint8_t data[300];
+	uint8_t want[CRYPTO_HASH_LEN];
+	uint8_t got[CRYPTO_HASH_LEN];
+	struct crypto_sha256_ctx c;
+	struct crypto_sha256_ctx fork;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 1);
+	ck_assert_int_eq(crypto_sha256_init(&c), CRYPTO_OK);
+	ck_assert_int_eq(crypto_sha256_update(&c, data, 100), CRYPTO_OK);
+	fork = c;
+	ck_assert_int_eq(crypto_sha256_update(&fork, data + 100, 200), CRYPTO_OK);
+	ck_assert_int_eq(crypto_sha256_final(&fork, got), CRYPTO_OK);
+	ref_sha256(data, 300, want);
+	ck_assert_mem_eq(got, want, CRYPTO_HASH_LEN);
+	ck_assert_int_eq(crypto_sha256_update(&c, data + 100, 50), CRYPTO_OK);
+	ck_assert_int_eq(crypto_sha256_final(&c, got), CRYPTO_OK);
+	ref_sha256(data, 150, want);
+	ck_assert_mem_eq(got, want, CRYPTO_HASH_LEN);
+}
+END_TEST
+
+/* free on an unfinished context wipes what it had absorbed. */
+START_TEST(test_sha256_free_wipes)
+{
+	static const struct crypto_sha256_ctx zero;
+	struct crypto_sha256_ctx c;
+
+	ck_assert_int_eq(crypto_sha256_init(&c), CRYPTO_OK);
+	ck_assert_ptr_nonnull(c.md);
+	ck_assert_int_eq(crypto_sha256_update(&c, "secret", 6), CRYPTO_OK);
+	crypto_sha256_free(&c);
+	ck_assert_mem_eq(&c, &zero, sizeof(c));
+	crypto_sha256_free(&c);
+	crypto_sha256_free(NULL);
+}
+END_TEST
+
 START_TEST(test_sha256_ctx_errors)
 {
 	struct crypto_sha256_ctx c;
 	uint8_t d[CRYPTO_HASH_LEN];
 
 	ck_assert_int_eq(crypto_sha256_init(NULL), CRYPTO_ERR_ARG);
+	memset(&c, 0xa5, sizeof(c)); /* init never reads *c */
 	ck_assert_int_eq(crypto_sha256_init(&c), CRYPTO_OK);
 	ck_assert_int_eq(crypto_sha256_update(&c, NULL, 5), CRYPTO_ERR_ARG);
 	ck_assert_int_eq(crypto_sha256_final(&c, NULL), CRYPTO_ERR_ARG);
@@ -173,6 +271,9 @@ static Suite *crypto_hash_suite(void)
 	tcase_add_test(tc, test_sha256_kat);
 	tcase_add_test(tc, test_sha256_million_a);
 	tcase_add_test(tc, test_sha256_stream_matches_oneshot);
+	tcase_add_test(tc, test_sha256_random_splits);
+	tcase_add_test(tc, test_sha256_copy_forks);
+	tcase_add_test(tc, test_sha256_free_wipes);
 	tcase_add_test(tc, test_sha256_ctx_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("util");
