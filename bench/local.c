@@ -216,8 +216,19 @@ int bench_local_start(struct bench_local *l, unsigned n, struct bench_opts *o)
 	snprintf(n_s, sizeof(n_s), "%u", n);
 	snprintf(gid_s, sizeof(gid_s), "%u", (unsigned)getpid());
 	{
+		char auth[16];
 		char *argv[] = { l->bulwark, "cluster", "init", "--dir", l->group, "--replicas",
-				 n_s, "--base-port", base_s, "--group-id", gid_s, NULL };
+				 n_s, "--base-port", base_s, "--group-id", gid_s, NULL, NULL,
+				 NULL };
+		/* --client-auth only when asked for: otherwise cluster init's default */
+		if (o->auth_arg != NULL) {
+			size_t k = 0;
+			while (argv[k] != NULL) /* the first of the free slots */
+				k++;
+			snprintf(auth, sizeof(auth), "%s", o->auth_arg); /* validated: fits */
+			argv[k] = "--client-auth";
+			argv[k + 1] = auth;
+		}
 		if (bench_spawn(argv, log) != 0) {
 			fprintf(stderr, "bulwark-bench: bulwark cluster init failed\n");
 			bench_log_dump(log);

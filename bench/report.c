@@ -62,8 +62,10 @@ static void bench_opt_num(FILE *f, double v, int width, int prec)
 static int bench_table(FILE *f, const struct bench_opts *o, const struct bench_machine *m,
 		       const char *date, const struct bench_point *pts, size_t n)
 {
-	fprintf(f, "bulwark-bench %s: workload %s, %s loop, %zu replica processes measured\n",
-		bulwark_version(), bench_workload_name(o->workload), bench_mode(o), pts[0].nreplicas);
+	fprintf(f, "bulwark-bench %s: workload %s, %s loop, %u lane%s per key, client_auth %s, "
+		   "%zu replica processes measured\n",
+		bulwark_version(), bench_workload_name(o->workload), bench_mode(o), o->lanes,
+		o->lanes == 1 ? "" : "s", o->client_auth, pts[0].nreplicas);
 	fprintf(f, "machine: %s, %u cores, %s, load average %.2f before the run; %s\n", m->cpu,
 		m->cores, m->kernel, m->load1, date);
 	fprintf(f, "command: %s\n\n", o->command);
@@ -112,7 +114,8 @@ static int bench_csv(FILE *f, const struct bench_opts *o, const struct bench_mac
 {
 	fprintf(f, "workload,mode,clients,rate,ops,errors,dropped,seconds,ops_per_s,p50_ms,p90_ms,"
 		   "p99_ms,p999_ms,max_ms,mean_ms,cpu_bench_s,cpu_replicas_s,cpu_us_per_op,"
-		   "bench_cpu_us_per_op,mean_batch,value_size,load_avg,date,cpu_model,cores,kernel\n");
+		   "bench_cpu_us_per_op,mean_batch,value_size,lanes,client_auth,load_avg,date,"
+		   "cpu_model,cores,kernel\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_point *p = &pts[i];
 		struct bench_fig g;
@@ -126,7 +129,7 @@ static int bench_csv(FILE *f, const struct bench_opts *o, const struct bench_mac
 		bench_csv_num(f, g.us_per_op, 2);
 		bench_csv_num(f, g.bench_us_per_op, 2);
 		bench_csv_num(f, g.batch, 2);
-		fprintf(f, "%zu,", o->value_size);
+		fprintf(f, "%zu,%u,%s,", o->value_size, o->lanes, o->client_auth);
 		bench_csv_num(f, m->load1, 2);
 		fprintf(f, "%s,", date);
 		bench_csv_field(f, m->cpu);
@@ -165,6 +168,8 @@ static int bench_json(FILE *f, const struct bench_opts *o, const struct bench_ma
 	json_object_set_new(root, "warmup_s", json_real(o->warmup));
 	json_object_set_new(root, "duration_s", json_real(o->duration));
 	json_object_set_new(root, "value_size", json_integer((json_int_t)o->value_size));
+	json_object_set_new(root, "lanes", json_integer((json_int_t)o->lanes));
+	json_object_set_new(root, "client_auth", json_string(o->client_auth));
 	if (o->workload == BENCH_W_MIXED)
 		json_object_set_new(root, "read_ratio", json_real(o->read_ratio));
 	json_object_set_new(root, "hist_rel_error", json_real(BENCH_HIST_REL_ERR));

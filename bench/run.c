@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "client/bulwark.h"
+#include "common/config.h"
 
 #define BENCH_KEYS_PER_CLIENT 16u    /* put: each client cycles over its own keys */
 #define BENCH_OP_TIMEOUT_MS 10000u
@@ -23,7 +24,9 @@ enum bench_phase { BENCH_PRELOAD, BENCH_WARMUP, BENCH_MEASURE, BENCH_DRAIN, BENC
 
 struct bench;
 
-/* One logical client: one bulwark_client (one key, one outstanding op). */
+/* One logical client: one bulwark_client, a lane of its key (one outstanding op).
+ * Clients id, id + 1, ... share a key in groups of o->lanes: the first of each group
+ * opens the key's client (lane 0), the others open lanes of it. */
 struct bench_client {
 	struct bench *b;
 	struct bulwark_client *c;
@@ -357,13 +360,20 @@ static int bench_open_clients(struct bench *b, unsigned n)
 
 	while (b->nopen < n) {
 		struct bench_client *bc = &b->cl[b->nopen];
+		unsigned first = b->nopen - b->nopen % b->o->lanes; /* lane 0 of its key */
+
 		memset(bc, 0, sizeof(*bc));
 		bc->b = b;
 		bc->id = b->nopen;
-		rc = bulwark_client_open(b->o->config, NULL, b->loop, &bc->c, err, sizeof(err));
+		err[0] = '\0';
+		if (first == bc->id)
+			rc = bulwark_client_open(b->o->config, NULL, b->loop, &bc->c, err,
+						 sizeof(err));
+		else
+			rc = bulwark_client_lane(b->cl[first].c, &bc->c);
 		if (rc != BULWARK_OK) {
-			fprintf(stderr, "bulwark-bench: client %u: %s: %s\n", bc->id,
-				bulwark_strerror(rc), err);
+			fprintf(stderr, "bulwark-bench: client %u: %s%s%s\n", bc->id,
+				bulwark_strerror(rc), err[0] ? ": " : "", err);
 			return -1;
 		}
 		bulwark_client_set_timeout(bc->c, BENCH_OP_TIMEOUT_MS);
@@ -481,14 +491,20 @@ static void bench_run_usage(FILE *f)
 	fprintf(f,
 		"usage: bulwark-bench run --workload null|put|get|mixed [--config FILE | --local N]\n"
 		"         [--clients N | --rate R] [--warmup S] [--duration S] [--value-size B]\n"
-		"         [--read-ratio P] [--sweep V,V,...] [--pids P,P,...] [--queue N]\n"
-		"         [--json | --csv] [--out FILE] [--no-progress]\n"
+		"         [--read-ratio P] [--sweep V,V,...] [--lanes K] [--pids P,P,...]\n"
+		"         [--client-auth macs|signatures] [--queue N] [--json | --csv]\n"
+		"         [--out FILE] [--no-progress]\n"
 		"  --workload W    null: ordered empty op and reply; put: ordered PUT of\n"
 		"                  --value-size bytes; get: read-only GET of a preloaded key;\n"
 		"                  mixed: GET with probability --read-ratio, else PUT\n"
 		"  --config FILE   drive the running group of FILE\n"
 		"  --local N       start an N-replica group on loopback in a temporary folder\n"
 		"                  (bulwark cluster init/up), stop and remove it at the end\n"
+		"  --client-auth macs|signatures\n"
+		"                  --local: how the group checks requests, given to cluster\n"
+		"                  init: macs (its default), or signatures: every request\n"
+		"                  Ed25519-signed and verified by every replica (robust mode);\n"
+		"                  a --config group's file decides (not allowed with --config)\n"
 		"  --clients N     closed loop: N clients, each sends its next op when the last\n"
 		"                  completes (default 16); with --rate: the client pool (default 64)\n"
 		"  --rate R        open loop: R ops/s at fixed intended times; latency counts from\n"
@@ -498,12 +514,17 @@ static void bench_run_usage(FILE *f)
 		"  --value-size B  put/mixed value bytes (default 1024)\n"
 		"  --read-ratio P  mixed: share of reads, 0..1 (default 0.5)\n"
 		"  --sweep LIST    one point per value: client counts (closed loop) or rates (open)\n"
+		"  --lanes K       clients per key, 1..%u: each K clients are lanes of one key\n"
+		"                  (one handshake and one connection per replica, system calls\n"
+		"                  shared); default: all clients of the run on one key; 1: a key\n"
+		"                  and connections of its own per client\n"
 		"  --pids LIST     the replica processes of a --config group, for CPU figures\n"
 		"  --queue N       open loop: intended sends that may wait for a client\n"
 		"                  (default 100000); beyond it they are dropped and counted\n"
 		"  --json, --csv   machine-readable output (default: a table)\n"
 		"  --out FILE      write the output to FILE instead of stdout\n"
-		"  --no-progress   no progress line (it is shown only on a terminal anyway)\n");
+		"  --no-progress   no progress line (it is shown only on a terminal anyway)\n",
+		BULWARK_MAX_LANES);
 }
 
 static int bench_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -605,6 +626,13 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 			have_workload = 1;
 		} else if (strcmp(a, "--config") == 0) {
 			o->config = val;
+		} else if (strcmp(a, "--client-auth") == 0) {
+			if (strcmp(val, "macs") != 0 && strcmp(val, "signatures") != 0) {
+				fprintf(stderr, "bulwark-bench run: --client-auth '%s' is neither "
+						"'macs' nor 'signatures'\n", val);
+				return -1;
+			}
+			o->auth_arg = val;
 		} else if (strcmp(a, "--local") == 0) {
 			if (bench_num(a, val, 4, BENCH_MAX_REPLICAS, &v) != 0)
 				return -1;
@@ -643,6 +671,14 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 				return -1;
 			for (size_t k = 0; k < o->npids; k++)
 				o->pids[k] = (pid_t)pids[k];
+		} else if (strcmp(a, "--lanes") == 0) {
+			if (bench_num(a, val, 1, BULWARK_MAX_LANES, &v) != 0)
+				return -1;
+			if (v != floor(v)) {
+				fprintf(stderr, "bulwark-bench run: --lanes wants a whole number\n");
+				return -1;
+			}
+			o->lanes = (unsigned)v;
 		} else if (strcmp(a, "--queue") == 0) {
 			if (bench_num(a, val, 1, 1e8, &v) != 0)
 				return -1;
@@ -660,6 +696,11 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	}
 	if ((o->config != NULL) == (o->local != 0)) {
 		fprintf(stderr, "bulwark-bench run: give exactly one of --config FILE, --local N\n");
+		return -1;
+	}
+	if (o->config != NULL && o->auth_arg != NULL) {
+		fprintf(stderr, "bulwark-bench run: --client-auth is for a --local group; a --config "
+				"group authenticates clients as its file's client_auth says\n");
 		return -1;
 	}
 	if (o->local != 0 && o->npids != 0) {
@@ -681,10 +722,41 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 			}
 		}
 	}
+	if (o->lanes == 0) {
+		/* Every client of the run on one key: the most clients any point opens. */
+		o->lanes = o->clients;
+		if (o->rate <= 0)
+			for (size_t k = 0; k < o->nsweep; k++)
+				if ((unsigned)o->sweep[k] > o->lanes)
+					o->lanes = (unsigned)o->sweep[k];
+		if (o->lanes > BULWARK_MAX_LANES)
+			o->lanes = BULWARK_MAX_LANES;
+		/* The report's command reproduces the run, whatever the default becomes. */
+		len = strlen(o->command);
+		snprintf(o->command + len, sizeof(o->command) - len, " --lanes %u", o->lanes);
+	}
 	return 0;
 }
 
 /* ---------------------------------------------------------------- the command */
+/* The driven group's client_auth from its config (the file the clients open), so that
+ * every report says whether its figures include an Ed25519 verify per request and
+ * replica. Problems go to stderr. Returns 0 or -1. */
+static int bench_group_auth(struct bench_opts *o)
+{
+	struct config_errors errs;
+	struct bw_config cfg;
+
+	config_errors_init(&errs);
+	if (config_load(o->config, &cfg, &errs) != CONFIG_OK) {
+		config_errors_print(&errs, stderr);
+		return -1;
+	}
+	o->client_auth = config_client_auth_name(cfg.client_auth);
+	config_free(&cfg);
+	return 0;
+}
+
 static int bench_setup(struct bench *b, struct bench_opts *o)
 {
 	unsigned maxc = o->clients;
@@ -779,6 +851,8 @@ int bench_run_main(int argc, char **argv)
 		return 1;
 	}
 	if (o.local != 0 && bench_local_start(&local, o.local, &o) != 0)
+		goto out;
+	if (bench_group_auth(&o) != 0)
 		goto out;
 	if (bench_setup(&b, &o) != 0) {
 		if (b.interrupted)

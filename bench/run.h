@@ -25,7 +25,13 @@ struct bench_opts {
 	enum bench_workload workload;
 	const char *config;          /* --config (borrowed from argv) or the local group's */
 	unsigned local;              /* --local N: replicas of a local group, 0: none */
+	const char *auth_arg;        /* --client-auth for the local group's `cluster init`
+				      * ("macs", "signatures"; borrowed), NULL: its default */
+	const char *client_auth;     /* the driven group's client_auth as its config says,
+				      * read before the run (a static name), for the report */
 	unsigned clients;            /* closed loop: the clients; open loop: the pool */
+	unsigned lanes;              /* logical clients per key (one connection set):
+				      * --lanes, else every client of the run on one key */
 	double rate;                 /* ops/s; > 0: open loop */
 	double warmup, duration;     /* seconds */
 	size_t value_size;

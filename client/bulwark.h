@@ -33,7 +33,8 @@ enum bulwark_err {
 					* faulty replicas, or an incompatible version */
 	BULWARK_ERR_LOOP = -16,        /* a blocking call made from inside a callback of the
 					* event loop it would have to run */
-	BULWARK_ERR_CANCELLED = -17    /* the client was closed with the operation outstanding */
+	BULWARK_ERR_CANCELLED = -17,   /* the client was closed with the operation outstanding */
+	BULWARK_ERR_LANES = -18        /* the key already has BULWARK_MAX_LANES lanes open */
 };
 
 /* A static, human-readable string for a bulwark_err. Never NULL. */
@@ -55,9 +56,20 @@ int bulwark_keygen(const char *dir, const char *name, int overwrite, uint8_t pub
  * the group's INI file; timeouts and the read quorum from its [client] section) under
  * one Ed25519 client key, over one authenticated connection to each replica. It has at
  * most ONE operation outstanding: the group orders each client's requests by a
- * per-client timestamp and keeps one reply per client. For concurrency open several
- * clients (each with its own key) on one event loop: they are independent, cheap (one
- * connection per replica each) and all driven by the loop.
+ * per-client timestamp and keeps one reply per client.
+ *
+ * Lanes. The client identity the group orders and answers is (key, lane): a key has
+ * up to BULWARK_MAX_LANES lanes, each with its own timestamps and its own outstanding
+ * operation. bulwark_client_open gives lane 0 of a key; bulwark_client_lane opens
+ * further lanes of it: each is a bulwark_client of its own (every function below works
+ * on it), sharing the key, the event loop and the connections. For concurrency inside
+ * one process, open lanes of one client: one handshake and one connection per replica
+ * serve them all, and the requests of every lane sent in one loop turn leave in one
+ * write per replica, as the group's replies to them come back in shared reads, so the
+ * system calls (the main cost per operation on a fast group) are shared too. Several
+ * clients with keys of their own are independent as well, but each has its own
+ * connections, so N of them cost N handshakes, N connections per replica and a write
+ * and a read per operation each. Use separate keys for separate principals.
  *
  * Ordered operations (PUT, DEL, CAS) go to the primary the client believes in (it
  * follows the view announced in replies), are retransmitted to every replica on each
@@ -74,8 +86,8 @@ int bulwark_keygen(const char *dir, const char *name, int overwrite, uint8_t pub
  * by more than the time since that key was last used, the group ignores its requests
  * (they look old) until the clock has caught up.
  *
- * Threads: a client and its loop belong to one thread; different clients on different
- * loops may run on different threads. */
+ * Threads: a client, its lanes and its loop belong to one thread; different clients on
+ * different loops may run on different threads. */
 
 struct ev_loop;          /* libev's loop; libbulwark uses libev */
 struct bulwark_client;   /* opaque */
@@ -96,11 +108,27 @@ struct bulwark_client;   /* opaque */
 int bulwark_client_open(const char *config_path, const char *key_path, struct ev_loop *loop,
 			struct bulwark_client **out, char *err, size_t errlen);
 
-/* Close every connection and free c. An outstanding operation completes first, its
- * callback running from inside this call: with its result if the group has already
- * answered, else with BULWARK_ERR_CANCELLED. May be called from inside c's own
- * completion callback (the memory is then released once the callback returns).
- * NULL is a no-op. */
+/* The most lanes one key may have open (the group's default limit, wire/wire.h). */
+#define BULWARK_MAX_LANES 4096u
+
+/* Open a lane of c: another client with c's key, group, loop and connections, and
+ * its own outstanding operation (see "Lanes" above). Lanes are numbered 1, 2, ...
+ * (c itself is lane 0) up to the group's limit (BULWARK_MAX_LANES = 4096 lanes per
+ * key); the number of a closed lane is given to a later one (its timestamps start
+ * above every request the key's lanes have sent, so the group tells them apart).
+ * c may be any lane of the key. The new lane starts with c's operation timeout.
+ * Closing c or any lane leaves the others working; the connections close with the
+ * last of them. Returns 0 and *out (owned by the caller, freed with
+ * bulwark_client_close), or BULWARK_ERR_ARG (NULL, or c is closing), BULWARK_ERR_LANES
+ * (the key already has the limit of lanes open) or BULWARK_ERR_NOMEM. */
+int bulwark_client_lane(struct bulwark_client *c, struct bulwark_client **out);
+
+/* Close c (one lane) and free it; with the key's last lane, close every connection
+ * too. An outstanding operation completes first, its callback running from inside this
+ * call: with its result if the group has already answered, else with
+ * BULWARK_ERR_CANCELLED. May be called from inside c's own completion callback (the
+ * memory is then released once the callback returns), or from another lane's. A reply
+ * for c that arrives later is dropped. NULL is a no-op. */
 void bulwark_client_close(struct bulwark_client *c);
 
 /* How long one operation may take, retransmissions and view changes included, before
@@ -214,7 +242,7 @@ struct bulwark_replica_status {
  * connected within the timeout, or do not answer, are reported down. Each answer is the
  * replica's own report, not a certificate. Returns 0 (even if all are down),
  * BULWARK_ERR_ARG, BULWARK_ERR_LOOP, BULWARK_ERR_BUSY (a status query is already
- * running on c) or BULWARK_ERR_NOMEM. Runs c's loop like the blocking calls. */
+ * running on c or another lane of its key) or BULWARK_ERR_NOMEM. Runs c's loop like the blocking calls. */
 int bulwark_status(struct bulwark_client *c, uint32_t timeout_ms,
 		   struct bulwark_replica_status *out, size_t max, size_t *count);
 

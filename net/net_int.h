@@ -128,7 +128,7 @@ struct net__frame {
 	uint32_t len;           /* the length prefix, once its 4 bytes are in */
 };
 /* Decode the frame at the start of buf[0..avail) as frame number ctr of its direction,
- * whose tag is checked with mac (the inbound key; its scratch context is used). Pure:
+ * whose tag is checked with mac (the inbound key). Pure:
  * reads buf, writes only f.
  *   NET_OK, f->payload set: complete and authentic, f->size <= avail bytes long;
  *   NET_OK, f->payload NULL: incomplete, the frame needs f->size bytes (NET_FRAME_HDR

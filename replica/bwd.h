@@ -101,6 +101,9 @@ struct bwd {
 	uint8_t (*replica_pubs)[CRYPTO_ED25519_PUB];/* n raw keys, for net */
 	uint32_t id;
 	struct wire_limits limits;
+	uint8_t boot_id[STORE_BOOT_ID_LEN];         /* this boot of the machine (daemon.c) */
+	int votes_uncertain;                        /* the store's session says votes may be
+						     * lost, until the core moves past them */
 
 	/* environment */
 	struct ev_loop *loop;                       /* borrowed: the default loop */
@@ -117,6 +120,8 @@ struct bwd {
 	int pending;                                /* up holds anything to flush */
 	uint64_t deadline;                          /* the core's latest wished TICK, 0 = none */
 	struct wire_buf scratch;                    /* INFO replies */
+	uint8_t (*req_digests)[WIRE_DIGEST_LEN];    /* limits.max_batch_count: a decoded
+						     * PRE-PREPARE's request digests */
 
 	ev_prepare flush_w;
 	ev_timer tick_w;

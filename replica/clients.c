@@ -152,6 +152,7 @@ int bwd_clients_up(struct bwd_clients *cs, const uint8_t pub[CRYPTO_ED25519_PUB]
 	if (e->nmac >= 1)
 		e->mac[1] = e->mac[0];
 	e->mac[0] = mac;
+	crypto_hmac_free(&mac); /* wipes the stack copy of the keyed state (moved above) */
 	if (e->nmac < 2)
 		e->nmac++;
 	e->conn = conn;

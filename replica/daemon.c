@@ -210,6 +210,11 @@ static int open_store(struct bwd *b)
 		return BWD_ERR_STORE;
 	}
 	kv_config_default(&kc);
+	/* Executed batches are written without a sync: what makes an answered request
+	 * durable is the prepared certificate that 2f+1 replicas synced before their
+	 * COMMIT (a restarted replica re-executes from those, or fetches a checkpoint),
+	 * and every later synced write covers them too (LevelDB keeps write order). */
+	kc.sync = 0;
 	bwd__upd_config(b, &uc);
 	rc = app_init(&b->app, b->store, &kc, &uc);
 	if (rc != APP_OK) {
@@ -219,6 +224,32 @@ static int open_store(struct bwd *b)
 	}
 	b->app_ready = 1;
 	return BWD_OK;
+}
+
+/* This boot of the machine, from /proc/sys/kernel/random/boot_id (a UUID); all zeros
+ * if it cannot be read, which store_session_begin treats as a boot never seen. */
+static void read_boot_id(uint8_t id[STORE_BOOT_ID_LEN])
+{
+	char text[64];
+	size_t n = 0;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	memset(id, 0, STORE_BOOT_ID_LEN);
+	if (f == NULL)
+		return;
+	if (fgets(text, sizeof(text), f) != NULL) {
+		for (const char *p = text; *p != '\0' && n < 2 * STORE_BOOT_ID_LEN; p++) {
+			int v = *p >= '0' && *p <= '9' ? *p - '0'
+				: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+			if (v < 0)
+				continue;
+			id[n / 2] = (uint8_t)(id[n / 2] | (v << (n % 2 ? 0 : 4)));
+			n++;
+		}
+		if (n != 2 * STORE_BOOT_ID_LEN)
+			memset(id, 0, STORE_BOOT_ID_LEN);
+	}
+	fclose(f);
 }
 
 static int open_core(struct bwd *b)
@@ -258,6 +289,21 @@ static int open_core(struct bwd *b)
 	/* A state transfer interrupted by a crash left the state half-copied: the core
 	 * must fetch a proven checkpoint before it executes anything. */
 	pc.state_incomplete = store_transfer_pending(b->store, NULL);
+	/* Pre-prepare records are not synced: if the machine went down since the last
+	 * clean stop, some may be lost, and the core must not vote again in that view. */
+	read_boot_id(b->boot_id);
+	rc = store_session_begin(b->store, b->boot_id, &pc.votes_uncertain);
+	if (rc != STORE_OK) {
+		why(b, "cannot record the session in the database: %s: %s", store_strerror(rc),
+		    store_last_error(b->store));
+		return BWD_ERR_STORE;
+	}
+	if (pc.votes_uncertain)
+		log_warn("bulwarkd", "unsynced records may be lost (the machine stopped without a clean shutdown, now or before)",
+			 "action=no_prepare_or_preprepare_until_the_next_view");
+	b->votes_uncertain = pc.votes_uncertain;
+	/* One batch per loop turn: the FLUSH step before persisting proposes it. */
+	pc.batch_on_flush = 1;
 	bwd__crypto_ops(b, &pc.crypto);
 	app_ops(&b->app, &pc.app);
 	/* No tracer at all unless its lines would be logged: the core then formats nothing. */
@@ -321,6 +367,11 @@ int bwd_open(struct bwd *b, struct bw_config *cfg, uint32_t id, struct crypto_ed
 	pbft_update_init(&b->up);
 	wire_buf_init(&b->scratch);
 	set_limits(b);
+	b->req_digests = calloc(b->limits.max_batch_count, sizeof(*b->req_digests));
+	if (b->req_digests == NULL) {
+		why(b, "out of memory for %u request digests", b->limits.max_batch_count);
+		return BWD_ERR_NOMEM;
+	}
 	b->loop = ev_default_loop(EVFLAG_AUTO);
 	if (b->loop == NULL) {
 		why(b, "cannot create the event loop");
@@ -401,11 +452,15 @@ void bwd_close(struct bwd *b)
 	/* A clean stop writes what the core asked to make durable in the last turn (none of
 	 * it was sent). After a fatal error nothing is written: the failed step may have left
 	 * the update half-built, and no message that depends on it left the replica. */
-	if (b->store != NULL && b->up.nrec > 0 && b->fatal == 0) {
-		int rc = store_apply_records(b->store, &b->up);
+	if (b->store != NULL && b->fatal == 0 && b->core != NULL) {
+		int rc = b->up.nrec > 0 ? store_apply_records(b->store, &b->up) : STORE_OK;
 		if (rc != STORE_OK)
 			log_error("bulwarkd", "cannot persist the last protocol records",
 				  "error=%s detail=%s", store_strerror(rc), store_last_error(b->store));
+		/* Synced, after every other write: the next start knows nothing was lost. */
+		else if ((rc = store_session_end(b->store, b->boot_id)) != STORE_OK)
+			log_error("bulwarkd", "cannot record the clean stop", "error=%s detail=%s",
+				  store_strerror(rc), store_last_error(b->store));
 	}
 	bwd__upd_close(b);
 	net_close(b->net);
@@ -420,6 +475,8 @@ void bwd_close(struct bwd *b)
 	bwd_clients_free(&b->clients);
 	pbft_update_free(&b->up);
 	wire_buf_free(&b->scratch);
+	free(b->req_digests);
+	b->req_digests = NULL;
 	if (b->replica_keys != NULL) {
 		for (uint32_t i = 0; i < b->cfg.n; i++)
 			crypto_ed25519_free(&b->replica_keys[i]);

@@ -94,10 +94,18 @@ static void arm_tick(struct bwd *b)
 	ev_timer_start(b->loop, &b->tick_w);
 }
 
-int bwd__flush(struct bwd *b)
+/* One turn's end: the FLUSH step, the records, the messages. *again: the core holds a
+ * batch back until these records are on disk (pbft_update.again). */
+static int flush_turn(struct bwd *b, int *again)
 {
-	if (!b->pending)
-		return BWD_OK;
+	/* The turn is over: the primary proposes every request that arrived in it as one
+	 * batch (pbft_config.batch_on_flush), before the records are written. */
+	struct pbft_event ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_FLUSH;
+	step(b, &ev);
+	if (b->fatal != 0)
+		return b->fatal;
 	if (b->up.nrec > 0) {
 		int rc = store_apply_records(b->store, &b->up);
 		if (rc != STORE_OK) {
@@ -108,11 +116,49 @@ int bwd__flush(struct bwd *b)
 	}
 	for (size_t i = 0; i < b->up.nout; i++)
 		send_out(b, &b->up.out[i]);
+	if (b->votes_uncertain) {
+		/* Past the views whose votes may have been lost (the VIEW record that says
+		 * so is written above): the store stops reporting the loss. */
+		struct pbft_status st;
+		pbft_get_status(b->core, &st);
+		if (!st.votes_uncertain) {
+			int rc = store_session_settled(b->store, b->boot_id);
+			if (rc != STORE_OK) {
+				snprintf(b->why, sizeof(b->why), "cannot record the session: %s: %s",
+					 store_strerror(rc), store_last_error(b->store));
+				return BWD_ERR_PERSIST;
+			}
+			b->votes_uncertain = 0;
+			log_info("bulwarkd", "votes certain again: the group moved past the views of lost records",
+				 "view=%llu", (unsigned long long)st.view);
+		}
+	}
+	*again = b->up.again;
 	pbft_update_reset(&b->up);
 	b->pending = 0;
 	b->ctr.flushes++;
-	arm_tick(b);
 	return BWD_OK;
+}
+
+/* A batch committed with our own COMMIT of this turn executes in a second turn, right
+ * after the first wrote its certificate; a third is never needed (a FLUSH step
+ * receives no votes), the bound only keeps a misbehaving core from spinning here. */
+#define BWD_FLUSH_TURNS 4
+
+int bwd__flush(struct bwd *b)
+{
+	int again = 0, rc = BWD_OK;
+
+	for (int t = 0; t < BWD_FLUSH_TURNS && b->pending; t++) {
+		rc = flush_turn(b, &again);
+		if (rc != BWD_OK || !again)
+			break;
+		b->pending = 1;
+	}
+	if (rc == BWD_OK && again)
+		b->deadline = bwd__now_ms(); /* a TICK as soon as the loop comes round */
+	arm_tick(b);
+	return rc;
 }
 
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -190,6 +236,7 @@ static void on_frame(void *ctx, struct net_conn *conn, const uint8_t *payload, s
 	const struct net_peer *peer = net_conn_peer(conn);
 	struct pbft_event ev;
 	struct wire_msg m;
+	uint32_t ndigests = 0;
 	const char *why;
 
 	if (b->fatal != 0)
@@ -202,7 +249,10 @@ static void on_frame(void *ctx, struct net_conn *conn, const uint8_t *payload, s
 		bwd__upd_frame(b, conn, payload, len);
 		return;
 	}
-	int rc = wire_decode(payload, len, &b->limits, &m);
+	/* A PRE-PREPARE's request digests, computed to check its batch digest, are kept
+	 * for the core's authenticator checks. */
+	int rc = wire_decode_digests(payload, len, &b->limits, &m, b->req_digests,
+				     b->limits.max_batch_count, &ndigests);
 	if (rc != WIRE_OK) {
 		b->ctr.frames_bad++;
 		if (peer->role == NET_ROLE_REPLICA)
@@ -231,6 +281,8 @@ static void on_frame(void *ctx, struct net_conn *conn, const uint8_t *payload, s
 	memset(&ev, 0, sizeof(ev));
 	ev.type = PBFT_EV_MESSAGE;
 	ev.msg = &m;
+	ev.req_digests = (const uint8_t (*)[WIRE_DIGEST_LEN])b->req_digests;
+	ev.nreq_digests = ndigests;
 	if (peer->role == NET_ROLE_CLIENT) {
 		ev.from = WIRE_SENDER_CLIENT;
 		ev.from_client = peer->pub;

@@ -19,6 +19,7 @@ const struct wire_limits wire_limits_default = {
 	.max_key = 4096,               /* state keys: namespace + service key (<= 1 KiB) + slack */
 	.max_value = (1u << 20) + 4096,
 	.max_entries = 65536,
+	.max_lanes = WIRE_MAX_LANES,
 };
 
 /* ---------------------------------------------------------------- decoding */
@@ -86,6 +87,9 @@ static void get_request_body(struct wire_cursor *c, const struct wire_limits *li
 			     struct wire_request *r)
 {
 	wire__getn(c, r->client, WIRE_KEY_LEN);
+	r->lane = wire__get32(c);
+	if (c->err == 0 && r->lane >= lim->max_lanes)
+		wire__fail(c, WIRE_ERR_FIELD);
 	r->timestamp = wire__get64(c);
 	r->flags = wire__get32(c);
 	if (c->err == 0 && (r->flags & ~WIRE_REQ_READ_ONLY) != 0)
@@ -94,11 +98,19 @@ static void get_request_body(struct wire_cursor *c, const struct wire_limits *li
 	r->auth = wire__getbytes(c, lim->max_auth);
 }
 
+/* Where a decoded PRE-PREPARE's request digests go (wire_decode_digests), or NULL. */
+struct digest_sink {
+	uint8_t (*d)[WIRE_DIGEST_LEN];
+	uint32_t max;
+	uint32_t *n;
+};
+
 /* A batch, validated request by request; its digest is computed in the same pass and
- * compared with want (group and epoch from the header): a mismatch is WIRE_ERR_FIELD. */
+ * compared with want (group and epoch from the header): a mismatch is WIRE_ERR_FIELD.
+ * The request digests computed on the way are kept in sink when it has room. */
 static void get_batch(struct wire_cursor *c, const struct wire_limits *lim,
 		      const struct wire_hdr *h, const uint8_t want[WIRE_DIGEST_LEN],
-		      struct wire_batch *b)
+		      struct wire_batch *b, const struct digest_sink *sink)
 {
 	b->time = wire__get64(c);
 	b->count = get_count(c, lim->max_batch_count);
@@ -114,6 +126,7 @@ static void get_batch(struct wire_cursor *c, const struct wire_limits *lim,
 		return;
 	}
 	const uint8_t *start = c->p;
+	int keep = sink != NULL && b->count <= sink->max;
 	for (uint32_t i = 0; i < b->count; i++) {
 		uint32_t len = wire__get32(c);
 		if (c->err != 0)
@@ -132,7 +145,8 @@ static void get_batch(struct wire_cursor *c, const struct wire_limits *lim,
 		get_request_body(&rc, lim, &r);
 		err = wire_cursor_end(&rc);
 		if (err == 0) {
-			uint8_t d[WIRE_DIGEST_LEN];
+			uint8_t tmp[WIRE_DIGEST_LEN];
+			uint8_t *d = keep ? sink->d[i] : tmp;
 			err = wire__request_digest(h->group, h->epoch, &r, d);
 			if (err == 0)
 				err = wire__batch_add(&ctx, d);
@@ -152,6 +166,8 @@ static void get_batch(struct wire_cursor *c, const struct wire_limits *lim,
 	b->reqs.len = (uint32_t)(c->p - start);
 	if (!crypto_memeq(got, want, WIRE_DIGEST_LEN))
 		wire__fail(c, WIRE_ERR_FIELD);
+	else if (keep && c->err == 0)
+		*sink->n = b->count;
 }
 
 static void get_reply(struct wire_cursor *c, const struct wire_limits *lim, struct wire_reply *r)
@@ -159,6 +175,9 @@ static void get_reply(struct wire_cursor *c, const struct wire_limits *lim, stru
 	r->view = wire__get64(c);
 	r->timestamp = wire__get64(c);
 	wire__getn(c, r->client, WIRE_KEY_LEN);
+	r->lane = wire__get32(c);
+	if (c->err == 0 && r->lane >= lim->max_lanes)
+		wire__fail(c, WIRE_ERR_FIELD);
 	r->flags = wire__get32(c);
 	if (c->err == 0 && (r->flags & ~WIRE_REPLY_READ_ONLY) != 0)
 		wire__fail(c, WIRE_ERR_FLAGS);
@@ -167,14 +186,15 @@ static void get_reply(struct wire_cursor *c, const struct wire_limits *lim, stru
 }
 
 static void get_preprepare(struct wire_cursor *c, const struct wire_limits *lim,
-			   const struct wire_hdr *h, struct wire_preprepare *pp)
+			   const struct wire_hdr *h, struct wire_preprepare *pp,
+			   const struct digest_sink *sink)
 {
 	pp->view = wire__get64(c);
 	pp->seq = wire__get64(c);
 	if (c->err == 0 && pp->seq == 0)
 		wire__fail(c, WIRE_ERR_FIELD);
 	wire__getn(c, pp->digest, WIRE_DIGEST_LEN);
-	get_batch(c, lim, h, pp->digest, &pp->batch);
+	get_batch(c, lim, h, pp->digest, &pp->batch, sink);
 }
 
 static void get_prepare(struct wire_cursor *c, struct wire_prepare *pr)
@@ -207,7 +227,7 @@ static void get_pitems(struct wire_cursor *c, const struct wire_limits *lim,
 			wire__fail(c, WIRE_ERR_FIELD);
 		it.view = wire__get64(c);
 		wire__getn(c, it.digest, WIRE_DIGEST_LEN);
-		get_batch(c, lim, h, it.digest, &it.batch);
+		get_batch(c, lim, h, it.digest, &it.batch, NULL);
 	}
 	if (c->err == 0) {
 		l->bytes.p = start;
@@ -343,7 +363,8 @@ int wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *hdr, struct
 	return WIRE_OK;
 }
 
-int wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct wire_msg *out)
+static int decode(const uint8_t *buf, size_t len, const struct wire_limits *lim,
+		  struct wire_msg *out, const struct digest_sink *sink)
 {
 	if (lim == NULL)
 		lim = &wire_limits_default;
@@ -364,7 +385,7 @@ int wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *lim, s
 		get_reply(&c, lim, &out->u.reply);
 		break;
 	case WIRE_PREPREPARE:
-		get_preprepare(&c, lim, h, &out->u.preprepare);
+		get_preprepare(&c, lim, h, &out->u.preprepare, sink);
 		break;
 	case WIRE_PREPARE:
 	case WIRE_COMMIT:
@@ -415,6 +436,24 @@ err_out:
 	return err;
 }
 
+int wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct wire_msg *out)
+{
+	return decode(buf, len, lim, out, NULL);
+}
+
+int wire_decode_digests(const uint8_t *buf, size_t len, const struct wire_limits *lim,
+			struct wire_msg *out, uint8_t (*digests)[WIRE_DIGEST_LEN], uint32_t max,
+			uint32_t *ndigests)
+{
+	struct digest_sink sink = { digests, digests != NULL ? max : 0, ndigests };
+
+	*ndigests = 0;
+	int err = decode(buf, len, lim, out, &sink);
+	if (err != 0)
+		*ndigests = 0;
+	return err;
+}
+
 /* ---------------------------------------------------------------- encoding */
 static uint8_t *put_request(uint8_t *p, const struct wire_request *r)
 {
@@ -426,6 +465,7 @@ static uint8_t *put_reply(uint8_t *p, const struct wire_reply *r)
 	p = wire__st64(p, r->view);
 	p = wire__st64(p, r->timestamp);
 	p = wire__stn(p, r->client, WIRE_KEY_LEN);
+	p = wire__st32(p, r->lane);
 	p = wire__st32(p, r->flags);
 	p = wire__stbytes(p, r->result);
 	return wire__stbytes(p, r->extra);
@@ -524,7 +564,7 @@ static uint64_t body_len(const struct wire_msg *m, int *err)
 	case WIRE_REPLY:
 		if ((m->u.reply.flags & ~WIRE_REPLY_READ_ONLY) != 0)
 			break;
-		return 8u + 8u + WIRE_KEY_LEN + 4u + 4u + (uint64_t)m->u.reply.result.len + 4u +
+		return 8u + 8u + WIRE_KEY_LEN + 4u + 4u + 4u + (uint64_t)m->u.reply.result.len + 4u +
 		       m->u.reply.extra.len;
 	case WIRE_PREPREPARE:
 		return 8u + 8u + WIRE_DIGEST_LEN + wire__batch_len(&m->u.preprepare.batch);

@@ -10,8 +10,8 @@
 #define BATCH_DOMAIN "bulwark/batch/v1"
 #define REQ_DOMAIN_LEN (sizeof(REQ_DOMAIN) - 1)
 #define BATCH_DOMAIN_LEN (sizeof(BATCH_DOMAIN) - 1)
-/* domain, group, epoch, client, timestamp, flags, op length */
-#define REQ_PREFIX_LEN (REQ_DOMAIN_LEN + 8 + 8 + WIRE_KEY_LEN + 8 + 4 + 4)
+/* domain, group, epoch, client, lane, timestamp, flags, op length */
+#define REQ_PREFIX_LEN (REQ_DOMAIN_LEN + 8 + 8 + WIRE_KEY_LEN + 4 + 8 + 4 + 4)
 /* domain, group, epoch, time, count */
 #define BATCH_PREFIX_LEN (BATCH_DOMAIN_LEN + 8 + 8 + 8 + 4)
 
@@ -23,6 +23,7 @@ int wire__request_digest(uint64_t group, uint64_t epoch, const struct wire_reque
 	p = wire__st64(p, group);
 	p = wire__st64(p, epoch);
 	p = wire__stn(p, r->client, WIRE_KEY_LEN);
+	p = wire__st32(p, r->lane);
 	p = wire__st64(p, r->timestamp);
 	p = wire__st32(p, r->flags);
 	wire__st32(p, r->op.len);
@@ -106,6 +107,22 @@ void wire_batch_digest(uint64_t group, uint64_t epoch, const struct wire_batch *
 		       uint8_t out[WIRE_DIGEST_LEN])
 {
 	if (wire__batch_digest(group, epoch, b, out) != 0)
+		memset(out, 0, WIRE_DIGEST_LEN);
+}
+
+void wire_batch_digest_of(uint64_t group, uint64_t epoch, uint64_t time, uint32_t count,
+			  const uint8_t (*req_digests)[WIRE_DIGEST_LEN], uint8_t out[WIRE_DIGEST_LEN])
+{
+	struct crypto_sha256_ctx ctx;
+	int err = wire__batch_begin(&ctx, group, epoch, time, count);
+
+	if (err != 0) {
+		memset(out, 0, WIRE_DIGEST_LEN);
+		return;
+	}
+	for (uint32_t i = 0; i < count && err == 0; i++)
+		err = wire__batch_add(&ctx, req_digests[i]);
+	if (wire__batch_end(&ctx, err, out) != 0)
 		memset(out, 0, WIRE_DIGEST_LEN);
 }
 

@@ -11,7 +11,7 @@
 #include "wire/wire.h"
 
 /* Encoded sizes of the fixed parts. */
-#define WIRE__REQ_FIXED (WIRE_KEY_LEN + 8u + 4u + 4u + 4u) /* client ts flags oplen authlen */
+#define WIRE__REQ_FIXED (WIRE_KEY_LEN + 4u + 8u + 4u + 4u + 4u) /* client lane ts flags oplen authlen */
 #define WIRE__PROOF_LEN (4u + WIRE_SIG_LEN)
 #define WIRE__QITEM_LEN (8u + 8u + WIRE_DIGEST_LEN)
 #define WIRE__NVITEM_LEN (8u + WIRE_DIGEST_LEN)
@@ -87,10 +87,11 @@ static inline uint64_t wire__batch_len(const struct wire_batch *b)
 	return 8u + 4u + (uint64_t)b->reqs.len;
 }
 
-/* A request body: client, timestamp, flags, op bytes, auth bytes. */
+/* A request body: client, lane, timestamp, flags, op bytes, auth bytes. */
 static inline uint8_t *wire__streq(uint8_t *p, const struct wire_request *r)
 {
 	p = wire__stn(p, r->client, WIRE_KEY_LEN);
+	p = wire__st32(p, r->lane);
 	p = wire__st64(p, r->timestamp);
 	p = wire__st32(p, r->flags);
 	p = wire__stbytes(p, r->op);

@@ -49,6 +49,7 @@ static int iter_finish(struct wire_iter *it, const struct wire_cursor *c)
 static void get_request_body(struct wire_cursor *c, struct wire_request *r)
 {
 	wire__getn(c, r->client, WIRE_KEY_LEN);
+	r->lane = wire__get32(c);
 	r->timestamp = wire__get64(c);
 	r->flags = wire__get32(c);
 	r->op = wire__getbytes(c, UINT32_MAX);

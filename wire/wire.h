@@ -13,6 +13,7 @@
 #define WIRE_SIG_LEN 64u       /* Ed25519 signature */
 #define WIRE_TAG_LEN 16u       /* one MAC tag of a request authenticator */
 #define WIRE_SENDER_CLIENT 0xffffffffu /* header sender of a message from a client */
+#define WIRE_MAX_LANES 4096u   /* default wire_limits.max_lanes */
 
 /* Message types. 1..31 PBFT, 32..63 reserved for net/, 64..127 the update service,
  * 128..191 credit and dissemination. wire_decode() knows the PBFT set; later modules
@@ -66,6 +67,7 @@ struct wire_limits {
 	uint32_t max_key;         /* state key bytes in DATA / FETCH */
 	uint32_t max_value;       /* state value bytes in DATA */
 	uint32_t max_entries;     /* entries in one DATA page */
+	uint32_t max_lanes;       /* a request's lane must be below this */
 };
 /* Defaults sized for n <= 64 and the default config (see docs/PROTOCOL.md). */
 extern const struct wire_limits wire_limits_default;
@@ -83,7 +85,9 @@ struct wire_hdr {
 #define WIRE_REQ_READ_ONLY 0x1u
 struct wire_request {
 	uint8_t client[WIRE_KEY_LEN]; /* client's Ed25519 public key */
-	uint64_t timestamp;           /* per-client, strictly increasing */
+	uint32_t lane;                /* one of the key's independent request streams: the
+				       * exactly-once identity is (client, lane) */
+	uint64_t timestamp;           /* per (client, lane), strictly increasing */
 	uint32_t flags;               /* WIRE_REQ_* */
 	struct wire_bytes op;         /* the operation, opaque to PBFT */
 	struct wire_bytes auth;       /* n MAC tags (replica order) or one Ed25519 signature */
@@ -102,6 +106,7 @@ struct wire_reply {
 	uint64_t view;
 	uint64_t timestamp;
 	uint8_t client[WIRE_KEY_LEN];
+	uint32_t lane;
 	uint32_t flags;
 	struct wire_bytes result; /* deterministic part, matched across replicas */
 	struct wire_bytes extra;  /* replica-specific part, not matched */
@@ -233,6 +238,14 @@ struct wire_msg {
  * borrows an OpenSSL context: WIRE_ERR_NOMEM if even that fails). Returns 0, or the
  * first error met reading front to back, with *out zeroed. */
 int wire_decode(const uint8_t *buf, size_t len, const struct wire_limits *lim, struct wire_msg *out);
+/* As wire_decode; for a PRE-PREPARE it also keeps the digest of each request of its
+ * batch, which checking the batch digest computes anyway, in digests[0..count) (batch
+ * order), so that whoever checks the requests' authenticators need not hash them again.
+ * *ndigests is the batch's count when they were kept: 0 for other types, on error, or
+ * when the count is above max. */
+int wire_decode_digests(const uint8_t *buf, size_t len, const struct wire_limits *lim,
+			struct wire_msg *out, uint8_t (*digests)[WIRE_DIGEST_LEN], uint32_t max,
+			uint32_t *ndigests);
 /* Only the common header (for types decoded elsewhere); *body is what follows it. */
 int wire_decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *hdr, struct wire_bytes *body);
 
@@ -324,6 +337,9 @@ void wire_request_digest(uint64_t group, uint64_t epoch, const struct wire_reque
 /* SHA-256 over a domain string, the batch time, count and each request's digest. */
 void wire_batch_digest(uint64_t group, uint64_t epoch, const struct wire_batch *b,
 		       uint8_t out[WIRE_DIGEST_LEN]);
+/* The same from the request digests already known (count of them, batch order). */
+void wire_batch_digest_of(uint64_t group, uint64_t epoch, uint64_t time, uint32_t count,
+			  const uint8_t (*req_digests)[WIRE_DIGEST_LEN], uint8_t out[WIRE_DIGEST_LEN]);
 /* The digest of the null request (empty batch, time 0) that fills gaps in a new view. */
 void wire_null_digest(uint64_t group, uint64_t epoch, uint8_t out[WIRE_DIGEST_LEN]);
 

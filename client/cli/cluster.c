@@ -42,6 +42,7 @@ struct init_opts {
 	unsigned replicas;
 	unsigned base_port;
 	uint64_t group_id;
+	enum config_client_auth client_auth;
 };
 
 static void cluster_usage(FILE *out)
@@ -60,7 +61,7 @@ static void init_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: bulwark cluster init --dir DIR [--replicas N] [--base-port P] [--host HOST]\n"
-		"                            [--group-id ID]\n"
+		"                            [--group-id ID] [--client-auth macs|signatures]\n"
 		"Write DIR/keys/replicaI.{key,pub}, DIR/keys/admin.{key,pub} and DIR/%s for one\n"
 		"group whose replicas all run on HOST. Existing files are never overwritten.\n"
 		"\n"
@@ -69,6 +70,11 @@ static void init_usage(FILE *out)
 		"  -p, --base-port P    replica ports P..P+N-1, HTTP ports P+%u.. (default 7000)\n"
 		"      --host HOST      address of every replica (default 127.0.0.1)\n"
 		"      --group-id ID    64-bit group id (default 1)\n"
+		"      --client-auth A  how replicas check client requests (default macs): macs,\n"
+		"                       one HMAC tag per replica; signatures, every request\n"
+		"                       Ed25519-signed (robust mode: a faulty client cannot send\n"
+		"                       a request some replicas accept and others refuse; every\n"
+		"                       replica verifies every request, which bounds throughput)\n"
 		"  -h, --help           show this help\n"
 		"\n"
 		"Then run each replica with: bulwarkd -c DIR/%s -i I\n",
@@ -144,11 +150,13 @@ static int init_write_config(const char *path, const struct init_opts *o)
 		"pipeline = 8\n"
 		"view_change_timeout_ms = 1000\n"
 		"max_clock_skew_ms = 2000\n"
-		"client_auth = macs           ; or signatures (robust mode)\n"
+		"client_auth = %-15s; %s\n"
 		"data_dir = data              ; replica I stores under data/replicaI\n"
 		"admin_key = keys/admin.pub\n",
 		INIT_CONFIG_NAME, (unsigned long long)o->group_id, f, o->replicas,
-		(unsigned long long)bmb);
+		(unsigned long long)bmb, config_client_auth_name(o->client_auth),
+		o->client_auth == CONFIG_AUTH_SIGNATURES ? "signed requests (robust mode), or macs"
+							 : "or signatures (robust mode)");
 	for (unsigned i = 0; i < o->replicas; i++)
 		fprintf(out,
 			"\n[replica %u]\n"
@@ -268,10 +276,12 @@ static int init_run(const struct init_opts *o)
 	}
 
 	unsigned f = (o->replicas - 1) / 3;
-	printf("wrote %s: group %llu, f = %u, %u replicas on %s, ports %u-%u, http %u-%u\n",
+	printf("wrote %s: group %llu, f = %u, %u replicas on %s, ports %u-%u, http %u-%u, "
+	       "client_auth = %s\n",
 	       fl->ini, (unsigned long long)o->group_id, f, o->replicas, o->host, o->base_port,
 	       o->base_port + o->replicas - 1, o->base_port + INIT_HTTP_OFFSET,
-	       o->base_port + INIT_HTTP_OFFSET + o->replicas - 1);
+	       o->base_port + INIT_HTTP_OFFSET + o->replicas - 1,
+	       config_client_auth_name(o->client_auth));
 	printf("wrote %s/replica{0..%u}.key and admin.key (private, mode 0600) and their .pub\n",
 	       fl->keys_dir, o->replicas - 1);
 	printf("run replica I with: bulwarkd -c %s -i I\n", fl->ini);
@@ -287,17 +297,18 @@ out:
 
 static int cluster_init(int argc, char **argv)
 {
-	enum { OPT_HOST = 256, OPT_GROUP_ID };
+	enum { OPT_HOST = 256, OPT_GROUP_ID, OPT_CLIENT_AUTH };
 	static const struct option longopts[] = {
 		{"dir", required_argument, NULL, 'd'},
 		{"replicas", required_argument, NULL, 'r'},
 		{"base-port", required_argument, NULL, 'p'},
 		{"host", required_argument, NULL, OPT_HOST},
 		{"group-id", required_argument, NULL, OPT_GROUP_ID},
+		{"client-auth", required_argument, NULL, OPT_CLIENT_AUTH},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct init_opts o = {NULL, "127.0.0.1", 4, 7000, 1};
+	struct init_opts o = {NULL, "127.0.0.1", 4, 7000, 1, CONFIG_AUTH_MACS};
 	uint64_t v;
 	int c;
 
@@ -332,6 +343,16 @@ static int cluster_init(int argc, char **argv)
 			if (cli_parse_uint("cluster init", "--group-id", optarg, 0, UINT64_MAX,
 					   &o.group_id) != 0)
 				return CLI_EXIT_USAGE;
+			break;
+		case OPT_CLIENT_AUTH:
+			/* The names config_load accepts for [group] client_auth. */
+			if (strcmp(optarg, "macs") == 0)
+				o.client_auth = CONFIG_AUTH_MACS;
+			else if (strcmp(optarg, "signatures") == 0)
+				o.client_auth = CONFIG_AUTH_SIGNATURES;
+			else
+				return cli_usage_error("cluster init", "--client-auth '%s' is neither "
+						       "'macs' nor 'signatures'", optarg);
 			break;
 		case 'h':
 			init_usage(stdout);

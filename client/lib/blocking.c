@@ -40,13 +40,15 @@ static int blocking_run(struct bulwark_client *c, const struct bulwark_op *op,
 	memset(w, 0, sizeof(*w));
 	if (!c)
 		return BULWARK_ERR_ARG;
-	if (ev_depth(c->loop) > 0)
+	if (ev_depth(c->s->loop) > 0)
 		return BULWARK_ERR_LOOP;
 	rc = bulwark_submit(c, op, blocking_done, w);
 	if (rc != BULWARK_OK)
 		return rc;
 	w->pending = 1;
-	rc = bulwark__run_until(c, &w->pending);
+	/* From here on c may be closed by another lane's callback: only its session, held
+	 * by the run, and w are used. */
+	rc = bulwark__run_until(c->s, &w->pending);
 	if (rc != BULWARK_OK)
 		return rc;
 	return w->status;

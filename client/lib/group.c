@@ -1,6 +1,7 @@
-/* group.c: libbulwark's group client: the config and key, one authenticated connection
- * per replica, the PBFT client machine driven by replies and timers, request
- * authenticators, and the asynchronous operations with their completion callbacks. */
+/* group.c: libbulwark's group client: the session (config, key, one authenticated
+ * connection per replica, shared by the key's lanes), the lanes with their PBFT client
+ * machines driven by replies and timers, request authenticators, and the asynchronous
+ * operations with their completion callbacks. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,12 @@
 #include "client/lib/client_int.h"
 #include "common/config.h"
 #include "wire/kv.h"
+
+/* The lane table's first size; it doubles up to the session's max_lanes. */
+#define BULWARK__LANES_INITIAL 8u
+
+_Static_assert(BULWARK_MAX_LANES == WIRE_MAX_LANES,
+	       "bulwark.h promises the group's default lane limit");
 
 uint64_t bulwark__now_ms(void)
 {
@@ -46,20 +53,20 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* ---------------------------------------------------------------- deadlines */
-static uint64_t bulwark__quorum_wait_ms(const struct bulwark_client *c)
+static uint64_t bulwark__quorum_wait_ms(const struct bulwark__session *s)
 {
-	return c->retrans_ms < BULWARK__QUORUM_WAIT_MS ? c->retrans_ms : BULWARK__QUORUM_WAIT_MS;
+	return s->retrans_ms < BULWARK__QUORUM_WAIT_MS ? s->retrans_ms : BULWARK__QUORUM_WAIT_MS;
 }
 
 /* Whether a waiting request may go out now: every replica connected, or 2f+1 of them
  * and a short wait, or the retransmission timeout since the open. Once true, true. */
-static int bulwark__ready(struct bulwark_client *c, uint64_t now)
+static int bulwark__ready(struct bulwark__session *s, uint64_t now)
 {
-	if (!c->settled &&
-	    (c->nup == c->n || now >= c->open_ms + c->retrans_ms ||
-	     (c->nup >= 2 * c->f + 1 && now >= c->open_ms + bulwark__quorum_wait_ms(c))))
-		c->settled = 1;
-	return c->settled;
+	if (!s->settled &&
+	    (s->nup == s->n || now >= s->open_ms + s->retrans_ms ||
+	     (s->nup >= 2 * s->f + 1 && now >= s->open_ms + bulwark__quorum_wait_ms(s))))
+		s->settled = 1;
+	return s->settled;
 }
 
 static uint64_t bulwark__min_deadline(uint64_t a, uint64_t b)
@@ -71,28 +78,32 @@ static uint64_t bulwark__min_deadline(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-void bulwark__arm(struct bulwark_client *c)
+/* Recompute the lane's timer from its deadlines. Most calls (each reply of an op)
+ * leave the deadline as it was: the timer is then left alone. */
+static void bulwark__arm(struct bulwark_client *c)
 {
+	struct bulwark__session *s = c->s;
 	uint64_t when = 0, now;
 
 	if (c->busy && !c->finished) {
 		when = bulwark__min_deadline(when, c->op_deadline);
 		if (c->invoked) {
 			when = bulwark__min_deadline(when, c->mach_deadline);
-		} else if (!c->settled) {
-			when = bulwark__min_deadline(when, c->open_ms + c->retrans_ms);
-			if (c->nup >= 2 * c->f + 1)
-				when = bulwark__min_deadline(when, c->open_ms + bulwark__quorum_wait_ms(c));
+		} else if (!s->settled) {
+			when = bulwark__min_deadline(when, s->open_ms + s->retrans_ms);
+			if (s->nup >= 2 * s->f + 1)
+				when = bulwark__min_deadline(when, s->open_ms + bulwark__quorum_wait_ms(s));
 		}
 	}
-	if (c->status_busy)
-		when = bulwark__min_deadline(when, c->status_deadline);
-	ev_timer_stop(c->loop, &c->timer);
+	if (when == c->armed && (!when || ev_is_active(&c->timer)))
+		return;
+	ev_timer_stop(s->loop, &c->timer);
+	c->armed = when;
 	if (!when)
 		return;
 	now = bulwark__now_ms();
 	ev_timer_set(&c->timer, when > now ? (double)(when - now) / 1000.0 : 0.0, 0.0);
-	ev_timer_start(c->loop, &c->timer);
+	ev_timer_start(s->loop, &c->timer);
 }
 
 /* ---------------------------------------------------------------- completion */
@@ -103,7 +114,7 @@ static void bulwark__finish(struct bulwark_client *c, int status)
 	c->res.status = status;
 	c->finished = 1;
 	c->mach_deadline = 0;
-	ev_feed_event(c->loop, &c->done_w, EV_CUSTOM);
+	ev_feed_event(c->s->loop, &c->done_w, EV_CUSTOM);
 }
 
 /* The machine accepted f+1 (2f+1) matching replies: decode the KV result. */
@@ -171,7 +182,7 @@ static void bulwark__finish_reply(struct bulwark_client *c)
 	bulwark__finish(c, status);
 }
 
-static void bulwark__destroy(struct bulwark_client *c);
+static void bulwark__lane_destroy(struct bulwark_client *c);
 
 /* A new client machine after an abandoned request: timestamps continue above every one
  * sent, the view is learnt again from the next replies. */
@@ -186,7 +197,7 @@ static void bulwark__abandon(struct bulwark_client *c)
 		c->stale = 0;
 }
 
-/* Hand the stored result to the user; the client is idle while the callback runs. */
+/* Hand the stored result to the user; the lane is idle while the callback runs. */
 static void bulwark__deliver(struct bulwark_client *c)
 {
 	struct bulwark_result res = c->res;
@@ -216,37 +227,41 @@ static void bulwark__done_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 		return;
 	bulwark__deliver(c);
 	if (c->closing && c->cb_depth == 0)
-		bulwark__destroy(c);
+		bulwark__lane_destroy(c);
 }
 
 /* ---------------------------------------------------------------- sending */
-static void bulwark__send_all(struct bulwark_client *c, const uint8_t *msg, size_t len)
+static void bulwark__send_all(struct bulwark__session *s, const uint8_t *msg, size_t len)
 {
-	for (uint32_t i = 0; i < c->n; i++) {
-		if (c->rep[i].conn)
-			(void)net_send(c->rep[i].conn, msg, len); /* a drop is retransmitted */
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (s->rep[i].conn)
+			(void)net_send(s->rep[i].conn, msg, len); /* a drop is retransmitted */
 	}
 }
 
 /* Send what the machine's update says. An ordered request for a primary we have no
- * connection to goes to every replica instead: the backups forward it. */
+ * connection to goes to every replica instead: the backups forward it. net/ queues
+ * the frames and writes each connection's queue once per loop turn, so the requests of
+ * every lane sent in one turn share one write per replica. */
 static void bulwark__flush(struct bulwark_client *c)
 {
-	for (size_t i = 0; i < c->up.nout; i++) {
-		const struct pbft_out *o = &c->up.out[i];
-		const uint8_t *msg = c->up.msgs.p + o->off;
+	struct bulwark__session *s = c->s;
+
+	for (size_t i = 0; i < s->up.nout; i++) {
+		const struct pbft_out *o = &s->up.out[i];
+		const uint8_t *msg = s->up.msgs.p + o->off;
 		struct wire_msg m;
 
-		if (wire_decode(msg, o->len, &c->lim, &m) == WIRE_OK && m.hdr.type == WIRE_REQUEST &&
-		    m.u.request.timestamp > c->last_ts)
-			c->last_ts = m.u.request.timestamp;
-		if (o->dest == PBFT_DEST_REPLICA && o->replica < c->n && c->rep[o->replica].conn)
-			(void)net_send(c->rep[o->replica].conn, msg, o->len);
+		if (wire_decode(msg, o->len, &s->lim, &m) == WIRE_OK && m.hdr.type == WIRE_REQUEST &&
+		    m.u.request.timestamp > s->last_ts)
+			s->last_ts = m.u.request.timestamp;
+		if (o->dest == PBFT_DEST_REPLICA && o->replica < s->n && s->rep[o->replica].conn)
+			(void)net_send(s->rep[o->replica].conn, msg, o->len);
 		else if (o->dest == PBFT_DEST_REPLICA || o->dest == PBFT_DEST_OTHERS)
-			bulwark__send_all(c, msg, o->len);
+			bulwark__send_all(s, msg, o->len);
 	}
-	c->mach_deadline = c->up.deadline;
-	pbft_update_reset(&c->up);
+	c->mach_deadline = s->up.deadline;
+	pbft_update_reset(&s->up);
 }
 
 static int bulwark__pbft_err(int rc)
@@ -262,12 +277,13 @@ static int bulwark__pbft_err(int rc)
 /* Give the waiting operation to the machine. */
 static int bulwark__invoke(struct bulwark_client *c, uint64_t now)
 {
+	struct bulwark__session *s = c->s;
 	int rc;
 
-	pbft_update_reset(&c->up);
-	rc = pbft_client_invoke(c->pc, now, c->op.p, c->op.len, c->op_type == WIRE_KV_GET, &c->up);
+	pbft_update_reset(&s->up);
+	rc = pbft_client_invoke(c->pc, now, c->op.p, c->op.len, c->op_type == WIRE_KV_GET, &s->up);
 	if (rc != PBFT_OK) {
-		pbft_update_reset(&c->up);
+		pbft_update_reset(&s->up);
 		return bulwark__pbft_err(rc);
 	}
 	c->invoked = 1;
@@ -280,31 +296,46 @@ static void bulwark__maybe_invoke(struct bulwark_client *c, uint64_t now)
 {
 	int rc;
 
-	if (!c->busy || c->invoked || c->finished || !bulwark__ready(c, now))
+	if (!c->busy || c->invoked || c->finished || !bulwark__ready(c->s, now))
 		return;
 	rc = bulwark__invoke(c, now);
 	if (rc != BULWARK_OK)
 		bulwark__finish(c, rc);
 }
 
+/* The connection set-up wait may be over: send every lane's waiting operation, and
+ * re-arm the lanes that still wait (2f+1 connections shorten the wait). Lanes wait
+ * only until the session has settled, so this runs during the set-up alone. */
+static void bulwark__wake_lanes(struct bulwark__session *s, uint64_t now)
+{
+	for (uint32_t i = 0; i < s->cap; i++) {
+		struct bulwark_client *c = s->lanes[i];
+
+		if (!c || !c->busy || c->invoked || c->finished)
+			continue;
+		bulwark__maybe_invoke(c, now);
+		bulwark__arm(c);
+	}
+}
+
 /* MAC tags with each connection's session key (zeros where there is none), or one
- * signature by the client key. */
+ * signature by the client key. ctx is the session. */
 static int bulwark__authenticate(void *ctx, const uint8_t digest[WIRE_DIGEST_LEN],
 				 struct wire_buf *auth)
 {
-	struct bulwark_client *c = ctx;
+	struct bulwark__session *s = ctx;
 	uint8_t tag[WIRE_SIG_LEN];
 
-	if (c->sign_requests) {
-		if (crypto_ed25519_sign(&c->key, digest, WIRE_DIGEST_LEN, tag) != CRYPTO_OK)
+	if (s->sign_requests) {
+		if (crypto_ed25519_sign(&s->key, digest, WIRE_DIGEST_LEN, tag) != CRYPTO_OK)
 			return -1;
 		wire_put_fixed(auth, tag, WIRE_SIG_LEN);
 		return 0;
 	}
-	for (uint32_t i = 0; i < c->n; i++) {
+	for (uint32_t i = 0; i < s->n; i++) {
 		memset(tag, 0, WIRE_TAG_LEN);
-		if (c->rep[i].conn &&
-		    crypto_hmac_tag(&c->rep[i].mac, digest, WIRE_DIGEST_LEN, NULL, 0, tag,
+		if (s->rep[i].conn &&
+		    crypto_hmac_tag(&s->rep[i].mac, digest, WIRE_DIGEST_LEN, NULL, 0, tag,
 				    WIRE_TAG_LEN) != CRYPTO_OK)
 			return -1;
 		wire_put_fixed(auth, tag, WIRE_TAG_LEN);
@@ -312,26 +343,33 @@ static int bulwark__authenticate(void *ctx, const uint8_t digest[WIRE_DIGEST_LEN
 	return 0;
 }
 
+/* The lane's first timestamp is above every one its session has sent, under any lane
+ * number: a machine replacing an abandoned one, and a lane reusing the number of a
+ * closed one, can never repeat a (lane, timestamp) the group has seen, and a late reply
+ * to the old requests never matches the new ones. Across processes the wall clock
+ * keeps timestamps increasing, as for lane 0. */
 static int bulwark__machine_new(struct bulwark_client *c)
 {
+	struct bulwark__session *s = c->s;
 	struct pbft_client_config pc;
 	struct pbft_client *m;
 	uint64_t first = bulwark__wall_us();
 	int rc;
 
-	if (first <= c->last_ts)
-		first = c->last_ts + 1;
+	if (first <= s->last_ts)
+		first = s->last_ts + 1;
 	memset(&pc, 0, sizeof(pc));
-	pc.n = c->n;
-	pc.f = c->f;
-	pc.group = c->group;
-	pc.epoch = c->epoch;
-	memcpy(pc.key, c->key.pub, WIRE_KEY_LEN);
-	pc.timeout_ms = c->retrans_ms;
+	pc.n = s->n;
+	pc.f = s->f;
+	pc.group = s->group;
+	pc.epoch = s->epoch;
+	memcpy(pc.key, s->key.pub, WIRE_KEY_LEN);
+	pc.lane = c->lane;
+	pc.timeout_ms = s->retrans_ms;
 	pc.first_timestamp = first;
-	pc.read_quorum_2f1 = c->read_quorum_2f1;
-	pc.limits = &c->lim;
-	pc.auth.ctx = c;
+	pc.read_quorum_2f1 = s->read_quorum_2f1;
+	pc.limits = &s->lim;
+	pc.auth.ctx = s;
 	pc.auth.authenticate = bulwark__authenticate;
 	rc = pbft_client_new(&pc, &m);
 	if (rc != PBFT_OK)
@@ -345,11 +383,11 @@ static int bulwark__machine_new(struct bulwark_client *c)
 static void bulwark__timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct bulwark_client *c = w->data;
+	struct bulwark__session *s = c->s;
 	uint64_t now = bulwark__now_ms();
 
 	(void)loop;
 	(void)revents;
-	bulwark__status_tick(c, now);
 	if (c->busy && !c->finished) {
 		if (c->op_deadline && now >= c->op_deadline) {
 			memset(&c->res, 0, sizeof(c->res));
@@ -357,7 +395,7 @@ static void bulwark__timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 				bulwark__abandon(c);
 			bulwark__finish(c, BULWARK_ERR_TIMEOUT);
 		} else if (!c->invoked) {
-			bulwark__maybe_invoke(c, now);
+			bulwark__wake_lanes(s, now); /* this lane and every other waiting one */
 		} else if (c->mach_deadline && now >= c->mach_deadline) {
 			struct pbft_event ev;
 			int rc;
@@ -366,10 +404,10 @@ static void bulwark__timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			ev.type = PBFT_EV_TICK;
 			ev.now = now;
 			ev.wall = bulwark__wall_ms();
-			pbft_update_reset(&c->up);
-			rc = pbft_client_step(c->pc, &ev, &c->up);
+			pbft_update_reset(&s->up);
+			rc = pbft_client_step(c->pc, &ev, &s->up);
 			if (rc < 0) {
-				pbft_update_reset(&c->up);
+				pbft_update_reset(&s->up);
 				memset(&c->res, 0, sizeof(c->res));
 				bulwark__abandon(c);
 				bulwark__finish(c, bulwark__pbft_err(rc));
@@ -384,11 +422,11 @@ static void bulwark__timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* ---------------------------------------------------------------- net callbacks */
-static int bulwark__conn_id(const struct bulwark_client *c, const struct net_conn *conn,
+static int bulwark__conn_id(const struct bulwark__session *s, const struct net_conn *conn,
 			    uint32_t *id)
 {
-	for (uint32_t i = 0; i < c->n; i++) {
-		if (c->rep[i].conn == conn) {
+	for (uint32_t i = 0; i < s->n; i++) {
+		if (s->rep[i].conn == conn) {
 			*id = i;
 			return 1;
 		}
@@ -398,20 +436,20 @@ static int bulwark__conn_id(const struct bulwark_client *c, const struct net_con
 
 static void bulwark__on_up(void *ctx, struct net_conn *conn, const struct net_peer *peer)
 {
-	struct bulwark_client *c = ctx;
+	struct bulwark__session *s = ctx;
 	struct bulwark__replica *r;
 
-	if (peer->role != NET_ROLE_REPLICA || peer->replica_id >= c->n) {
+	if (peer->role != NET_ROLE_REPLICA || peer->replica_id >= s->n) {
 		net_conn_close(conn);
 		return;
 	}
-	r = &c->rep[peer->replica_id];
+	r = &s->rep[peer->replica_id];
 	if (r->conn) {
 		/* One connection per replica: the newer one wins. */
 		net_conn_close(r->conn);
 		crypto_hmac_free(&r->mac);
 		r->conn = NULL;
-		c->nup--;
+		s->nup--;
 	}
 	if (crypto_hmac_init(&r->mac, net_conn_auth_key(conn), NET_AUTH_KEY_LEN) != CRYPTO_OK) {
 		/* Without a MAC key our tags for this replica would be wrong: stay unconnected
@@ -421,47 +459,45 @@ static void bulwark__on_up(void *ctx, struct net_conn *conn, const struct net_pe
 	}
 	r->conn = conn;
 	r->info_asked = 0;
-	c->nup++;
-	bulwark__status_up(c, peer->replica_id);
-	bulwark__maybe_invoke(c, bulwark__now_ms());
-	bulwark__arm(c);
+	s->nup++;
+	bulwark__status_up(s, peer->replica_id);
+	if (!s->settled)
+		bulwark__wake_lanes(s, bulwark__now_ms());
 }
 
 static void bulwark__on_down(void *ctx, struct net_conn *conn, int reason)
 {
-	struct bulwark_client *c = ctx;
+	struct bulwark__session *s = ctx;
 	uint32_t id;
 
 	(void)reason;
-	if (!bulwark__conn_id(c, conn, &id))
+	if (!bulwark__conn_id(s, conn, &id))
 		return;
-	crypto_hmac_free(&c->rep[id].mac);
-	c->rep[id].conn = NULL;
-	c->rep[id].info_asked = 0;
-	c->nup--;
+	crypto_hmac_free(&s->rep[id].mac);
+	s->rep[id].conn = NULL;
+	s->rep[id].info_asked = 0;
+	s->nup--;
 }
 
-static void bulwark__on_reply(struct bulwark_client *c, uint32_t id, const uint8_t *buf,
-			      size_t len)
+/* A reply for lane c from replica id, decoded once by the session. */
+static void bulwark__on_reply(struct bulwark_client *c, uint32_t id, const struct wire_msg *m)
 {
-	struct wire_msg m;
+	struct bulwark__session *s = c->s;
 	struct pbft_event ev;
 	int rc;
 
 	if (!c->busy || !c->invoked || c->finished)
 		return;
-	if (wire_decode(buf, len, &c->lim, &m) != WIRE_OK)
-		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.type = PBFT_EV_MESSAGE;
 	ev.now = bulwark__now_ms();
 	ev.wall = bulwark__wall_ms();
-	ev.msg = &m;
+	ev.msg = m;
 	ev.from = id;
-	pbft_update_reset(&c->up);
-	rc = pbft_client_step(c->pc, &ev, &c->up);
+	pbft_update_reset(&s->up);
+	rc = pbft_client_step(c->pc, &ev, &s->up);
 	if (rc < 0) {
-		pbft_update_reset(&c->up);
+		pbft_update_reset(&s->up);
 		memset(&c->res, 0, sizeof(c->res));
 		bulwark__abandon(c);
 		bulwark__finish(c, bulwark__pbft_err(rc));
@@ -475,39 +511,45 @@ static void bulwark__on_reply(struct bulwark_client *c, uint32_t id, const uint8
 
 static void bulwark__on_frame(void *ctx, struct net_conn *conn, const uint8_t *payload, size_t len)
 {
-	struct bulwark_client *c = ctx;
+	struct bulwark__session *s = ctx;
 	struct wire_hdr hdr;
 	struct wire_bytes body;
+	struct wire_msg m;
 	uint32_t id;
 
-	if (!bulwark__conn_id(c, conn, &id))
+	if (!bulwark__conn_id(s, conn, &id))
 		return;
 	if (wire_decode_hdr(payload, len, &hdr, &body) != WIRE_OK)
 		return;
-	if (hdr.type == WIRE_REPLY)
-		bulwark__on_reply(c, id, payload, len);
-	else if (hdr.type == WIRE_INFO)
-		bulwark__status_info(c, id, payload, len);
-	else if (hdr.type == BULWARK__CHUNK_RECEIPT_TYPE)
-		bulwark__chunk_receipt(c, id, payload, len);
+	if (hdr.type == WIRE_REPLY) {
+		/* Decoded once, handed to the lane it names; a lane that is not open (closed,
+		 * or never opened) gets nothing. The lane's machine checks the rest. */
+		if (wire_decode(payload, len, &s->lim, &m) == WIRE_OK && m.u.reply.lane < s->cap &&
+		    s->lanes[m.u.reply.lane])
+			bulwark__on_reply(s->lanes[m.u.reply.lane], id, &m);
+	} else if (hdr.type == WIRE_INFO) {
+		bulwark__status_info(s, id, payload, len);
+	} else if (hdr.type == BULWARK__CHUNK_RECEIPT_TYPE) {
+		bulwark__chunk_receipt(s, id, payload, len);
+	}
 	/* Anything else is not for a client: ignored. */
 }
 
-/* ---------------------------------------------------------------- open and close */
-static int bulwark__load_key(struct bulwark_client *c, const char *key_path, char *err,
+/* ---------------------------------------------------------------- the session */
+static int bulwark__load_key(struct bulwark__session *s, const char *key_path, char *err,
 			     size_t errlen)
 {
 	char why[256] = "";
 	int rc;
 
 	if (!key_path) {
-		if (crypto_ed25519_generate(&c->key) != CRYPTO_OK) {
+		if (crypto_ed25519_generate(&s->key) != CRYPTO_OK) {
 			set_err(err, errlen, "ephemeral client key: Ed25519 key generation failed");
 			return BULWARK_ERR_CRYPTO;
 		}
 		return BULWARK_OK;
 	}
-	rc = crypto_ed25519_load_private(&c->key, key_path, why, sizeof(why));
+	rc = crypto_ed25519_load_private(&s->key, key_path, why, sizeof(why));
 	if (rc != CRYPTO_OK) {
 		if (why[0])
 			set_err(err, errlen, "client key: %s", why);
@@ -518,110 +560,115 @@ static int bulwark__load_key(struct bulwark_client *c, const char *key_path, cha
 	return BULWARK_OK;
 }
 
-/* Copy what the client needs from the loaded configuration. */
-static int bulwark__take_config(struct bulwark_client *c, const struct bw_config *cfg)
+/* Copy what the session needs from the loaded configuration. */
+static int bulwark__take_config(struct bulwark__session *s, const struct bw_config *cfg)
 {
-	c->n = cfg->n;
-	c->f = cfg->f;
-	c->group = cfg->group_id;
-	c->epoch = cfg->epoch;
-	c->sign_requests = cfg->client_auth == CONFIG_AUTH_SIGNATURES;
-	c->retrans_ms = cfg->client_timeout_ms;
-	c->batch_max_bytes = cfg->batch_max_bytes;
+	s->n = cfg->n;
+	s->f = cfg->f;
+	s->group = cfg->group_id;
+	s->epoch = cfg->epoch;
+	s->sign_requests = cfg->client_auth == CONFIG_AUTH_SIGNATURES;
+	s->retrans_ms = cfg->client_timeout_ms;
+	s->batch_max_bytes = cfg->batch_max_bytes;
 	/* The client machine knows two read quorums: 2f+1 and f+1. A configured quorum
 	 * above 2f+1 is served as 2f+1 (still a Byzantine quorum). */
-	c->read_quorum_2f1 = cfg->read_quorum >= 2 * cfg->f + 1;
-	c->replica_keys = calloc(c->n, sizeof(*c->replica_keys));
-	c->rep = calloc(c->n, sizeof(*c->rep));
-	if (!c->replica_keys || !c->rep)
+	s->read_quorum_2f1 = cfg->read_quorum >= 2 * cfg->f + 1;
+	s->replica_keys = calloc(s->n, sizeof(*s->replica_keys));
+	s->rep = calloc(s->n, sizeof(*s->rep));
+	if (!s->replica_keys || !s->rep)
 		return BULWARK_ERR_NOMEM;
-	for (uint32_t i = 0; i < c->n; i++) {
+	for (uint32_t i = 0; i < s->n; i++) {
 		const struct bw_config_replica *r = &cfg->replicas[i];
 		int ipv6 = strchr(r->host, ':') != NULL;
 
-		memcpy(c->replica_keys[i], r->public_key, CRYPTO_ED25519_PUB);
-		c->rep[i].host = strdup(r->host);
-		if (!c->rep[i].host)
+		memcpy(s->replica_keys[i], r->public_key, CRYPTO_ED25519_PUB);
+		s->rep[i].host = strdup(r->host);
+		if (!s->rep[i].host)
 			return BULWARK_ERR_NOMEM;
-		c->rep[i].port = r->port;
-		snprintf(c->rep[i].address, sizeof(c->rep[i].address), ipv6 ? "[%s]:%u" : "%s:%u",
+		s->rep[i].port = r->port;
+		snprintf(s->rep[i].address, sizeof(s->rep[i].address), ipv6 ? "[%s]:%u" : "%s:%u",
 			 r->host, (unsigned)r->port);
 	}
 	return BULWARK_OK;
 }
 
-static void bulwark__destroy(struct bulwark_client *c)
+static void bulwark__session_destroy(struct bulwark__session *s)
 {
-	ev_timer_stop(c->loop, &c->timer);
-	ev_clear_pending(c->loop, &c->done_w);
-	ev_clear_pending(c->loop, &c->timer);
-	net_close(c->net); /* on_down for each open connection frees its MAC context */
-	if (c->rep) {
-		for (uint32_t i = 0; i < c->n; i++) {
-			if (c->rep[i].conn)
-				crypto_hmac_free(&c->rep[i].mac);
-			free(c->rep[i].host);
+	net_close(s->net); /* on_down for each open connection frees its MAC context */
+	if (s->rep) {
+		for (uint32_t i = 0; i < s->n; i++) {
+			if (s->rep[i].conn)
+				crypto_hmac_free(&s->rep[i].mac);
+			free(s->rep[i].host);
 		}
 	}
-	free(c->rep);
-	free(c->replica_keys);
-	pbft_client_free(c->pc);
-	pbft_update_free(&c->up);
-	wire_buf_free(&c->op);
-	wire_buf_free(&c->resbuf);
-	wire_buf_free(&c->scratch);
-	crypto_ed25519_free(&c->key);
-	if (c->own_loop)
-		ev_loop_destroy(c->loop);
-	free(c);
+	free(s->rep);
+	free(s->replica_keys);
+	free(s->lanes);
+	pbft_update_free(&s->up);
+	wire_buf_free(&s->scratch);
+	crypto_ed25519_free(&s->key);
+	if (s->own_loop)
+		ev_loop_destroy(s->loop);
+	free(s);
 }
 
-int bulwark_client_open(const char *config_path, const char *key_path, struct ev_loop *loop,
-			struct bulwark_client **out, char *err, size_t errlen)
+void bulwark__session_hold(struct bulwark__session *s)
 {
-	struct bulwark_client *c;
+	s->refs++;
+}
+
+void bulwark__session_release(struct bulwark__session *s)
+{
+	if (--s->refs == 0)
+		bulwark__session_destroy(s);
+}
+
+/* A session with its configuration, key and transport, dialling every replica; no lane
+ * yet (refs 0). */
+static int bulwark__session_open(const char *config_path, const char *key_path,
+				 struct ev_loop *loop, struct bulwark__session **out, char *err,
+				 size_t errlen)
+{
+	struct bulwark__session *s;
 	struct bw_config cfg;
 	struct config_errors *errs;
 	struct net_config nc;
 	int rc;
 
-	if (err && errlen)
-		err[0] = 0;
-	if (!config_path || !out)
-		return BULWARK_ERR_ARG;
-	*out = NULL;
-	c = calloc(1, sizeof(*c));
+	s = calloc(1, sizeof(*s));
 	errs = malloc(sizeof(*errs));
-	if (!c || !errs) {
-		free(c);
+	if (!s || !errs) {
+		free(s);
 		free(errs);
 		return BULWARK_ERR_NOMEM;
 	}
-	wire_buf_init(&c->op);
-	wire_buf_init(&c->resbuf);
-	wire_buf_init(&c->scratch);
-	pbft_update_init(&c->up);
-	c->lim = wire_limits_default;
+	wire_buf_init(&s->scratch);
+	pbft_update_init(&s->up);
+	s->lim = wire_limits_default;
 	/* A GET result is the value plus its status, version and length. */
-	if (c->lim.max_result < BULWARK_MAX_VALUE + 64u)
-		c->lim.max_result = BULWARK_MAX_VALUE + 64u;
-	c->op_timeout_ms = BULWARK_DEFAULT_OP_TIMEOUT_MS;
+	if (s->lim.max_result < BULWARK_MAX_VALUE + 64u)
+		s->lim.max_result = BULWARK_MAX_VALUE + 64u;
+	s->max_lanes = s->lim.max_lanes < BULWARK_MAX_LANES ? s->lim.max_lanes : BULWARK_MAX_LANES;
+	s->cap = BULWARK__LANES_INITIAL < s->max_lanes ? BULWARK__LANES_INITIAL : s->max_lanes;
+	s->lanes = calloc(s->cap, sizeof(*s->lanes));
+	if (!s->lanes) {
+		free(errs);
+		rc = BULWARK_ERR_NOMEM;
+		goto err_session;
+	}
 	if (loop) {
-		c->loop = loop;
+		s->loop = loop;
 	} else {
-		c->loop = ev_loop_new(EVFLAG_AUTO);
-		if (!c->loop) {
+		s->loop = ev_loop_new(EVFLAG_AUTO);
+		if (!s->loop) {
 			set_err(err, errlen, "cannot create an event loop");
 			free(errs);
-			free(c);
-			return BULWARK_ERR_NET;
+			rc = BULWARK_ERR_NET;
+			goto err_session;
 		}
-		c->own_loop = 1;
+		s->own_loop = 1;
 	}
-	ev_timer_init(&c->timer, bulwark__timer_cb, 0.0, 0.0);
-	c->timer.data = c;
-	ev_prepare_init(&c->done_w, bulwark__done_cb);
-	c->done_w.data = c;
 
 	config_errors_init(errs);
 	rc = config_load(config_path, &cfg, errs);
@@ -635,53 +682,161 @@ int bulwark_client_open(const char *config_path, const char *key_path, struct ev
 			set_err(err, errlen, "%s: %s", config_path, config_strerror(rc));
 		free(errs);
 		rc = rc == CONFIG_ERR_NOMEM ? BULWARK_ERR_NOMEM : BULWARK_ERR_CONFIG;
-		goto err_client;
+		goto err_session;
 	}
 	free(errs);
-	rc = bulwark__take_config(c, &cfg);
+	rc = bulwark__take_config(s, &cfg);
 	config_free(&cfg);
 	if (rc != BULWARK_OK)
-		goto err_client;
-	rc = bulwark__load_key(c, key_path, err, errlen);
+		goto err_session;
+	rc = bulwark__load_key(s, key_path, err, errlen);
 	if (rc != BULWARK_OK)
-		goto err_client;
-	rc = bulwark__machine_new(c);
-	if (rc != BULWARK_OK)
-		goto err_client;
+		goto err_session;
 
 	net_config_init(&nc);
-	nc.identity = &c->key;
-	nc.group_id = c->group;
-	nc.epoch = c->epoch;
+	nc.identity = &s->key;
+	nc.group_id = s->group;
+	nc.epoch = s->epoch;
 	nc.role = NET_ROLE_CLIENT;
-	nc.replica_keys = (const uint8_t (*)[CRYPTO_ED25519_PUB])c->replica_keys;
-	nc.n_replicas = c->n;
+	nc.replica_keys = (const uint8_t (*)[CRYPTO_ED25519_PUB])s->replica_keys;
+	nc.n_replicas = s->n;
 	nc.limits.backoff_max = 1.0;
-	nc.cb.ctx = c;
+	nc.cb.ctx = s;
 	nc.cb.on_up = bulwark__on_up;
 	nc.cb.on_frame = bulwark__on_frame;
 	nc.cb.on_down = bulwark__on_down;
-	rc = net_open(&c->net, c->loop, &nc);
+	rc = net_open(&s->net, s->loop, &nc);
 	if (rc != NET_OK) {
 		set_err(err, errlen, "network transport: %s", net_strerror(rc));
 		rc = rc == NET_ERR_NOMEM ? BULWARK_ERR_NOMEM : BULWARK_ERR_NET;
-		goto err_client;
+		goto err_session;
 	}
-	c->open_ms = bulwark__now_ms();
-	for (uint32_t i = 0; i < c->n; i++) {
-		rc = net_connect(c->net, i, c->rep[i].host, c->rep[i].port);
+	s->open_ms = bulwark__now_ms();
+	for (uint32_t i = 0; i < s->n; i++) {
+		rc = net_connect(s->net, i, s->rep[i].host, s->rep[i].port);
 		if (rc != NET_OK) {
-			set_err(err, errlen, "replica %s: %s", c->rep[i].address, net_strerror(rc));
+			set_err(err, errlen, "replica %s: %s", s->rep[i].address, net_strerror(rc));
 			rc = rc == NET_ERR_NOMEM ? BULWARK_ERR_NOMEM : BULWARK_ERR_NET;
-			goto err_client;
+			goto err_session;
 		}
 	}
-	*out = c;
+	*out = s;
 	return BULWARK_OK;
 
-err_client:
-	bulwark__destroy(c);
+err_session:
+	bulwark__session_destroy(s);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- lanes */
+/* Open lane number `lane` (a free slot of the table) on s. */
+static int bulwark__lane_new(struct bulwark__session *s, uint32_t lane, uint32_t op_timeout_ms,
+			     struct bulwark_client **out)
+{
+	struct bulwark_client *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return BULWARK_ERR_NOMEM;
+	c->s = s;
+	c->lane = lane;
+	c->op_timeout_ms = op_timeout_ms;
+	wire_buf_init(&c->op);
+	wire_buf_init(&c->resbuf);
+	rc = bulwark__machine_new(c);
+	if (rc != BULWARK_OK) {
+		free(c);
+		return rc;
+	}
+	ev_timer_init(&c->timer, bulwark__timer_cb, 0.0, 0.0);
+	c->timer.data = c;
+	ev_prepare_init(&c->done_w, bulwark__done_cb);
+	c->done_w.data = c;
+	s->lanes[lane] = c;
+	s->nlanes++;
+	bulwark__session_hold(s);
+	*out = c;
+	return BULWARK_OK;
+}
+
+/* Take c out of the lane table: replies naming its lane are dropped from now on, and
+ * the number may go to a new lane. Idempotent. */
+static void bulwark__lane_unlink(struct bulwark_client *c)
+{
+	struct bulwark__session *s = c->s;
+
+	if (c->lane < s->cap && s->lanes[c->lane] == c) {
+		s->lanes[c->lane] = NULL;
+		s->nlanes--;
+	}
+}
+
+static void bulwark__lane_destroy(struct bulwark_client *c)
+{
+	struct bulwark__session *s = c->s;
+
+	bulwark__lane_unlink(c);
+	ev_timer_stop(s->loop, &c->timer);
+	ev_clear_pending(s->loop, &c->done_w);
+	ev_clear_pending(s->loop, &c->timer);
+	pbft_client_free(c->pc);
+	wire_buf_free(&c->op);
+	wire_buf_free(&c->resbuf);
+	free(c);
+	bulwark__session_release(s);
+}
+
+int bulwark_client_open(const char *config_path, const char *key_path, struct ev_loop *loop,
+			struct bulwark_client **out, char *err, size_t errlen)
+{
+	struct bulwark__session *s;
+	int rc;
+
+	if (err && errlen)
+		err[0] = 0;
+	if (!config_path || !out)
+		return BULWARK_ERR_ARG;
+	*out = NULL;
+	rc = bulwark__session_open(config_path, key_path, loop, &s, err, errlen);
+	if (rc != BULWARK_OK)
+		return rc;
+	rc = bulwark__lane_new(s, 0, BULWARK_DEFAULT_OP_TIMEOUT_MS, out);
+	if (rc != BULWARK_OK)
+		bulwark__session_destroy(s);
+	return rc;
+}
+
+/* Numbers of closed lanes are given out again (the lowest free one first): the
+ * machine_new rule above makes that safe, and without it a long-lived process that
+ * opens and closes lanes would run out of numbers after max_lanes opens. */
+int bulwark_client_lane(struct bulwark_client *c, struct bulwark_client **out)
+{
+	struct bulwark__session *s;
+	uint32_t lane;
+
+	if (!out)
+		return BULWARK_ERR_ARG;
+	*out = NULL;
+	if (!c || c->closing)
+		return BULWARK_ERR_ARG;
+	s = c->s;
+	for (lane = 0; lane < s->cap && s->lanes[lane]; lane++)
+		;
+	if (lane == s->cap) {
+		struct bulwark_client **t;
+		uint32_t cap;
+
+		if (s->cap >= s->max_lanes)
+			return BULWARK_ERR_LANES;
+		cap = s->cap * 2 < s->max_lanes ? s->cap * 2 : s->max_lanes;
+		t = realloc(s->lanes, cap * sizeof(*t));
+		if (!t)
+			return BULWARK_ERR_NOMEM;
+		memset(t + s->cap, 0, (cap - s->cap) * sizeof(*t));
+		s->lanes = t;
+		s->cap = cap;
+	}
+	return bulwark__lane_new(s, lane, c->op_timeout_ms, out);
 }
 
 void bulwark_client_close(struct bulwark_client *c)
@@ -691,7 +846,7 @@ void bulwark_client_close(struct bulwark_client *c)
 	if (c->busy) {
 		/* Complete the outstanding operation now: with its result if it has one
 		 * waiting for delivery, else cancelled. */
-		ev_clear_pending(c->loop, &c->done_w);
+		ev_clear_pending(c->s->loop, &c->done_w);
 		if (!c->finished) {
 			memset(&c->res, 0, sizeof(c->res));
 			c->res.status = BULWARK_ERR_CANCELLED;
@@ -702,10 +857,11 @@ void bulwark_client_close(struct bulwark_client *c)
 	}
 	if (c->cb_depth > 0) {
 		c->closing = 1;
-		ev_timer_stop(c->loop, &c->timer);
+		bulwark__lane_unlink(c);
+		ev_timer_stop(c->s->loop, &c->timer);
 		return;
 	}
-	bulwark__destroy(c);
+	bulwark__lane_destroy(c);
 }
 
 int bulwark_client_set_timeout(struct bulwark_client *c, uint32_t op_timeout_ms)
@@ -719,17 +875,17 @@ int bulwark_client_set_timeout(struct bulwark_client *c, uint32_t op_timeout_ms)
 void bulwark_client_public_key(const struct bulwark_client *c, uint8_t pub[32])
 {
 	if (c && pub)
-		memcpy(pub, c->key.pub, CRYPTO_ED25519_PUB);
+		memcpy(pub, c->s->key.pub, CRYPTO_ED25519_PUB);
 }
 
 uint32_t bulwark_client_replicas(const struct bulwark_client *c)
 {
-	return c ? c->n : 0;
+	return c ? c->s->n : 0;
 }
 
 uint32_t bulwark_client_faults(const struct bulwark_client *c)
 {
-	return c ? c->f : 0;
+	return c ? c->s->f : 0;
 }
 
 int bulwark_client_busy(const struct bulwark_client *c)
@@ -739,18 +895,19 @@ int bulwark_client_busy(const struct bulwark_client *c)
 
 /* ---------------------------------------------------------------- operations */
 /* Bytes a request with op_len operation bytes takes in a batch (wire.h): u32 length,
- * client key, timestamp u64, flags u32, op (u32 length + bytes), auth (u32 length +
- * n MAC tags or one signature). */
-static uint64_t bulwark__batch_entry_len(const struct bulwark_client *c, size_t op_len)
+ * client key, lane u32, timestamp u64, flags u32, op (u32 length + bytes), auth (u32
+ * length + n MAC tags or one signature). */
+static uint64_t bulwark__batch_entry_len(const struct bulwark__session *s, size_t op_len)
 {
-	uint64_t auth = c->sign_requests ? WIRE_SIG_LEN : (uint64_t)c->n * WIRE_TAG_LEN;
+	uint64_t auth = s->sign_requests ? WIRE_SIG_LEN : (uint64_t)s->n * WIRE_TAG_LEN;
 
-	return 4u + WIRE_KEY_LEN + 8u + 4u + 4u + (uint64_t)op_len + 4u + auth;
+	return 4u + WIRE_KEY_LEN + 4u + 8u + 4u + 4u + (uint64_t)op_len + 4u + auth;
 }
 
 int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwark_done_fn done,
 		   void *arg)
 {
+	struct bulwark__session *s;
 	struct wire_kv_op kop;
 	uint64_t now;
 	int rc;
@@ -765,6 +922,7 @@ int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwar
 		return BULWARK_ERR_ARG;
 	if (c->busy)
 		return BULWARK_ERR_BUSY;
+	s = c->s;
 	if (c->stale) {
 		rc = bulwark__machine_new(c);
 		if (rc != BULWARK_OK)
@@ -778,7 +936,7 @@ int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwar
 	if (op->type == BULWARK_OP_NULL) /* the empty op; op_type 0 marks it */
 		goto encoded;
 	if (op->type == BULWARK__OP_RAW) { /* bulwark_submit_raw: op bytes as given */
-		if (op->value_len > c->lim.max_op)
+		if (op->value_len > s->lim.max_op)
 			return BULWARK_ERR_TOO_BIG;
 		wire_put_fixed(&c->op, op->value, op->value_len);
 		if (wire_buf_error(&c->op))
@@ -800,11 +958,11 @@ int bulwark_submit(struct bulwark_client *c, const struct bulwark_op *op, bulwar
 	if (rc != WIRE_OK)
 		return rc == WIRE_ERR_NOMEM ? BULWARK_ERR_NOMEM : BULWARK_ERR_ARG;
 encoded:
-	if (c->op.len > c->lim.max_op)
+	if (c->op.len > s->lim.max_op)
 		return BULWARK_ERR_TOO_BIG;
 	/* The primary never proposes a request that does not fit in one batch: refuse it
 	 * here rather than let it time out. */
-	if (bulwark__batch_entry_len(c, c->op.len) > c->batch_max_bytes)
+	if (bulwark__batch_entry_len(s, c->op.len) > s->batch_max_bytes)
 		return BULWARK_ERR_TOO_BIG;
 
 	now = bulwark__now_ms();
@@ -816,7 +974,7 @@ encoded:
 	c->mach_deadline = 0;
 	memset(&c->res, 0, sizeof(c->res));
 	c->op_deadline = c->op_timeout_ms ? now + c->op_timeout_ms : 0;
-	if (bulwark__ready(c, now)) {
+	if (bulwark__ready(s, now)) {
 		rc = bulwark__invoke(c, now);
 		if (rc != BULWARK_OK) {
 			c->done = NULL;
@@ -829,11 +987,13 @@ encoded:
 	return BULWARK_OK;
 }
 
-int bulwark__run_until(struct bulwark_client *c, const int *flag)
+int bulwark__run_until(struct bulwark__session *s, const int *flag)
 {
-	if (ev_depth(c->loop) > 0)
+	if (ev_depth(s->loop) > 0)
 		return BULWARK_ERR_LOOP;
+	bulwark__session_hold(s);
 	while (*flag)
-		ev_run(c->loop, EVRUN_ONCE);
+		ev_run(s->loop, EVRUN_ONCE);
+	bulwark__session_release(s);
 	return BULWARK_OK;
 }

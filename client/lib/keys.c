@@ -35,6 +35,7 @@ const char *bulwark_strerror(int err)
 	case BULWARK_ERR_PROTOCOL: return "the group's reply is malformed";
 	case BULWARK_ERR_LOOP: return "blocking call from inside a callback of its event loop";
 	case BULWARK_ERR_CANCELLED: return "the client was closed with the operation outstanding";
+	case BULWARK_ERR_LANES: return "the client key already has the most lanes a group serves open";
 	}
 	return "unknown error";
 }

@@ -78,14 +78,14 @@ int bulwark_call_raw(struct bulwark_client *c, const void *op, size_t len, uint8
 
 	if (c == NULL || result == NULL || result_len == NULL)
 		return BULWARK_ERR_ARG;
-	if (ev_depth(c->loop) > 0)
+	if (ev_depth(c->s->loop) > 0)
 		return BULWARK_ERR_LOOP;
 	memset(&w, 0, sizeof(w));
 	rc = bulwark_submit_raw(c, op, len, raw_done, &w);
 	if (rc != BULWARK_OK)
 		return rc;
 	w.busy = 1;
-	rc = bulwark__run_until(c, &w.busy);
+	rc = bulwark__run_until(c->s, &w.busy);
 	if (rc != BULWARK_OK)
 		return rc;
 	if (w.status != BULWARK_OK) {
@@ -160,23 +160,23 @@ const char *bulwark_chunk_state_name(int state)
 }
 
 /* Send replica i's next chunks while its window has room. */
-static void pump(struct bulwark_client *c, uint32_t i)
+static void pump(struct bulwark__session *s, uint32_t i)
 {
-	struct bulwark__chunks *u = c->chunks;
+	struct bulwark__chunks *u = s->chunks;
 	struct pub_rep *r = &u->rep[i];
 	struct wire_chunk_put m;
 	struct wire_hdr h;
 
 	if (r->dead)
 		return;
-	if (c->rep[i].conn == NULL) {
+	if (s->rep[i].conn == NULL) {
 		r->dead = 1;
 		return;
 	}
 	memset(&h, 0, sizeof(h));
 	h.sender = WIRE_SENDER_CLIENT;
-	h.group = c->group;
-	h.epoch = c->epoch;
+	h.group = s->group;
+	h.epoch = s->epoch;
 	while (r->nout < PUB_WINDOW && r->next < u->count) {
 		const struct bulwark_chunk *ch = &u->chunks[r->next];
 		memcpy(m.sha256, ch->sha256, 32);
@@ -187,7 +187,7 @@ static void pump(struct bulwark_client *c, uint32_t i)
 			u->err = BULWARK_ERR_NOMEM;
 			return;
 		}
-		if (net_send(c->rep[i].conn, u->msg.p, u->msg.len) != NET_OK) {
+		if (net_send(s->rep[i].conn, u->msg.p, u->msg.len) != NET_OK) {
 			r->dead = 1;
 			return;
 		}
@@ -195,11 +195,11 @@ static void pump(struct bulwark_client *c, uint32_t i)
 	}
 }
 
-static int upload_finished(const struct bulwark_client *c)
+static int upload_finished(const struct bulwark__session *s)
 {
-	const struct bulwark__chunks *u = c->chunks;
+	const struct bulwark__chunks *u = s->chunks;
 
-	for (uint32_t i = 0; i < c->n; i++) {
+	for (uint32_t i = 0; i < s->n; i++) {
 		const struct pub_rep *r = &u->rep[i];
 		if (!r->dead && (r->next < u->count || r->nout > 0))
 			return 0;
@@ -207,9 +207,10 @@ static int upload_finished(const struct bulwark_client *c)
 	return 1;
 }
 
-void bulwark__chunk_receipt(struct bulwark_client *c, uint32_t id, const uint8_t *buf, size_t len)
+void bulwark__chunk_receipt(struct bulwark__session *s, uint32_t id, const uint8_t *buf,
+			    size_t len)
 {
-	struct bulwark__chunks *u = c->chunks;
+	struct bulwark__chunks *u = s->chunks;
 	struct wire_chunk_receipt m;
 	uint8_t msg[WIRE_UPD_RECEIPT_LEN];
 	struct wire_hdr h;
@@ -217,13 +218,13 @@ void bulwark__chunk_receipt(struct bulwark_client *c, uint32_t id, const uint8_t
 	size_t idx;
 	int state;
 
-	if (u == NULL || !u->running || id >= c->n)
+	if (u == NULL || !u->running || id >= s->n)
 		return;
 	r = &u->rep[id];
 	if (r->dead || r->nout == 0)
 		return;
 	if (wire_chunk_receipt_decode(buf, len, &h, &m) != WIRE_OK || h.sender != id ||
-	    m.replica != id || h.group != c->group || h.epoch != c->epoch)
+	    m.replica != id || h.group != s->group || h.epoch != s->epoch)
 		return;
 	idx = r->sent[0];
 	if (memcmp(m.sha256, u->chunks[idx].sha256, 32) != 0)
@@ -232,9 +233,9 @@ void bulwark__chunk_receipt(struct bulwark_client *c, uint32_t id, const uint8_t
 	r->nout--;
 	state = (int)m.status;
 	if (m.status == WIRE_CHUNK_OK) {
-		wire_upd_receipt_bytes(c->group, c->epoch, m.sha256, u->chunks[idx].len, msg);
+		wire_upd_receipt_bytes(s->group, s->epoch, m.sha256, u->chunks[idx].len, msg);
 		if (m.size != u->chunks[idx].len ||
-		    crypto_ed25519_verify_raw(c->replica_keys[id], msg, sizeof(msg), m.sig) != 0)
+		    crypto_ed25519_verify_raw(s->replica_keys[id], msg, sizeof(msg), m.sig) != 0)
 			state = BULWARK_CHUNK_BAD_RECEIPT;
 	}
 	u->out[idx].state[id] = state;
@@ -246,8 +247,8 @@ void bulwark__chunk_receipt(struct bulwark_client *c, uint32_t id, const uint8_t
 	u->answered++;
 	if (u->progress != NULL)
 		u->progress(u->progress_arg, u->answered, u->total);
-	pump(c, id);
-	if (upload_finished(c))
+	pump(s, id);
+	if (upload_finished(s))
 		u->running = 0;
 }
 
@@ -261,7 +262,7 @@ static void upload_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Wait until every replica is connected, or PUB_CONNECT_WAIT_MS passed. */
-static void wait_connected(struct bulwark_client *c)
+static void wait_connected(struct bulwark__session *s)
 {
 	uint64_t until = bulwark__now_ms() + PUB_CONNECT_WAIT_MS;
 	ev_timer t;
@@ -269,12 +270,12 @@ static void wait_connected(struct bulwark_client *c)
 
 	ev_timer_init(&t, upload_timer, 0.05, 0.05);
 	t.data = &waiting;
-	ev_timer_start(c->loop, &t);
-	while (c->nup < c->n && bulwark__now_ms() < until) {
+	ev_timer_start(s->loop, &t);
+	while (s->nup < s->n && bulwark__now_ms() < until) {
 		waiting = 1;
-		ev_run(c->loop, EVRUN_ONCE);
+		ev_run(s->loop, EVRUN_ONCE);
 	}
-	ev_timer_stop(c->loop, &t);
+	ev_timer_stop(s->loop, &t);
 }
 
 int bulwark_chunks_upload(struct bulwark_client *c, const struct bulwark_chunk *chunks,
@@ -282,30 +283,33 @@ int bulwark_chunks_upload(struct bulwark_client *c, const struct bulwark_chunk *
 			  struct bulwark_chunk_receipts *out, size_t *bad_chunk,
 			  bulwark_progress_fn progress, void *progress_arg)
 {
+	struct bulwark__session *s;
 	struct bulwark__chunks u;
 	ev_timer t;
 	int rc = BULWARK_OK;
 
-	if (c == NULL || (chunks == NULL && count > 0) || (out == NULL && count > 0) ||
-	    c->n > 64 || need > c->n)
+	if (c == NULL || (chunks == NULL && count > 0) || (out == NULL && count > 0))
 		return BULWARK_ERR_ARG;
-	if (ev_depth(c->loop) > 0)
+	s = c->s; /* the receipts arrive on the session's connections */
+	if (s->n > 64 || need > s->n)
+		return BULWARK_ERR_ARG;
+	if (ev_depth(s->loop) > 0)
 		return BULWARK_ERR_LOOP;
-	if (c->chunks != NULL)
+	if (s->chunks != NULL)
 		return BULWARK_ERR_BUSY;
 	for (size_t i = 0; i < count; i++) {
 		if (chunks[i].len > WIRE_CHUNK_HARD_MAX || (chunks[i].data == NULL && chunks[i].len))
 			return chunks[i].len > WIRE_CHUNK_HARD_MAX ? BULWARK_ERR_TOO_BIG
 								   : BULWARK_ERR_ARG;
 		memset(&out[i], 0, sizeof(out[i]));
-		out[i].n = c->n;
+		out[i].n = s->n;
 		for (uint32_t j = 0; j < 64; j++)
 			out[i].state[j] = BULWARK_CHUNK_PENDING;
 	}
 	if (count == 0)
 		return BULWARK_OK;
 	memset(&u, 0, sizeof(u));
-	u.rep = calloc(c->n, sizeof(*u.rep));
+	u.rep = calloc(s->n, sizeof(*u.rep));
 	if (u.rep == NULL)
 		return BULWARK_ERR_NOMEM;
 	u.chunks = chunks;
@@ -315,37 +319,39 @@ int bulwark_chunks_upload(struct bulwark_client *c, const struct bulwark_chunk *
 	u.progress = progress;
 	u.progress_arg = progress_arg;
 	wire_buf_init(&u.msg);
-	c->chunks = &u;
+	s->chunks = &u;
+	/* A callback run meanwhile may close c, even every lane: s stays until we are done. */
+	bulwark__session_hold(s);
 
-	wait_connected(c);
-	u.total = (uint64_t)count * c->n;
+	wait_connected(s);
+	u.total = (uint64_t)count * s->n;
 	u.running = 1;
-	for (uint32_t i = 0; i < c->n; i++)
-		pump(c, i);
-	if (upload_finished(c))
+	for (uint32_t i = 0; i < s->n; i++)
+		pump(s, i);
+	if (upload_finished(s))
 		u.running = 0;
 	ev_timer_init(&t, upload_timer, (timeout_ms ? timeout_ms : 60000u) / 1000.0, 0.0);
 	t.data = &u.running;
-	ev_timer_start(c->loop, &t);
+	ev_timer_start(s->loop, &t);
 	int in_grace = 0;
 	while (u.running && u.err == 0) {
 		if (u.enough == count && !in_grace) {
 			in_grace = 1;
-			ev_timer_stop(c->loop, &t);
+			ev_timer_stop(s->loop, &t);
 			ev_timer_set(&t, PUB_GRACE_MS / 1000.0, 0.0);
-			ev_timer_start(c->loop, &t);
+			ev_timer_start(s->loop, &t);
 		}
-		ev_run(c->loop, EVRUN_ONCE);
+		ev_run(s->loop, EVRUN_ONCE);
 		/* A replica whose connection dropped answers nothing more. */
-		for (uint32_t i = 0; i < c->n; i++) {
-			if (!u.rep[i].dead && c->rep[i].conn == NULL)
+		for (uint32_t i = 0; i < s->n; i++) {
+			if (!u.rep[i].dead && s->rep[i].conn == NULL)
 				u.rep[i].dead = 1;
 		}
-		if (upload_finished(c))
+		if (upload_finished(s))
 			u.running = 0;
 	}
-	ev_timer_stop(c->loop, &t);
-	c->chunks = NULL;
+	ev_timer_stop(s->loop, &t);
+	s->chunks = NULL;
 	if (u.err != 0)
 		rc = u.err;
 	for (size_t i = 0; rc == BULWARK_OK && i < count; i++) {
@@ -357,6 +363,7 @@ int bulwark_chunks_upload(struct bulwark_client *c, const struct bulwark_chunk *
 	}
 	wire_buf_free(&u.msg);
 	free(u.rep);
+	bulwark__session_release(s);
 	return rc;
 }
 
@@ -409,7 +416,7 @@ int bulwark_channel_create(struct bulwark_client *c, const char *admin_key_path,
 	op.policy.k = k;
 	op.policy.m = m;
 	op.policy.keys = keys.p;
-	rc = wire_upd_create_signed_bytes(c->group, c->epoch, &op, &signed_bytes);
+	rc = wire_upd_create_signed_bytes(c->s->group, c->s->epoch, &op, &signed_bytes);
 	if (rc != 0 || crypto_ed25519_sign(&admin, signed_bytes.p, signed_bytes.len, sig) != 0) {
 		pub_err(err, errlen, "cannot sign the channel creation");
 		rc = BULWARK_ERR_CRYPTO;
@@ -465,7 +472,7 @@ int bulwark_channel_rotate(struct bulwark_client *c, const char *name, uint64_t 
 	op.policy.k = k;
 	op.policy.m = m;
 	op.policy.keys = keys.p;
-	if (wire_upd_rotate_signed_bytes(c->group, c->epoch, &op, &body) != 0) {
+	if (wire_upd_rotate_signed_bytes(c->s->group, c->s->epoch, &op, &body) != 0) {
 		rc = BULWARK_ERR_NOMEM;
 		goto out;
 	}
@@ -669,14 +676,14 @@ int bulwark_publish(struct bulwark_client *c, const struct bulwark_publish_opts 
 		goto out;
 	}
 	/* Upload every chunk to every replica; 2f+1 verified receipts each. */
-	rc = bulwark_chunks_upload(c, chunks, nchunks, 2 * c->f + 1, o->timeout_ms, rec, &bad,
+	rc = bulwark_chunks_upload(c, chunks, nchunks, 2 * c->s->f + 1, o->timeout_ms, rec, &bad,
 				   o->progress, o->progress_arg);
 	if (rc == BULWARK_ERR_REJECTED) {
 		char hex[65], why[512];
 		size_t w = 0;
 		wire_upd_hex(chunks[bad].sha256, 32, hex);
 		why[0] = '\0';
-		for (uint32_t r = 0; r < c->n && w < sizeof(why); r++) {
+		for (uint32_t r = 0; r < c->s->n && w < sizeof(why); r++) {
 			int n = snprintf(why + w, sizeof(why) - w, "%sreplica %u: %s", r ? "; " : "",
 					 r, bulwark_chunk_state_name(rec[bad].state[r]));
 			if (n < 0)
@@ -684,7 +691,7 @@ int bulwark_publish(struct bulwark_client *c, const struct bulwark_publish_opts 
 			w += (size_t)n;
 		}
 		pub_err(err, errlen, "chunk %zu (%s) has %u of %u receipts needed: %s", bad, hex,
-			rec[bad].ok, 2 * c->f + 1, why);
+			rec[bad].ok, 2 * c->s->f + 1, why);
 		goto out;
 	}
 	if (rc != BULWARK_OK) {
@@ -695,7 +702,7 @@ int bulwark_publish(struct bulwark_client *c, const struct bulwark_publish_opts 
 		struct wire_upd_cert_sig pairs[64];
 		uint32_t np = 0;
 		/* 2f+1 receipts are what the group requires: no more are sent. */
-		for (uint32_t r = 0; r < c->n && r < 64 && np < 2 * c->f + 1; r++) {
+		for (uint32_t r = 0; r < c->s->n && r < 64 && np < 2 * c->s->f + 1; r++) {
 			if (rec[i].state[r] != BULWARK_CHUNK_OK)
 				continue;
 			pairs[np].replica = r;

@@ -124,7 +124,7 @@ static int app_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 			goto err_after_begin;
 		}
 		/* exactly-once: the client's last timestamp and reply, in the same write */
-		rc = app_store_fail(a, store_txn_client_put(a->store, req.client, req.timestamp,
+		rc = app_store_fail(a, store_txn_client_put(a->store, req.client, req.lane, req.timestamp,
 							    a->res.p, a->res.len));
 		if (rc != 0)
 			goto err_after_begin;
@@ -217,12 +217,13 @@ static int app_finish_transfer(void *ctx, uint64_t ckpt, const uint8_t digest[WI
 	return rc;
 }
 
-static int app_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
+static int app_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
+			   uint64_t *timestamp,
 			   struct wire_buf *reply)
 {
 	struct app *a = ctx;
 
-	return app_kv_rc(a, a->kvops.client_last(a->kvops.ctx, client, timestamp, reply));
+	return app_kv_rc(a, a->kvops.client_last(a->kvops.ctx, client, lane, timestamp, reply));
 }
 
 void app_ops(struct app *a, struct pbft_app_ops *ops)

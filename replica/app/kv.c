@@ -251,7 +251,7 @@ static int kv_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 			goto err_after_begin;
 		}
 		/* Exactly once: the client's entry commits with the batch's effects. */
-		rc = kv_store_fail(kv, store_txn_client_put(kv->store, req.client, req.timestamp,
+		rc = kv_store_fail(kv, store_txn_client_put(kv->store, req.client, req.lane, req.timestamp,
 							    kv->res.p, kv->res.len));
 		if (rc != 0)
 			goto err_after_begin;
@@ -268,12 +268,13 @@ static int kv_execute_ro(void *ctx, const struct wire_request *req, struct wire_
 	return kv_apply(ctx, req->op, 1, result);
 }
 
-static int kv_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
+static int kv_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
+			  uint64_t *timestamp,
 			  struct wire_buf *reply)
 {
 	struct kv_app *kv = ctx;
 
-	return kv_store_fail(kv, store_client_last(kv->store, client, timestamp, reply));
+	return kv_store_fail(kv, store_client_last(kv->store, client, lane, timestamp, reply));
 }
 
 static int kv_checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_LEN])

@@ -51,6 +51,11 @@ int pbft_client_new(const struct pbft_client_config *cfg, struct pbft_client **o
 	c->cfg = *cfg;
 	c->lim = cfg->limits ? *cfg->limits : wire_limits_default;
 	c->cfg.limits = &c->lim;
+	if (cfg->lane >= c->lim.max_lanes) {
+		free(c->rep);
+		free(c);
+		return PBFT_ERR_ARG;
+	}
 	c->next_ts = cfg->first_timestamp ? cfg->first_timestamp : 1;
 	wire_buf_init(&c->op);
 	wire_buf_init(&c->result);
@@ -113,6 +118,7 @@ static int pbft__client_send(struct pbft_client *c, int to_all, struct pbft_upda
 	m.hdr.group = c->cfg.group;
 	m.hdr.epoch = c->cfg.epoch;
 	memcpy(m.u.request.client, c->cfg.key, WIRE_KEY_LEN);
+	m.u.request.lane = c->cfg.lane;
 	m.u.request.timestamp = c->ts;
 	m.u.request.flags = c->read_only ? WIRE_REQ_READ_ONLY : 0;
 	m.u.request.op.p = c->op.p;
@@ -197,7 +203,8 @@ static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev
 	if (m->hdr.type != WIRE_REPLY || ev->from >= c->cfg.n || m->hdr.sender != ev->from ||
 	    m->hdr.group != c->cfg.group || m->hdr.epoch != c->cfg.epoch)
 		return 0;
-	if (!c->open || rp->timestamp != c->ts || memcmp(rp->client, c->cfg.key, WIRE_KEY_LEN) != 0 ||
+	if (!c->open || rp->timestamp != c->ts || rp->lane != c->cfg.lane ||
+	    memcmp(rp->client, c->cfg.key, WIRE_KEY_LEN) != 0 ||
 	    ((rp->flags & WIRE_REPLY_READ_ONLY) != 0) != (c->read_only != 0) ||
 	    (rp->flags & ~(uint32_t)WIRE_REPLY_READ_ONLY))
 		return 0;

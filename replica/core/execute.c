@@ -63,17 +63,19 @@ static int pbft__execute_one(struct pbft *r, struct pbft__entry *e, struct pbft_
 	 * batch) is skipped; every correct replica decides the same from the same state. */
 	wire_iter_batch(&it, &b);
 	while (wire_next_request(&it, &req)) {
-		uint32_t s = pbft__keymap_find(&r->bmap, req.client);
+		uint8_t cid[PBFT__CID_LEN];
+		pbft__cid(cid, req.client, req.lane);
+		uint32_t s = pbft__keymap_find(&r->bmap, cid);
 
 		if (s == PBFT__NONE) {
 			struct pbft__client *c;
 
-			rc = pbft__client_get(r, req.client, &c);
+			rc = pbft__client_get(r, cid, &c);
 			if (rc)
 				return rc;
 			s = nb++;
 			r->blast[s] = c->ts;
-			pbft__keymap_put(&r->bmap, req.client, s);
+			pbft__keymap_put(&r->bmap, cid, s);
 		}
 		if (req.timestamp <= r->blast[s]) {
 			mk[i] = PBFT__SKIP;
@@ -119,16 +121,18 @@ static int pbft__execute_one(struct pbft *r, struct pbft__entry *e, struct pbft_
 	wire_iter_batch(&it, &b);
 	i = 0;
 	while (wire_next_request(&it, &req)) {
-		struct pbft__pending *p = pbft__pending_find(r, req.client);
+		uint8_t cid[PBFT__CID_LEN];
+		pbft__cid(cid, req.client, req.lane);
+		struct pbft__pending *p = pbft__pending_find(r, cid);
 		struct pbft__client *c;
 
 		if (p && p->ts <= req.timestamp)
 			pbft__pending_remove(r, p);
 		if (mk[i++] == PBFT__SKIP) {
 			/* A retransmission of the client's last executed request: resend. */
-			if (req.timestamp != r->blast[pbft__keymap_find(&r->bmap, req.client)])
+			if (req.timestamp != r->blast[pbft__keymap_find(&r->bmap, cid)])
 				continue;
-			rc = pbft__client_get(r, req.client, &c);
+			rc = pbft__client_get(r, cid, &c);
 			if (rc)
 				return rc;
 			if (c->ts == req.timestamp) {
@@ -141,13 +145,13 @@ static int pbft__execute_one(struct pbft *r, struct pbft__entry *e, struct pbft_
 		}
 		uint32_t len = r->results.len[k++];
 
-		c = pbft__client_touch(r, req.client);
+		c = pbft__client_touch(r, cid);
 		c->ts = req.timestamp;
 		wire_buf_reset(&c->result);
 		PBFT__ACCT(r, &c->result, wire_put_fixed(&c->result, r->results.data.p + roff, len));
 		if (wire_buf_error(&c->result))
 			return PBFT_ERR_NOMEM;
-		rc = pbft__send_reply(r, up, req.client, r->view, req.timestamp, 0,
+		rc = pbft__send_reply(r, up, cid, r->view, req.timestamp, 0,
 				      r->results.data.p + roff, len);
 		if (rc)
 			return rc;
@@ -156,6 +160,29 @@ static int pbft__execute_one(struct pbft *r, struct pbft__entry *e, struct pbft_
 	if (e->seq % r->K == 0)
 		return pbft__take_checkpoint(r, e->seq, up);
 	return PBFT_OK;
+}
+
+/* Is e committed only thanks to our own COMMIT, whose prepared certificate was recorded
+ * in this turn and is not on disk yet? Then its effects must wait: were they written
+ * first and the process died before the turn's records, the replica would restart with
+ * the batch executed and no certificate for it, and its COMMIT never sent; the others
+ * could then decide another batch at that seq in a later view (with f faulty replicas
+ * among the 2f+1 it counted). A commit certificate of 2f+1 other replicas needs no
+ * record of ours. */
+static int pbft__needs_own_record(const struct pbft *r, const struct pbft__entry *e)
+{
+	const struct pbft__vote *mine = &e->commit[r->id];
+	uint32_t others = 0;
+
+	if (!e->has_p || e->p_turn != r->turn || !mine->set)
+		return 0;
+	for (uint32_t j = 0; j < r->n; j++) {
+		const struct pbft__vote *v = &e->commit[j];
+		if (j != r->id && v->set && v->view == mine->view &&
+		    memcmp(v->digest, mine->digest, WIRE_DIGEST_LEN) == 0)
+			others++;
+	}
+	return others < 2 * r->f + 1;
 }
 
 int pbft__execute_ready(struct pbft *r, struct pbft_update *up)
@@ -167,6 +194,12 @@ int pbft__execute_ready(struct pbft *r, struct pbft_update *up)
 
 		if (!e || !e->committed)
 			break;
+		if (pbft__needs_own_record(r, e)) {
+			PBFT_TRACE(r, "seq %llu committed with our COMMIT of this turn -> execute once its certificate is on disk",
+				   (unsigned long long)e->seq);
+			up->again = 1;
+			break;
+		}
 		rc = pbft__execute_one(r, e, up);
 		if (rc)
 			break;

@@ -58,18 +58,20 @@ struct pbft_app_ops {
 	/* Execute committed batch seq (seq = last executed + 1), deterministically; append
 	 * exactly one result per request. Called for every committed seq, null batches
 	 * (count 0) included, with only the requests not executed before: the core removes
-	 * each request whose timestamp is not above its client's last executed one, as
+	 * each request whose timestamp is not above its client's (the client is the pair
+	 * key, lane: wire_request) last executed one, as
 	 * client_last reports it (and as earlier requests of the same batch raise it).
 	 * Never for read-only requests.
 	 * The client table is part of the replicated state: for each request it executes,
-	 * in batch order, the app records client -> (timestamp, result) in its state (a
+	 * in batch order, the app records (client, lane) -> (timestamp, result) in its state (a
 	 * later request of the same client in the batch overwrites the earlier entry),
 	 * in the same atomic write as the batch's effects and its new last executed seq,
 	 * so that the table is covered by the checkpoint digest, copied by state transfer
 	 * and never out of step with the effects after a crash. */
 	int (*execute)(void *ctx, uint64_t seq, const struct wire_batch *batch,
 		       struct pbft_results *results);
-	/* The client table entry of client (borrowed) in the latest executed state: its
+	/* The client table entry of (client, lane) (client borrowed) in the latest executed
+	 * state: its
 	 * last executed timestamp and that request's result, appended to reply (unless
 	 * reply is NULL). 0 with *timestamp = 0 (nothing appended) if the client is
 	 * unknown; non-zero only if the state cannot be read (the replica must stop).
@@ -77,8 +79,8 @@ struct pbft_app_ops {
 	 * this, never from memory of its own; it caches answers (bounded by max_clients)
 	 * only between state changes it makes itself, and drops the cache on state
 	 * transfer. The table grows with distinct client keys, one small entry each. */
-	int (*client_last)(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
-			   struct wire_buf *reply);
+	int (*client_last)(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
+			   uint64_t *timestamp, struct wire_buf *reply);
 	/* Read-only request against the latest executed state; result appended. */
 	int (*execute_ro)(void *ctx, const struct wire_request *req, struct wire_buf *result);
 	/* Digest of the state after executing seq; the app keeps that state readable (a
@@ -156,6 +158,23 @@ struct pbft_config {
 					 * newer one its peers prove) and finish_transfer
 					 * succeeded. last_executed given to pbft_new is then
 					 * only a hint. */
+	int votes_uncertain;            /* 1: records written without a sync before the
+					 * stop may be lost (the machine went down, not just
+					 * the process): pre-prepare records are not synced
+					 * (prepared certificates, views and checkpoints are),
+					 * so this replica may have sent PREPAREs, or as
+					 * primary PRE-PREPAREs, that it no longer remembers.
+					 * It then sends neither in any view up to the last one
+					 * it may have voted in (the restored view, or the one
+					 * before if it was changing views), so it can never
+					 * vote twice in one view; it still commits, executes
+					 * and catches up. The driver keeps passing 1 at every
+					 * restart until pbft_status.votes_uncertain is 0. */
+	int batch_on_flush;             /* 1: the primary proposes only on PBFT_EV_FLUSH
+					 * (the driver's end of a loop turn), so a batch holds
+					 * every request that arrived in the turn; 0: after
+					 * every event (TICK and FLUSH too), as soon as the
+					 * pipeline has room */
 	struct pbft_crypto_ops crypto;
 	struct pbft_app_ops app;
 	struct pbft_tracer tracer;      /* trace may be NULL */
@@ -164,7 +183,10 @@ struct pbft_config {
 /* ---------------------------------------------------------------- events */
 enum pbft_event_type {
 	PBFT_EV_MESSAGE,  /* msg decoded and channel-authenticated by the driver */
-	PBFT_EV_TICK      /* time passed (timers are checked against now) */
+	PBFT_EV_TICK,     /* time passed (timers are checked against now) */
+	PBFT_EV_FLUSH     /* the driver is about to persist and send this turn's effects:
+			   * the primary proposes what waits (see batch_on_flush); also
+			   * a tick */
 };
 /* `from` is the authenticated channel peer. Unsigned replica messages (PRE-PREPARE,
  * PREPARE, COMMIT, STATUS, FETCH, META, DATA) count only if hdr.sender == from; signed
@@ -179,6 +201,12 @@ struct pbft_event {
 	uint32_t from;          /* authenticated sender: replica id or WIRE_SENDER_CLIENT */
 	const uint8_t *from_client; /* client key when from == WIRE_SENDER_CLIENT; if not
 				     * NULL a REQUEST must carry the same key */
+	/* Optional, for a PRE-PREPARE: the digests of its batch's requests as
+	 * wire_decode_digests kept them (borrowed for the call), so that checking their
+	 * authenticators hashes nothing again. Used only when nreq_digests equals the
+	 * batch's count; NULL / 0: the core computes them. */
+	const uint8_t (*req_digests)[WIRE_DIGEST_LEN];
+	uint32_t nreq_digests;
 };
 
 /* ---------------------------------------------------------------- the update */
@@ -208,7 +236,14 @@ struct pbft_update {
 	struct wire_buf recs;
 	struct pbft_record *rec;
 	size_t nrec, caprec;
-	int sync;           /* records must be synced to disk before sending */
+	int again;          /* the core holds back executing a batch until these records
+			     * are persisted: step it again (FLUSH with batch_on_flush, else
+			     * TICK) as soon as they are, without waiting for an event */
+	int sync;           /* records must be synced to disk before sending: set by
+			     * prepared certificates, views and stable checkpoints. Other
+			     * records (pre-prepares) need only reach the OS before the
+			     * messages leave (a process crash keeps them); a later sync
+			     * makes them durable too, as the store keeps write order. */
 	uint64_t deadline;  /* earliest `now` at which the core wants a TICK; 0 = none.
 			     * Each step sets it anew (it is not a running minimum). */
 };
@@ -229,7 +264,13 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 	     struct pbft **out);
 void pbft_free(struct pbft *r);
 
-/* The one step function: apply ev, append what to send / persist to up. Returns 0, or
+/* Turns. The driver persists an update's records before it sends the update's messages
+ * and before it steps the core with an event of a later turn. Without batch_on_flush
+ * every step is a turn; with it a turn ends with the PBFT_EV_FLUSH step. The app's
+ * execute writes happen during a step, so they are ordered after every record of the
+ * earlier turns (the core relies on that: see pbft_update.again).
+ *
+ * The one step function: apply ev, append what to send / persist to up. Returns 0, or
  * PBFT_ERR_NOMEM / PBFT_ERR_APP (an app, crypto.sign op failed: stop the replica).
  * Invalid messages are never errors: they are dropped and counted. */
 int pbft_step(struct pbft *r, const struct pbft_event *ev, struct pbft_update *up);
@@ -245,6 +286,8 @@ struct pbft_status {
 	uint64_t last_committed;
 	uint64_t last_proposed;   /* primary only */
 	int transferring;         /* state transfer in progress (or awaited: state_incomplete) */
+	int votes_uncertain;      /* started with votes_uncertain and still in a view it may
+				   * have voted in (sends no PREPARE/PRE-PREPARE there) */
 	uint64_t dropped;         /* messages dropped as invalid, stale or unauthenticated */
 	size_t memory;            /* bytes held by the log, caches and queues (O(1) to read) */
 };
@@ -266,6 +309,7 @@ struct pbft_client_config {
 	uint32_t n, f;
 	uint64_t group, epoch;
 	uint8_t key[WIRE_KEY_LEN];      /* this client's public key */
+	uint32_t lane;                  /* its lane: requests carry it, replies must match */
 	uint64_t timeout_ms;            /* retransmission timeout, doubles up to 8x */
 	uint64_t first_timestamp;       /* above any timestamp used before (e.g. wall clock us) */
 	int read_quorum_2f1;            /* 1: read-only needs 2f+1 matching (default) */

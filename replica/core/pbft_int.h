@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "replica/core/pbft.h"
 #include "wire/wire.h"
@@ -79,6 +80,7 @@ struct pbft__entry {
 	uint64_t relayed_view; /* view the relayed PRE-PREPARE claimed */
 	struct pbft__batch cur;
 	uint64_t p_view;
+	uint64_t p_turn;       /* turn whose update holds the PREPARED record of (p_view, pc) */
 	struct pbft__batch pc; /* batch of the prepared certificate */
 	struct pbft__vote *prep;   /* n, by replica */
 	struct pbft__vote *commit; /* n, by replica */
@@ -113,11 +115,27 @@ struct pbft__proof {
 };
 
 /* ---------------------------------------------------------------- clients */
-/* 32-byte key -> slot index map, open addressing with linear probing and
+/* A client's exactly-once identity: its key and the lane (u32 little-endian), 36 bytes. */
+#define PBFT__CID_LEN (WIRE_KEY_LEN + 4u)
+static inline void pbft__cid(uint8_t out[PBFT__CID_LEN], const uint8_t *key, uint32_t lane)
+{
+	memcpy(out, key, WIRE_KEY_LEN);
+	out[WIRE_KEY_LEN] = (uint8_t)lane;
+	out[WIRE_KEY_LEN + 1] = (uint8_t)(lane >> 8);
+	out[WIRE_KEY_LEN + 2] = (uint8_t)(lane >> 16);
+	out[WIRE_KEY_LEN + 3] = (uint8_t)(lane >> 24);
+}
+static inline uint32_t pbft__cid_lane(const uint8_t *cid)
+{
+	return (uint32_t)cid[WIRE_KEY_LEN] | (uint32_t)cid[WIRE_KEY_LEN + 1] << 8 |
+	       (uint32_t)cid[WIRE_KEY_LEN + 2] << 16 | (uint32_t)cid[WIRE_KEY_LEN + 3] << 24;
+}
+
+/* Client id -> slot index map, open addressing with linear probing and
  * backward-shift deletion. */
 struct pbft__kmslot {
 	uint32_t slot;         /* slot + 1, 0 = empty */
-	uint8_t key[WIRE_KEY_LEN];
+	uint8_t key[PBFT__CID_LEN];
 };
 struct pbft__keymap {
 	struct pbft__kmslot *t;
@@ -129,7 +147,7 @@ struct pbft__keymap {
  * client_last or from a batch this replica executed, emptied on state transfer. */
 struct pbft__client {
 	uint8_t used;
-	uint8_t key[WIRE_KEY_LEN];
+	uint8_t key[PBFT__CID_LEN];
 	uint64_t ts;           /* last executed timestamp */
 	struct wire_buf result;
 	uint32_t prev, next;   /* LRU list, UINT32_MAX ends */
@@ -139,7 +157,7 @@ struct pbft__client {
 struct pbft__pending {
 	uint8_t used;
 	uint8_t queued;        /* in the proposal FIFO (not yet put in a batch by us) */
-	uint8_t key[WIRE_KEY_LEN];
+	uint8_t key[PBFT__CID_LEN];
 	uint64_t ts;
 	uint8_t digest[WIRE_DIGEST_LEN];
 	struct wire_buf enc;   /* u32 len + request body, as in a batch */
@@ -170,6 +188,8 @@ struct pbft__xfer {
 	uint64_t seq;
 	uint8_t digest[WIRE_DIGEST_LEN];
 	uint32_t tries;        /* peer rotation */
+	uint64_t silent;       /* bit per replica that let a FETCH of this transfer time out
+				* or answered it wrongly: asked again only when all have */
 	uint32_t superseded;   /* newer stable checkpoints seen since the start */
 	uint64_t deadline;     /* earliest slot deadline */
 	struct pbft__xnode *stack; /* nodes still to fetch, depth first */
@@ -232,6 +252,9 @@ struct pbft {
 	uint64_t last_status_target; /* target.seq at the previous STATUS round */
 
 	struct pbft__xfer xfer;
+	uint64_t uncertain_view;   /* cfg.votes_uncertain: the restored view; no PREPARE
+				    * or PRE-PREPARE is sent in a view <= it */
+	int uncertain;
 	int need_state;            /* the app's state is incomplete (cfg.state_incomplete):
 				    * fetch a proven checkpoint before executing */
 
@@ -248,12 +271,24 @@ struct pbft {
 	uint32_t bmap_alloc;       /* slots allocated in bmap.t (bmap.cap are in use) */
 	uint64_t *blast;           /* per distinct client of the batch: last timestamp */
 	struct wire_buf scratch, scratch2, batchbuf;
+	struct wire_buf propdig;   /* the digests of the requests being proposed */
 	uint64_t now, wall;
+	uint64_t turn;             /* the driver's turns (pbft_update.again): records of an
+				    * earlier turn are on disk */
+	const uint8_t (*ev_digests)[WIRE_DIGEST_LEN]; /* the stepped event's (pbft_event) */
+	uint32_t ev_ndigests;
 	size_t fixed_mem;          /* arrays allocated by pbft_new */
 	size_t dyn_mem;            /* capacity of per-entry, per-client and per-replica buffers */
 };
 
 /* ---------------------------------------------------------------- helpers */
+/* May this replica cast a PREPARE or PRE-PREPARE in view? Not if it restarted after
+ * losing unsynced records and view is one it may have voted in before (votes_uncertain). */
+static inline int pbft__may_vote(const struct pbft *r, uint64_t view)
+{
+	return !r->uncertain || view > r->uncertain_view;
+}
+
 /* Run stmt (which may grow buffer buf) and account the growth in r->dyn_mem. Buffers
  * never shrink before pbft_free, so the sum stays exact without scanning. */
 #define PBFT__ACCT(r, buf, stmt) do {                                  \

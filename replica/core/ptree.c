@@ -254,6 +254,13 @@ int ptree_mark(struct ptree *t, uint64_t partition)
 	return PTREE_OK;
 }
 
+int ptree_marked(const struct ptree *t, uint64_t partition)
+{
+	if (t == NULL || partition >= t->partitions)
+		return 0;
+	return (t->flag[t->level_off[t->levels] + partition] & PTREE__DIRTY) != 0;
+}
+
 int ptree_set(struct ptree *t, uint64_t partition, const uint8_t d[PTREE_DIGEST_LEN])
 {
 	uint8_t *fl;

@@ -82,6 +82,8 @@ int ptree_copy(struct ptree *dst, const struct ptree *src);
 
 /* Partition p changed: its digest will be asked of the callback at the next update. */
 int ptree_mark(struct ptree *t, uint64_t partition);
+/* 1 if partition p is marked (since the last update), 0 if not or out of range. */
+int ptree_marked(const struct ptree *t, uint64_t partition);
 /* Partition p's digest is now d (copied): no callback needed for it. */
 int ptree_set(struct ptree *t, uint64_t partition, const uint8_t d[PTREE_DIGEST_LEN]);
 /* Fetch the digest of every marked partition (fn may be NULL if only ptree_set was used)

@@ -31,6 +31,7 @@ int pbft__check_prepared(struct pbft *r, struct pbft__entry *e, struct pbft_upda
 	}
 	e->has_p = 1;
 	e->p_view = e->pp_view;
+	e->p_turn = r->turn;
 	wire_buf_reset(b);
 	wire_put_u64(b, e->p_view);
 	wire_put_fixed(b, e->pc.digest, WIRE_DIGEST_LEN);

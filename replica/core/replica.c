@@ -305,16 +305,26 @@ int pbft_step(struct pbft *r, const struct pbft_event *ev, struct pbft_update *u
 	if (ev->now > r->now)
 		r->now = ev->now;
 	r->wall = ev->wall;
-	if (ev->type == PBFT_EV_MESSAGE)
+	/* Batches held for the previous turn's records (pbft_update.again) go first. */
+	rc = pbft__execute_ready(r, up);
+	if (rc == PBFT_OK && ev->type == PBFT_EV_MESSAGE) {
+		r->ev_digests = ev->req_digests;
+		r->ev_ndigests = ev->req_digests != NULL ? ev->nreq_digests : 0;
 		rc = pbft__recv(r, ev, up);
-	else if (ev->type != PBFT_EV_TICK)
+		r->ev_digests = NULL;
+		r->ev_ndigests = 0;
+	} else if (ev->type != PBFT_EV_TICK && ev->type != PBFT_EV_FLUSH) {
 		return PBFT_ERR_ARG;
+	}
 	if (rc == PBFT_OK)
 		rc = pbft__timers(r, up);
-	if (rc == PBFT_OK)
+	if (rc == PBFT_OK && (!r->cfg.batch_on_flush || ev->type == PBFT_EV_FLUSH))
 		rc = pbft__propose(r, up);
 	up->deadline = pbft__min_deadline(pbft__min_deadline(r->vc_deadline, r->status_deadline),
 					  r->xfer.active ? r->xfer.deadline : 0);
+	/* The driver persists the records of a turn before the next turn's events. */
+	if (!r->cfg.batch_on_flush || ev->type == PBFT_EV_FLUSH)
+		r->turn++;
 	return rc;
 }
 
@@ -397,6 +407,7 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 	wire_buf_init(&r->scratch);
 	wire_buf_init(&r->scratch2);
 	wire_buf_init(&r->batchbuf);
+	wire_buf_init(&r->propdig);
 	wire_buf_init(&r->results.data);
 	pbft__xfer_init(&r->xfer);
 
@@ -451,6 +462,14 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 		r->vc_deadline = now + pbft__timeout(r);
 	r->recovering = 1;
 	r->recover_until = now + 4 * cfg->view_change_timeout_ms;
+	r->turn = 1; /* restored certificates (p_turn 0) are on disk */
+	if (cfg->votes_uncertain) {
+		/* Votes are cast only in an active view: changing to view v, the last one
+		 * it may have voted in is v - 1 (it may still send the NEW-VIEW of v: the
+		 * VIEW record of a NEW-VIEW sent is synced, and says active). */
+		r->uncertain = 1;
+		r->uncertain_view = r->active || r->view == 0 ? r->view : r->view - 1;
+	}
 	if (cfg->state_incomplete) {
 		/* Our own last stable checkpoint is the first candidate (its proof is in
 		 * our records and every peer that has not moved two checkpoints on still
@@ -459,10 +478,11 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 		if (r->stable.seq > 0)
 			pbft__proof_copy(&r->target, &r->stable, r->n);
 	}
-	PBFT_TRACE_INFO(r, "start: view %llu%s, stable %llu, executed %llu%s",
+	PBFT_TRACE_INFO(r, "start: view %llu%s, stable %llu, executed %llu%s%s",
 			(unsigned long long)r->view, r->active ? "" : " (changing)",
 			(unsigned long long)r->low, (unsigned long long)r->last_executed,
-			r->need_state ? ", state incomplete" : "");
+			r->need_state ? ", state incomplete" : "",
+			r->uncertain ? ", unsynced records lost: no PREPARE/PRE-PREPARE in this view" : "");
 	*out = r;
 	return PBFT_OK;
 
@@ -513,6 +533,7 @@ void pbft_free(struct pbft *r)
 	wire_buf_free(&r->scratch);
 	wire_buf_free(&r->scratch2);
 	wire_buf_free(&r->batchbuf);
+	wire_buf_free(&r->propdig);
 	wire_buf_free(&r->results.data);
 	free(r->results.len);
 	free(r->marks);
@@ -537,9 +558,11 @@ void pbft_get_status(const struct pbft *r, struct pbft_status *st)
 	st->last_committed = r->last_committed;
 	st->last_proposed = pbft__is_primary(r) ? r->last_proposed : 0;
 	st->transferring = pbft__state_unknown(r);
+	st->votes_uncertain = !pbft__may_vote(r, r->view);
 	st->dropped = r->dropped;
 	mem += r->fixed_mem + r->dyn_mem;
-	mem += r->own_ckpt.cap + r->nv.cap + r->scratch.cap + r->scratch2.cap + r->batchbuf.cap;
+	mem += r->own_ckpt.cap + r->nv.cap + r->scratch.cap + r->scratch2.cap + r->batchbuf.cap +
+	       r->propdig.cap;
 	mem += r->results.data.cap + ((size_t)r->results.cap + r->marks_cap) * sizeof(uint32_t);
 	mem += pbft__xfer_memory(&r->xfer);
 	st->memory = mem;

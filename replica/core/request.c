@@ -24,8 +24,9 @@ void pbft__keymap_free(struct pbft__keymap *m)
 	m->cap = 0;
 }
 
-/* Client keys are Ed25519 public keys: mixing their four 64-bit words is enough (a
- * client grinding keys only lengthens probes in a table bounded by max_clients). */
+/* Client keys are Ed25519 public keys: mixing their four 64-bit words and the lane is
+ * enough (a client grinding keys or lanes only lengthens probes in a table bounded by
+ * max_clients). */
 static uint32_t pbft__keyhash(const uint8_t *key)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ull, w;
@@ -35,6 +36,8 @@ static uint32_t pbft__keyhash(const uint8_t *key)
 		h = (h ^ w) * 0xff51afd7ed558ccdull;
 		h ^= h >> 33;
 	}
+	h = (h ^ pbft__cid_lane(key)) * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
 	return (uint32_t)h;
 }
 
@@ -43,7 +46,7 @@ uint32_t pbft__keymap_find(const struct pbft__keymap *m, const uint8_t *key)
 	uint32_t mask = m->cap - 1, i = pbft__keyhash(key) & mask;
 
 	while (m->t[i].slot) {
-		if (memcmp(m->t[i].key, key, WIRE_KEY_LEN) == 0)
+		if (memcmp(m->t[i].key, key, PBFT__CID_LEN) == 0)
 			return m->t[i].slot - 1;
 		i = (i + 1) & mask;
 	}
@@ -58,14 +61,14 @@ void pbft__keymap_put(struct pbft__keymap *m, const uint8_t *key, uint32_t slot)
 	while (m->t[i].slot)
 		i = (i + 1) & mask;
 	m->t[i].slot = slot + 1;
-	memcpy(m->t[i].key, key, WIRE_KEY_LEN);
+	memcpy(m->t[i].key, key, PBFT__CID_LEN);
 }
 
 static void pbft__keymap_del(struct pbft__keymap *m, const uint8_t *key)
 {
 	uint32_t mask = m->cap - 1, i = pbft__keyhash(key) & mask, j;
 
-	while (m->t[i].slot && memcmp(m->t[i].key, key, WIRE_KEY_LEN) != 0)
+	while (m->t[i].slot && memcmp(m->t[i].key, key, PBFT__CID_LEN) != 0)
 		i = (i + 1) & mask;
 	if (!m->t[i].slot)
 		return;
@@ -147,7 +150,7 @@ struct pbft__client *pbft__client_touch(struct pbft *r, const uint8_t *key)
 	}
 	c = &r->clients[s];
 	c->used = 1;
-	memcpy(c->key, key, WIRE_KEY_LEN);
+	memcpy(c->key, key, PBFT__CID_LEN);
 	c->ts = 0;
 	wire_buf_reset(&c->result);
 	pbft__keymap_put(&r->cmap, key, s);
@@ -173,7 +176,8 @@ int pbft__client_get(struct pbft *r, const uint8_t *key, struct pbft__client **o
 	}
 	c = pbft__client_touch(r, key);
 	PBFT__ACCT(r, &c->result,
-		   rc = r->cfg.app.client_last(r->cfg.app.ctx, key, &c->ts, &c->result));
+		   rc = r->cfg.app.client_last(r->cfg.app.ctx, key, pbft__cid_lane(key), &c->ts,
+					       &c->result));
 	if (rc != 0 || wire_buf_error(&c->result)) {
 		/* Forget the entry; its slot becomes the first to be reused. */
 		s = (uint32_t)(c - r->clients);
@@ -215,6 +219,7 @@ int pbft__send_reply(struct pbft *r, struct pbft_update *up, const uint8_t *clie
 	m.u.reply.view = view;
 	m.u.reply.timestamp = ts;
 	memcpy(m.u.reply.client, client, WIRE_KEY_LEN);
+	m.u.reply.lane = pbft__cid_lane(client);
 	m.u.reply.flags = flags;
 	m.u.reply.result.p = res;
 	m.u.reply.result.len = (uint32_t)len;
@@ -318,7 +323,7 @@ static struct pbft__pending *pbft__pending_add(struct pbft *r, const struct wire
 	r->pfree = p->next;
 	p->used = 1;
 	p->queued = 0;
-	memcpy(p->key, req->client, WIRE_KEY_LEN);
+	pbft__cid(p->key, req->client, req->lane);
 	p->ts = req->timestamp;
 	memcpy(p->digest, digest, WIRE_DIGEST_LEN);
 	pbft__keymap_put(&r->pmap, p->key, s);
@@ -364,7 +369,9 @@ static int pbft__read_only(struct pbft *r, const struct wire_request *req, uint3
 		return PBFT_ERR_NOMEM;
 	PBFT_TRACE(r, "read-only request ts %llu -> execute at %llu, reply",
 		   (unsigned long long)req->timestamp, (unsigned long long)r->last_executed);
-	return pbft__send_reply(r, up, req->client, r->view, req->timestamp, WIRE_REPLY_READ_ONLY,
+	uint8_t cid[PBFT__CID_LEN];
+	pbft__cid(cid, req->client, req->lane);
+	return pbft__send_reply(r, up, cid, r->view, req->timestamp, WIRE_REPLY_READ_ONLY,
 				r->scratch.p, r->scratch.len);
 }
 
@@ -372,7 +379,7 @@ int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 		       const uint8_t *from_client, struct pbft_update *up)
 {
 	const struct wire_request *req = &m->u.request;
-	uint8_t digest[WIRE_DIGEST_LEN];
+	uint8_t digest[WIRE_DIGEST_LEN], cid[PBFT__CID_LEN];
 	struct pbft__client *c;
 	struct pbft__pending *p;
 
@@ -405,8 +412,9 @@ int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 	/* The client table is unknown while the state is being transferred: the request
 	 * waits, and is dropped at the end if the new state has executed it. */
 	c = NULL;
+	pbft__cid(cid, req->client, req->lane);
 	if (!pbft__state_unknown(r)) {
-		int rc = pbft__client_get(r, req->client, &c);
+		int rc = pbft__client_get(r, cid, &c);
 		if (rc)
 			return rc;
 	}
@@ -422,7 +430,7 @@ int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 		return pbft__send_reply(r, up, c->key, r->view, c->ts, 0, c->result.p,
 					c->result.len);
 	}
-	p = pbft__pending_find(r, req->client);
+	p = pbft__pending_find(r, cid);
 	if (p && req->timestamp < p->ts) {
 		pbft__drop(r, "request older than the client's pending one");
 		return PBFT_OK;
@@ -462,7 +470,7 @@ int pbft__propose(struct pbft *r, struct pbft_update *up)
 	struct wire_msg m;
 	int rc;
 
-	if (!r->active || !pbft__is_primary(r))
+	if (!r->active || !pbft__is_primary(r) || !pbft__may_vote(r, r->view))
 		return PBFT_OK;
 	if (maxreq > r->lim.max_batch_count)
 		maxreq = r->lim.max_batch_count;
@@ -479,6 +487,7 @@ int pbft__propose(struct pbft *r, struct pbft_update *up)
 		uint64_t seq;
 
 		wire_buf_reset(&r->batchbuf);
+		wire_buf_reset(&r->propdig);
 		while (r->fifo_head != PBFT__NONE && count < maxreq) {
 			struct pbft__pending *p = &r->pending[r->fifo_head];
 			struct pbft__client *c = NULL;
@@ -504,10 +513,11 @@ int pbft__propose(struct pbft *r, struct pbft_update *up)
 			if (count > 0 && r->batchbuf.len + p->enc.len > maxbytes)
 				break;
 			wire_put_fixed(&r->batchbuf, p->enc.p, p->enc.len);
+			wire_put_fixed(&r->propdig, p->digest, WIRE_DIGEST_LEN);
 			pbft__fifo_unlink(r, p);
 			count++;
 		}
-		if (wire_buf_error(&r->batchbuf))
+		if (wire_buf_error(&r->batchbuf) || wire_buf_error(&r->propdig))
 			return PBFT_ERR_NOMEM;
 		if (count == 0)
 			break;
@@ -518,7 +528,9 @@ int pbft__propose(struct pbft *r, struct pbft_update *up)
 		wb.count = count;
 		wb.reqs.p = r->batchbuf.p;
 		wb.reqs.len = (uint32_t)r->batchbuf.len;
-		wire_batch_digest(r->cfg.group, r->cfg.epoch, &wb, b->digest);
+		/* Each request was hashed when it arrived (to check its authenticator). */
+		wire_batch_digest_of(r->cfg.group, r->cfg.epoch, wb.time, count,
+				     (const uint8_t (*)[WIRE_DIGEST_LEN])r->propdig.p, b->digest);
 		rc = pbft__batch_set(r, b, &wb, b->digest);
 		if (rc)
 			return rc;

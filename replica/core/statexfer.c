@@ -51,19 +51,24 @@ static uint64_t pbft__fetch_timeout(const struct pbft *r)
 	return t < r->cfg.view_change_timeout_ms ? t : r->cfg.view_change_timeout_ms;
 }
 
-/* The next replica of the checkpoint's proof (never ourselves). */
+/* The next replica of the checkpoint's proof (never ourselves), skipping those that
+ * failed this transfer before (a peer that lost its snapshot in a crash ignores every
+ * FETCH) until every candidate has; then they all get another chance. */
 static uint32_t pbft__xfer_next_peer(struct pbft *r)
 {
 	struct pbft__xfer *x = &r->xfer;
 
-	for (uint32_t k = 0; k <= r->n; k++) {
-		uint32_t cand;
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t k = 0; k <= r->n; k++) {
+			uint32_t cand;
 
-		x->tries++;
-		cand = r->target.count ? r->target.replica[x->tries % r->target.count] :
-					 x->tries % r->n;
-		if (cand != r->id && cand < r->n)
-			return cand;
+			x->tries++;
+			cand = r->target.count ? r->target.replica[x->tries % r->target.count] :
+						 x->tries % r->n;
+			if (cand != r->id && cand < r->n && !(x->silent >> cand & 1))
+				return cand;
+		}
+		x->silent = 0;
 	}
 	return (r->id + 1) % r->n;
 }
@@ -218,9 +223,16 @@ int pbft__xfer_start(struct pbft *r, const struct pbft__proof *p, struct pbft_up
 	uint8_t local[WIRE_DIGEST_LEN];
 	int rc;
 
+	if (x->active && x->seq == p->seq && memcmp(x->digest, p->digest, WIRE_DIGEST_LEN) == 0) {
+		/* Already fetching that checkpoint (a new view names it again): go on. */
+		if (p != &r->target)
+			pbft__proof_copy(&r->target, p, r->n);
+		return PBFT_OK;
+	}
 	if (p != &r->target)
 		pbft__proof_copy(&r->target, p, r->n);
 	x->active = 1;
+	x->silent = 0;
 	x->seq = r->target.seq;
 	x->superseded = 0;
 	pbft__clients_clear(r); /* the app's client table is about to change under it */
@@ -266,6 +278,7 @@ int pbft__xfer_tick(struct pbft *r, struct pbft_update *up)
 				   (unsigned long long)x->seq, (unsigned long long)r->target.seq);
 			return pbft__xfer_start(r, &r->target, up);
 		}
+		x->silent |= 1ull << sl->peer;
 		rc = pbft__xfer_retry(r, sl, up);
 		if (rc)
 			return rc;
@@ -281,6 +294,7 @@ static int pbft__xfer_bad(struct pbft *r, struct pbft__xslot *sl, struct pbft_up
 			  const char *why)
 {
 	r->dropped++;
+	r->xfer.silent |= 1ull << sl->peer;
 	PBFT_TRACE(r, "state transfer %llu: %s from replica %u -> ask another replica",
 		   (unsigned long long)r->xfer.seq, why, sl->peer);
 	int rc = pbft__xfer_retry(r, sl, up);

@@ -19,6 +19,7 @@ void pbft_update_reset(struct pbft_update *u)
 	u->nout = 0;
 	u->nrec = 0;
 	u->sync = 0;
+	u->again = 0;
 	u->deadline = 0;
 }
 

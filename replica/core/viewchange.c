@@ -363,8 +363,11 @@ static int pbft__enter_view(struct pbft *r, uint64_t v, const struct pbft__vcset
 		struct wire_request req;
 
 		wire_iter_batch(&it, &d->batch[seq - d->min_s - 1]);
-		while (wire_next_request(&it, &req))
-			pbft__pending_unqueue(r, req.client, req.timestamp);
+		while (wire_next_request(&it, &req)) {
+			uint8_t cid[PBFT__CID_LEN];
+			pbft__cid(cid, req.client, req.lane);
+			pbft__pending_unqueue(r, cid, req.timestamp);
+		}
 	}
 	r->vc_deadline = 0;
 	pbft__timer_request(r, 1);

@@ -1,16 +1,25 @@
-/* clients.c: the client table (last executed timestamp and result per client key) as
- * entries of the replicated state, written inside a batch's transaction. */
+/* clients.c: the client table (last executed timestamp and result per client key and
+ * lane) as entries of the replicated state, written inside a batch's transaction. */
 #include <string.h>
 
 #include "replica/store/ldb.h"
 #include "replica/store/store_int.h"
 
 #define STORE__CLIENT_TS_LEN 8u
+#define STORE__CLIENT_ID_LEN (WIRE_KEY_LEN + 4u)
 
-int store_txn_client_put(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint64_t timestamp,
-			 const void *result, size_t len)
+/* The entry's key: the client key, then the lane big-endian (a key's lanes sort together). */
+static void client_id(uint8_t id[STORE__CLIENT_ID_LEN], const uint8_t client[WIRE_KEY_LEN],
+		      uint32_t lane)
 {
-	uint8_t be[STORE__CLIENT_TS_LEN];
+	memcpy(id, client, WIRE_KEY_LEN);
+	store__be32(id + WIRE_KEY_LEN, lane);
+}
+
+int store_txn_client_put(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
+			 uint64_t timestamp, const void *result, size_t len)
+{
+	uint8_t be[STORE__CLIENT_TS_LEN], id[STORE__CLIENT_ID_LEN];
 
 	if (timestamp == 0 || (len > 0 && result == NULL))
 		return STORE_ERR_ARG;
@@ -22,17 +31,20 @@ int store_txn_client_put(struct store *s, const uint8_t client[WIRE_KEY_LEN], ui
 	wire_put_fixed(&s->cval, result, len);
 	if (wire_buf_error(&s->cval) != 0)
 		return STORE_ERR_NOMEM;
-	return store_txn_put(s, STORE_NS_CLIENT, client, WIRE_KEY_LEN, s->cval.p, s->cval.len);
+	client_id(id, client, lane);
+	return store_txn_put(s, STORE_NS_CLIENT, id, sizeof(id), s->cval.p, s->cval.len);
 }
 
-int store_client_last(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
-		      struct wire_buf *reply)
+int store_client_last(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
+		      uint64_t *timestamp, struct wire_buf *reply)
 {
+	uint8_t id[STORE__CLIENT_ID_LEN];
 	uint64_t ts;
 	int rc;
 
 	*timestamp = 0;
-	rc = store_get(s, STORE_NS_CLIENT, client, WIRE_KEY_LEN, &s->cval);
+	client_id(id, client, lane);
+	rc = store_get(s, STORE_NS_CLIENT, id, sizeof(id), &s->cval);
 	if (rc == STORE_ERR_NOT_FOUND)
 		return 0;
 	if (rc != 0)

@@ -280,6 +280,74 @@ void store_close(struct store *s)
 	free(s);
 }
 
+/* ---------------------------------------------------------------- sessions */
+/* 'M' 'B' -> boot id (16 bytes), clean-stop flag (1 byte), votes-uncertain flag (1 byte). */
+#define SESSION_LEN (STORE_BOOT_ID_LEN + 2u)
+
+static int session_put(struct store *s, const uint8_t boot_id[STORE_BOOT_ID_LEN], uint8_t clean)
+{
+	uint8_t key[2] = { STORE__P_META, STORE__M_SESSION }, val[SESSION_LEN];
+	leveldb_writebatch_t *wb = leveldb_writebatch_create();
+	int rc;
+
+	if (wb == NULL)
+		return STORE_ERR_NOMEM;
+	memcpy(val, boot_id, STORE_BOOT_ID_LEN);
+	val[STORE_BOOT_ID_LEN] = clean;
+	val[STORE_BOOT_ID_LEN + 1] = (uint8_t)(s->uncertain ? 1 : 0);
+	leveldb_writebatch_put(wb, (const char *)key, sizeof(key), (const char *)val, sizeof(val));
+	rc = store__ldb_write(&s->ldb, wb, 1);
+	leveldb_writebatch_destroy(wb);
+	return rc;
+}
+
+int store_session_begin(struct store *s, const uint8_t boot_id[STORE_BOOT_ID_LEN], int *lost)
+{
+	static const uint8_t unknown[STORE_BOOT_ID_LEN];
+	uint8_t key[2] = { STORE__P_META, STORE__M_SESSION };
+	int rc = store__ldb_get(&s->ldb, NULL, key, sizeof(key), &s->val);
+
+	*lost = 0;
+	if (rc == 0) {
+		if (s->val.len != SESSION_LEN)
+			return store__ldb_fail(&s->ldb, STORE_ERR_CORRUPT,
+					       "session record holds %zu bytes, not %u", s->val.len,
+					       SESSION_LEN);
+		if (s->val.p[STORE_BOOT_ID_LEN] > 1 || s->val.p[STORE_BOOT_ID_LEN + 1] > 1)
+			return store__ldb_fail(&s->ldb, STORE_ERR_CORRUPT,
+					       "session record with flags %u %u (0 or 1 each)",
+					       s->val.p[STORE_BOOT_ID_LEN], s->val.p[STORE_BOOT_ID_LEN + 1]);
+		/* Same boot: only the process stopped, and the OS kept every write. An
+		 * unknown boot id (all zeros) matches nothing, not even itself. */
+		int same_boot = memcmp(s->val.p, boot_id, STORE_BOOT_ID_LEN) == 0 &&
+				memcmp(boot_id, unknown, STORE_BOOT_ID_LEN) != 0;
+		/* A loss not yet settled by an earlier run stays one: the records it took
+		 * are still missing, whatever happened since. */
+		*lost = (!same_boot && s->val.p[STORE_BOOT_ID_LEN] == 0) ||
+			s->val.p[STORE_BOOT_ID_LEN + 1] != 0;
+	} else if (rc != STORE_ERR_NOT_FOUND) {
+		return rc;
+	}
+	s->uncertain = *lost;
+	return session_put(s, boot_id, 0);
+}
+
+int store_session_settled(struct store *s, const uint8_t boot_id[STORE_BOOT_ID_LEN])
+{
+	int was = s->uncertain, rc;
+
+	s->uncertain = 0;
+	rc = session_put(s, boot_id, 0);
+	if (rc != 0)
+		s->uncertain = was;
+	return rc;
+}
+
+int store_session_end(struct store *s, const uint8_t boot_id[STORE_BOOT_ID_LEN])
+{
+	return session_put(s, boot_id, 1);
+}
+
 const char *store_last_error(const struct store *s)
 {
 	return s->ldb.err;

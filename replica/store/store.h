@@ -102,6 +102,25 @@ int store_transfer_pending(const struct store *s, uint64_t *ckpt);
 void store_shape(const struct store *s, uint32_t *fanout, uint32_t *levels);
 uint64_t store_partitions(const struct store *s);
 
+/* ---------------------------------------------------------------- sessions */
+/* Writes not synced (sync = 0) survive a process crash, since the OS holds them, but
+ * not a crash of the machine. A session records which boot of the machine last opened
+ * the database and whether it stopped cleanly, so that the next open can tell whether
+ * unsynced writes may be lost. boot_id identifies the running boot (Linux:
+ * /proc/sys/kernel/random/boot_id); an unreadable one is passed as all zeros, which
+ * never equals a stored one. store_session_begin sets *lost to 1 if the database was
+ * last opened under another boot and not closed cleanly, or if an earlier loss was never
+ * settled (0 for a new database), then records this session (synced) with that flag:
+ * a loss stays reported, across any number of restarts, until store_session_settled
+ * says its consequences are over (the replica moved past the views it may have voted
+ * in). store_session_end, called last, after the final writes, records a clean stop
+ * (synced; an unsettled loss stays recorded). 0, STORE_ERR_CORRUPT for a malformed
+ * session record, or a LevelDB error. */
+#define STORE_BOOT_ID_LEN 16u
+int store_session_begin(struct store *s, const uint8_t boot_id[STORE_BOOT_ID_LEN], int *lost);
+int store_session_settled(struct store *s, const uint8_t boot_id[STORE_BOOT_ID_LEN]);
+int store_session_end(struct store *s, const uint8_t boot_id[STORE_BOOT_ID_LEN]);
+
 /* ---------------------------------------------------------------- state reads */
 /* The live (committed) value of ns|key into value (reset first, caller-owned).
  * 0, STORE_ERR_NOT_FOUND, STORE_ERR_TOO_BIG or a LevelDB error. */
@@ -134,21 +153,22 @@ void store_txn_abort(struct store *s);
 /* ---------------------------------------------------------------- the client table */
 /* PBFT's per-client exactly-once table, part of the replicated state (so digested,
  * checkpointed and transferred with it): state key STORE_NS_CLIENT | client key (32
- * bytes) -> timestamp u64 (big-endian, > 0) | result bytes of that request. One entry
- * per distinct client key ever executed (40 bytes plus the result); nothing here
+ * bytes) | lane (u32 big-endian) -> timestamp u64 (big-endian, > 0) | result bytes of
+ * that request. One entry per distinct (client key, lane) ever executed (44 bytes plus
+ * the result); nothing here
  * removes entries: the credit ledger's account rules are to expire them.
  *
  * Record client's executed request (timestamp > 0) with its result (borrowed, at most
  * STORE_MAX_VALUE - 8 bytes) in the open transaction, so that it commits atomically
  * with the batch. Errors as store_txn_put, and STORE_ERR_ARG for timestamp 0. */
-int store_txn_client_put(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint64_t timestamp,
-			 const void *result, size_t len);
+int store_txn_client_put(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
+			 uint64_t timestamp, const void *result, size_t len);
 /* The committed entry of client: *timestamp (0 if the client has none: then nothing is
  * appended) and, unless reply is NULL, its result appended to reply (caller-owned,
  * not reset). The contract of pbft_app_ops.client_last. 0, STORE_ERR_CORRUPT for a
  * malformed entry, STORE_ERR_NOMEM, or a LevelDB error. */
-int store_client_last(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
-		      struct wire_buf *reply);
+int store_client_last(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
+		      uint64_t *timestamp, struct wire_buf *reply);
 
 /* ---------------------------------------------------------------- durable records */
 /* Write u's records (in order: puts, and deletes of every record of a kind below a

@@ -19,6 +19,7 @@
 #define STORE__M_TRANSFER ((uint8_t)'T')
 #define STORE__M_DIGEST ((uint8_t)'P')
 #define STORE__M_DIRTY ((uint8_t)'D')
+#define STORE__M_SESSION ((uint8_t)'B') /* boot id of the last open, clean-stop and uncertain flags */
 
 #define STORE__STATE_PREFIX 5u   /* 'S' + partition u32 */
 #define STORE__META_PART_LEN 6u  /* 'M' + name + partition u32 */
@@ -58,6 +59,7 @@ struct store {
 	uint64_t partitions;
 	uint64_t last_executed;
 	int transfer_pending;
+	int uncertain;                 /* session: an unsettled loss of unsynced writes */
 	uint64_t transfer_ckpt;
 	struct ptree tree;            /* the live state's tree; dirty partitions marked */
 	struct store__txn txn;

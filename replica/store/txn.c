@@ -277,6 +277,12 @@ int store_txn_commit(struct store *s, uint64_t seq, int sync)
 			leveldb_writebatch_delete(wb, k, c->klen);
 		else
 			leveldb_writebatch_put(wb, k, c->klen, k + c->klen, c->vlen);
+		/* A partition marked in memory has its mark on disk already, written by an
+		 * earlier batch (LevelDB keeps write order: any crash that keeps this batch
+		 * keeps that mark); the refresh that clears the memory mark deletes the disk
+		 * mark in the same write. Most batches so write no mark at all. */
+		if (ptree_marked(&s->tree, c->partition))
+			continue;
 		store__meta_part_key(mark, STORE__M_DIRTY, c->partition);
 		leveldb_writebatch_put(wb, (const char *)mark, sizeof(mark), "", 0);
 	}

@@ -20,6 +20,7 @@ static const struct wire_limits tiny = {
 	.max_key = 4,
 	.max_value = 8,
 	.max_entries = 2,
+	.max_lanes = 3,
 };
 
 static void check_canonical(const struct wire_msg *m, const uint8_t *data, size_t size)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # test_bench.sh: bulwark-bench's self-test (histogram, /proc and CSV helpers), then a
 # 3-second null run on a local 4-replica group it starts and stops itself: the JSON
-# parses, reports ops > 0 and p50 <= p99 <= max, names the machine, and no replica or
-# temporary folder of the run is left behind.
+# parses, reports ops > 0 and p50 <= p99 <= max, names the machine and client_auth
+# macs; a 2-second null run in robust mode (--client-auth signatures: every request
+# signed) completes ops without errors and says so in its CSV; --client-auth is refused
+# with --config and for an unknown mode; no replica or temporary folder is left behind.
 . "$(dirname "$0")/lib.sh"
 it_setup "${1:-build}"
 BENCH=$O/bulwark-bench
@@ -23,6 +25,7 @@ o = json.load(open(sys.argv[1]))
 m = o["machine"]
 assert m["cpu"] and m["cores"] >= 1 and m["kernel"], m
 assert o["workload"] == "null" and len(o["points"]) == 1
+assert o["client_auth"] == "macs", o["client_auth"]
 p = o["points"][0]
 lat = p["latency_ms"]
 assert p["ops"] > 0 and p["errors"] == 0, p
@@ -30,6 +33,35 @@ assert 0 < lat["p50"] <= lat["p99"] <= lat["max"], lat
 assert len(p["cpu_s"]["replicas"]) == 4 and p["cpu_us_per_op"] > 0, p["cpu_s"]
 print("ops %d, %.0f ops/s, p50 %.3f ms, p99 %.3f ms" % (p["ops"], p["ops_per_s"], lat["p50"], lat["p99"]))
 PY
+
+# Robust mode: the local group is initialised with client_auth = signatures.
+BULWARK=$BULWARK timeout 120 "$BENCH" run --workload null --local 4 --client-auth signatures \
+	--clients 16 --warmup 1 --duration 2 --csv --out "$IT_WORK/robust.csv" 2>"$IT_WORK/run.err"
+rc=$?
+[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run --client-auth signatures exited $rc"; }
+python3 - "$IT_WORK/robust.csv" <<'PY' || it_fail "robust run: $(cat "$IT_WORK/robust.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 1, rows
+r = rows[0]
+assert r["client_auth"] == "signatures", r
+assert int(r["ops"]) > 0 and int(r["errors"]) == 0, r
+print("robust: ops %s, %s ops/s, p50 %s ms" % (r["ops"], r["ops_per_s"], r["p50_ms"]))
+PY
+
+# --client-auth sets up a --local group only, and names a mode the config knows.
+"$BENCH" run --workload null --config "$IT_WORK/none.ini" --client-auth signatures \
+	>/dev/null 2>"$IT_WORK/usage.err"
+rc=$?
+[ $rc -eq 2 ] || it_fail "--client-auth with --config: exit $rc, want 2"
+grep -q -- "--client-auth is for a --local group" "$IT_WORK/usage.err" ||
+	it_fail "--client-auth with --config: $(cat "$IT_WORK/usage.err")"
+"$BENCH" run --workload null --local 4 --client-auth mac >/dev/null 2>"$IT_WORK/usage.err"
+rc=$?
+[ $rc -eq 2 ] || it_fail "--client-auth mac: exit $rc, want 2"
+grep -q -- "--client-auth 'mac' is neither 'macs' nor 'signatures'" "$IT_WORK/usage.err" ||
+	it_fail "--client-auth mac: $(cat "$IT_WORK/usage.err")"
+
 after=$(ls -d /tmp/bulwark-bench.* 2>/dev/null | sort)
 [ "$before" = "$after" ] || it_fail "the run left a temporary folder: $after"
 it_log "ok"

@@ -3,7 +3,7 @@
 # groups: --help and usage errors (exit 2), client key files, binary values through
 # stdin/stdout, size limits, `status` as a table and as JSON, operations after the
 # primary is killed (the view changes), a clean timeout (exit 1) when the group is
-# down, and a group in signatures mode (client_auth = signatures).
+# down, and a group in signatures mode made by `cluster init --client-auth signatures`.
 . "$(dirname "$0")/lib.sh"
 it_setup "${1:-build}"
 
@@ -29,6 +29,13 @@ expect_rc 2 "unknown option" "$BULWARK" del -c x.ini --bogus k
 expect_rc 2 "bad timeout" "$BULWARK" get -c x.ini --timeout 0 k
 expect_rc 1 "missing config" "$BULWARK" get -c "$IT_WORK/none.ini" k
 grep -q "none.ini" "$IT_WORK/err" || it_fail "the missing config is not named"
+expect_rc 0 "cluster init --help" "$BULWARK" cluster init --help
+grep -q -- "--client-auth" "$IT_WORK/out" || it_fail "cluster init --help lacks --client-auth"
+expect_rc 2 "cluster init with a bad --client-auth" "$BULWARK" cluster init \
+	--dir "$IT_WORK/badauth" --client-auth mac
+grep -q "client-auth 'mac' is neither 'macs' nor 'signatures'" "$IT_WORK/err" ||
+	it_fail "bad --client-auth message: $(cat "$IT_WORK/err")"
+[ ! -e "$IT_WORK/badauth" ] || it_fail "cluster init wrote files despite a bad --client-auth"
 it_log "help and usage errors ok"
 
 # 2 MiB batches for 1 MiB values; a short log window keeps a worst-case NEW-VIEW (2f+1
@@ -103,10 +110,18 @@ grep -q "timed out" "$IT_WORK/err" || it_fail "timeout message: $(cat "$IT_WORK/
 expect_rc 1 "status of a stopped group" "$BULWARK" status -c "$ini" --timeout 300
 it_log "group down: timeouts ok"
 
-# A group in signatures mode.
-it_group s client_auth=signatures
-S=$IT_DIR
+# A group in signatures mode, as `cluster init --client-auth signatures` writes it.
+S=$IT_WORK/s
+base=$(it_free_base 4) || it_fail "no free ports"
+"$BULWARK" cluster init --dir "$S" --base-port "$base" --group-id "$((RANDOM + 1))" \
+	--client-auth signatures >"$IT_WORK/out" 2>"$IT_WORK/err" ||
+	{ cat "$IT_WORK/out" "$IT_WORK/err"; it_fail "cluster init --client-auth signatures"; }
+IT_DIRS+=("$S")
+grep -q "client_auth = signatures" "$IT_WORK/out" || it_fail "init output: $(cat "$IT_WORK/out")"
+grep -qE '^client_auth = signatures +;' "$S/bulwark.ini" ||
+	it_fail "the ini says: $(grep client_auth "$S/bulwark.ini")"
 it_up "$S"
+it_wait 10 "replica 0 to log client_auth=signatures" grep -q "client_auth=signatures" "$S/run/replica0.log"
 out=$("$BULWARK" put -c "$S/bulwark.ini" signed yes) && [ "$out" = "ok version=1" ] ||
 	it_fail "put in signatures mode: '$out'"
 [ "$("$BULWARK" get -c "$S/bulwark.ini" signed)" = yes ] || it_fail "get in signatures mode"

@@ -1,13 +1,24 @@
 /* app.c: the simulator's replicated application: an in-memory key-value map behind
  * pbft_app_ops, digested by the partition tree, with copy-on-write checkpoint snapshots
- * and both sides of state transfer. Durable like LevelDB: it survives a crash. */
+ * and both sides of state transfer. Its writes are unsynced like bulwarkd's LevelDB
+ * ones: a machine crash rolls it back to a prefix of its replica's write order. */
 #include "tests/sim/sim.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static const uint8_t SIM__KEY_TIME[2] = {0x01, 't'};
-#define SIM__CLIENT_KEY_LEN (2u + WIRE_KEY_LEN)
+#define SIM__CLIENT_KEY_LEN (2u + WIRE_KEY_LEN + 4u)
+
+/* The client table key 0x01 'c' | client key | lane (u32 LE). */
+static void sim__client_id(uint8_t ckey[SIM__CLIENT_KEY_LEN], const uint8_t *client, uint32_t lane)
+{
+	ckey[0] = 0x01;
+	ckey[1] = 'c';
+	memcpy(ckey + 2, client, WIRE_KEY_LEN);
+	for (uint32_t i = 0; i < 4; i++)
+		ckey[2 + WIRE_KEY_LEN + i] = (uint8_t)(lane >> (8 * i));
+}
 
 /* ---------------------------------------------------------------- partitions */
 static int sim__keycmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
@@ -285,9 +296,7 @@ static int sim__exec_one(struct sim_app *a, const struct wire_request *req, uint
 	uint8_t code;
 
 	*fresh = 0;
-	ckey[0] = 0x01;
-	ckey[1] = 'c';
-	memcpy(ckey + 2, req->client, WIRE_KEY_LEN);
+	sim__client_id(ckey, req->client, req->lane);
 	ce = sim__get(a, ckey, sizeof(ckey));
 	if (ce != NULL && ce->vlen >= 8)
 		for (int i = 7; i >= 0; i--)
@@ -337,16 +346,14 @@ static int sim__exec_one(struct sim_app *a, const struct wire_request *req, uint
 	}
 }
 
-/* The client table entry 0x01 'c' | client -> timestamp (u64 LE) | result, written
+/* The client table entry 0x01 'c' | client | lane -> timestamp (u64 LE) | result, written
  * with the request's effects: part of the digested, transferred state. */
 static int sim__client_put(struct sim_app *a, const struct wire_request *req, const uint8_t *out,
 			   size_t olen)
 {
 	uint8_t ckey[SIM__CLIENT_KEY_LEN], v[8 + SIM_MAX_RESULT];
 
-	ckey[0] = 0x01;
-	ckey[1] = 'c';
-	memcpy(ckey + 2, req->client, WIRE_KEY_LEN);
+	sim__client_id(ckey, req->client, req->lane);
 	for (int i = 0; i < 8; i++)
 		v[i] = (uint8_t)(req->timestamp >> (8 * i));
 	memcpy(v + 8, out, olen);
@@ -354,8 +361,8 @@ static int sim__client_put(struct sim_app *a, const struct wire_request *req, co
 }
 
 /* pbft_app_ops.client_last: the entry sim__client_put wrote, from the live state. */
-static int sim__client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *timestamp,
-			    struct wire_buf *reply)
+static int sim__client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
+			    uint64_t *timestamp, struct wire_buf *reply)
 {
 	struct sim_app *a = ctx;
 	uint8_t ckey[SIM__CLIENT_KEY_LEN];
@@ -363,9 +370,7 @@ static int sim__client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint6
 	uint64_t ts = 0;
 
 	*timestamp = 0;
-	ckey[0] = 0x01;
-	ckey[1] = 'c';
-	memcpy(ckey + 2, client, WIRE_KEY_LEN);
+	sim__client_id(ckey, client, lane);
 	ce = sim__get(a, ckey, sizeof(ckey));
 	if (ce == NULL)
 		return 0;
@@ -401,6 +406,14 @@ static int sim__execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 				 (unsigned long long)seq, (unsigned long long)a->last_executed);
 		return -1;
 	}
+	/* bulwarkd's store refuses to execute on a half-copied state (STORE_ERR_TRANSFER),
+	 * which stops the replica. */
+	if (a->transfer_pending) {
+		if (!r->faulty)
+			sim_fail(s, "replica %u: execute(seq %llu) during a state transfer", a->id,
+				 (unsigned long long)seq);
+		return -1;
+	}
 	if (!r->faulty) {
 		wire_batch_digest(SIM_GROUP, SIM_EPOCH, batch, digest);
 		sim_check_exec(s, a->id, seq, digest);
@@ -413,13 +426,13 @@ static int sim__execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 		if (!fresh && !r->faulty)
 			sim_fail(s, "replica %u: execute(seq %llu) was given client %d's ts %llu, which "
 				 "the client table shows executed", a->id, (unsigned long long)seq,
-				 sim_client_index(s, req.client), (unsigned long long)req.timestamp);
+				 sim_client_index(s, req.client, req.lane), (unsigned long long)req.timestamp);
 		if (fresh && sim__client_put(a, &req, out, olen) != 0)
 			return -1;
 		if (pbft_results_add(results, out, (uint32_t)olen) != 0)
 			return -1;
 		if (!r->faulty && fresh)
-			sim_check_request(s, a->id, seq, sim_client_index(s, req.client), req.timestamp,
+			sim_check_request(s, a->id, seq, sim_client_index(s, req.client, req.lane), req.timestamp,
 					  req.op, out, olen);
 	}
 	if (batch->time != 0) {
@@ -430,6 +443,8 @@ static int sim__execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 	}
 	a->last_executed = seq;
 	s->executed_batches += !r->faulty;
+	/* One atomic write, not synced (bulwarkd's kv sync = 0). */
+	sim_replica_app_wrote(s, a->id);
 	return 0;
 }
 
@@ -471,10 +486,11 @@ static int sim__checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_L
 	struct sim *s = a->sim;
 	struct sim_snap *sn;
 
-	if (seq != a->last_executed) {
+	if (seq != a->last_executed || a->transfer_pending) {
 		if (!s->rep[a->id].faulty)
-			sim_fail(s, "replica %u: checkpoint(%llu) but last executed is %llu", a->id,
-				 (unsigned long long)seq, (unsigned long long)a->last_executed);
+			sim_fail(s, "replica %u: checkpoint(%llu) but last executed is %llu%s", a->id,
+				 (unsigned long long)seq, (unsigned long long)a->last_executed,
+				 a->transfer_pending ? " and a state transfer is under way" : "");
 		return -1;
 	}
 	if (sim_app_root(a, digest) != 0)
@@ -613,6 +629,10 @@ static int sim__write_partition(void *ctx, uint64_t partition, int first, const 
 	while (wire_next_data(&it, &e))
 		if (sim__put_in(a, (uint32_t)partition, e.key.p, e.key.len, e.value.p, e.value.len) != 0)
 			return -1;
+	/* The page and the transfer mark are one write, not synced: a page that survives a
+	 * crash comes with the mark, and the restarted core fetches again. */
+	a->transfer_pending = 1;
+	sim_replica_app_wrote(a->sim, a->id);
 	return 0;
 }
 
@@ -627,8 +647,84 @@ static int sim__finish_transfer(void *ctx, uint64_t ckpt, const uint8_t digest[W
 	sim_log(s, "replica %u: state transfer to checkpoint %llu complete (was at %llu)", a->id,
 		(unsigned long long)ckpt, (unsigned long long)a->last_executed);
 	a->last_executed = ckpt;
+	a->transfer_pending = 0;
 	a->transfers++;
+	/* bulwarkd writes last executed and clears the mark in one synced write, which
+	 * makes every earlier write of the replica durable too. */
+	sim_replica_sync(s, a->id);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- crashes */
+/* im := the live state (partitions shared: the next write to one copies it). */
+static void sim__image_set(struct sim_app_image *im, const struct sim_app *a)
+{
+	for (uint32_t i = 0; i < SIM_PARTS; i++) {
+		struct sim_part *p = a->part[i];
+		if (p != NULL)
+			p->refs++;
+		sim__part_unref(im->part[i]);
+		im->part[i] = p;
+	}
+	im->last_executed = a->last_executed;
+	im->transfer_pending = a->transfer_pending;
+}
+
+static void sim__image_free(struct sim_app_image *im)
+{
+	for (uint32_t i = 0; i < SIM_PARTS; i++)
+		sim__part_unref(im->part[i]);
+	memset(im, 0, sizeof(*im));
+}
+
+void sim_app_synced(struct sim_app *a)
+{
+	sim__image_set(&a->durable, a);
+	if (a->have_cut) {
+		sim__image_free(&a->cut);
+		a->have_cut = 0;
+	}
+}
+
+void sim_app_take_cut(struct sim_app *a)
+{
+	sim__image_set(&a->cut, a);
+	a->have_cut = 1;
+}
+
+int sim_app_crash(struct sim_app *a, enum sim_app_keep keep)
+{
+	const struct sim_app_image *im = NULL;
+	int rc = 0;
+
+	if (keep == SIM_APP_KEEP_CUT && a->have_cut)
+		im = &a->cut;
+	else if (keep != SIM_APP_KEEP_ALL)
+		im = &a->durable;
+
+	/* LevelDB snapshots live in the process. */
+	for (uint32_t i = 0; i < a->nsnap; i++)
+		sim__snap_free(&a->snap[i]);
+	a->nsnap = 0;
+	if (im != NULL) {
+		/* Partitions the image shares with the live state are equal (copy on
+		 * write); the others come back and their digests are recomputed. */
+		for (uint32_t i = 0; i < SIM_PARTS; i++) {
+			if (a->part[i] == im->part[i])
+				continue;
+			if (im->part[i] != NULL)
+				im->part[i]->refs++;
+			sim__part_unref(a->part[i]);
+			a->part[i] = im->part[i];
+			if (ptree_mark(&a->tree, i) != 0)
+				rc = -1;
+		}
+		a->last_executed = im->last_executed;
+		a->transfer_pending = im->transfer_pending;
+	}
+	/* What the crash kept is on the disk now. */
+	sim_app_synced(a);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -645,6 +741,8 @@ void sim_app_free(struct sim_app *a)
 	for (uint32_t i = 0; i < a->nsnap; i++)
 		sim__snap_free(&a->snap[i]);
 	free(a->snap);
+	sim__image_free(&a->durable);
+	sim__image_free(&a->cut);
 	for (uint32_t i = 0; i < SIM_PARTS; i++)
 		sim__part_unref(a->part[i]);
 	ptree_free(&a->tree);

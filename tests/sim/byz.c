@@ -377,7 +377,7 @@ int sim_byz_in_filter(struct sim *s, struct sim_replica *r, const struct wire_ms
 
 	if (!(r->byz.kinds & SIM_BYZ_CENSOR) || m->hdr.type != WIRE_REQUEST)
 		return 0;
-	c = sim_client_index(s, m->u.request.client);
+	c = sim_client_index(s, m->u.request.client, m->u.request.lane);
 	if (c >= 0 && (r->byz.censored_clients >> c & 1)) {
 		r->byz.mutated++;
 		return 1;

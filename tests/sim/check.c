@@ -1,5 +1,6 @@
 /* check.c: the simulator's invariants: agreement on batches and checkpoint digests among
- * correct replicas, accepted replies executed and kept, bounded memory, and liveness. */
+ * correct replicas, no correct replica voting twice in a view (across its restarts),
+ * accepted replies executed and kept, bounded memory, and liveness. */
 #include "tests/sim/sim.h"
 
 #include <inttypes.h>
@@ -374,14 +375,144 @@ void sim_check_liveness(struct sim *s)
 	}
 }
 
-/* No correct replica executes at or below its app's last executed again: forget those. */
+/* ---------------------------------------------------------------- votes */
+void sim_votes_free(struct sim_votes *v)
+{
+	free(v->v);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Index of (seq, view) in v, or where it goes (*found 0). */
+static size_t sim__vote_find(const struct sim_votes *v, uint64_t seq, uint64_t view, int *found)
+{
+	size_t lo = 0, hi = v->n;
+
+	*found = 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct sim_vote *m = &v->v[mid];
+		if (m->seq == seq && m->view == view) {
+			*found = 1;
+			return mid;
+		}
+		if (m->seq < seq || (m->seq == seq && m->view < view))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Replica sent a vote for digest at (view, seq), in a message of type. A correct replica
+ * never sends two: a second digest is equivocation, whatever it forgot in a crash. */
+static void sim__vote(struct sim *s, uint32_t replica, uint8_t type, uint64_t view, uint64_t seq,
+		      const uint8_t digest[WIRE_DIGEST_LEN])
+{
+	struct sim_replica *r = &s->rep[replica];
+	struct sim_votes *v = &r->votes;
+	struct sim_vote *e;
+	int found;
+	size_t at = sim__vote_find(v, seq, view, &found);
+
+	if (found) {
+		e = &v->v[at];
+		if (memcmp(e->digest, digest, WIRE_DIGEST_LEN) != 0) {
+			char a[17], b[17];
+			sim__hex8(e->digest, a);
+			sim__hex8(digest, b);
+			sim_fail(s, "SAFETY: replica %u voted twice in view %" PRIu64 " at seq %" PRIu64
+				 ": %s %s.. (incarnation %u), then %s %s.. (incarnation %u)", replica, view,
+				 seq, wire_type_name(e->type), a, e->incarnation, wire_type_name(type), b,
+				 r->incarnation);
+		}
+		return;
+	}
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 64;
+		struct sim_vote *nv = realloc(v->v, cap * sizeof(*nv));
+		if (nv == NULL) {
+			sim_fail(s, "out of memory in the checker");
+			return;
+		}
+		v->v = nv;
+		v->cap = cap;
+	}
+	memmove(&v->v[at + 1], &v->v[at], (v->n - at) * sizeof(*v->v));
+	v->n++;
+	e = &v->v[at];
+	e->seq = seq;
+	e->view = view;
+	memcpy(e->digest, digest, WIRE_DIGEST_LEN);
+	e->type = type;
+	e->incarnation = r->incarnation;
+}
+
+void sim_check_sent(struct sim *s, uint32_t replica, const uint8_t *p, size_t len)
+{
+	struct wire_msg m;
+	struct wire_iter it;
+	struct wire_nvitem item;
+	uint8_t type = len >= 2 ? p[1] : 0;
+
+	/* Only votes that fix a digest for (view, seq) in this replica's name. */
+	if (type != WIRE_PREPARE && type != WIRE_PREPREPARE && type != WIRE_NEWVIEW)
+		return;
+	if (wire_decode(p, len, &s->limits, &m) != 0 || m.hdr.sender != replica)
+		return; /* not its own (a relay), or refused by every receiver anyway */
+	switch (type) {
+	case WIRE_PREPARE:
+		sim__vote(s, replica, type, m.u.prepare.view, m.u.prepare.seq, m.u.prepare.digest);
+		break;
+	case WIRE_PREPREPARE:
+		/* A backup's PRE-PREPARE only relays a batch; the primary's assigns it. */
+		if (m.u.preprepare.view % s->p.n == replica)
+			sim__vote(s, replica, type, m.u.preprepare.view, m.u.preprepare.seq,
+				  m.u.preprepare.digest);
+		break;
+	default:
+		/* The new primary's decisions are its pre-prepares of the new view. */
+		if (m.u.newview.view % s->p.n != replica)
+			break;
+		wire_iter_init(&it, &m.u.newview.items);
+		while (wire_next_nvitem(&it, &item) && !s->failed)
+			sim__vote(s, replica, type, m.u.newview.view, item.seq, item.digest);
+		break;
+	}
+}
+
+/* Forget votes at or below low: the replica never votes there again (its stable
+ * checkpoint is synced and never goes back). */
+static void sim__votes_prune(struct sim_votes *v, uint64_t low)
+{
+	size_t k = 0;
+
+	while (k < v->n && v->v[k].seq <= low)
+		k++;
+	if (k == 0)
+		return;
+	memmove(v->v, v->v + k, (v->n - k) * sizeof(*v->v));
+	v->n -= k;
+}
+
+/* No correct replica executes at or below its app's durable last executed again (a
+ * machine crash rolls it back to at least that): forget those, and the votes below
+ * each replica's low watermark. */
 void sim_check_prune(struct sim *s)
 {
 	uint64_t low = UINT64_MAX;
 
-	for (uint32_t i = 0; i < s->p.n; i++)
-		if (!s->rep[i].faulty && s->rep[i].app.last_executed < low)
-			low = s->rep[i].app.last_executed;
+	for (uint32_t i = 0; i < s->p.n; i++) {
+		struct sim_replica *r = &s->rep[i];
+		struct pbft_status st;
+		if (r->faulty)
+			continue;
+		if (r->app.durable.last_executed < low)
+			low = r->app.durable.last_executed;
+		if (r->core != NULL) {
+			pbft_get_status(r->core, &st);
+			sim__votes_prune(&r->votes, st.low_watermark);
+		}
+	}
 	if (low == UINT64_MAX || low == 0)
 		return;
 	sim__seqmap_prune(&s->execmap, low + 1);

@@ -1,5 +1,6 @@
 /* cluster.c: the simulated world: replicas running the real core over a simulated
- * network, clock and disk, clients running the real client machine, crash and revive,
+ * network, clock and disk (one write order for records and app, synced or not), in loop
+ * turns like bulwarkd's, clients running the real client machine, crash and revive,
  * and the event loop that checks the invariants after every event. */
 #include "tests/sim/sim.h"
 
@@ -95,23 +96,33 @@ static uint32_t sim__key_slot(const uint8_t key[WIRE_KEY_LEN])
 	return ((uint32_t)key[0] | (uint32_t)key[1] << 8) % (2 * SIM_MAX_CLIENTS);
 }
 
-int sim_client_index(const struct sim *s, const uint8_t key[WIRE_KEY_LEN])
+int sim_client_index(const struct sim *s, const uint8_t key[WIRE_KEY_LEN], uint32_t lane)
 {
+	if (lane >= SIM_LANES)
+		return -1;
 	for (uint32_t i = sim__key_slot(key), probes = 0; probes < 2 * SIM_MAX_CLIENTS;
 	     i = (i + 1) % (2 * SIM_MAX_CLIENTS), probes++) {
-		int c = s->client_slot[i] - 1;
-		if (c < 0)
+		int k = s->client_slot[i] - 1;
+		if (k < 0)
 			return -1;
-		if (memcmp(s->keys->client[c].pub, key, WIRE_KEY_LEN) == 0)
-			return c;
+		if (memcmp(s->keys->client[k].pub, key, WIRE_KEY_LEN) == 0) {
+			uint32_t c = (uint32_t)k * SIM_LANES + lane;
+			return c < s->p.clients ? (int)c : -1;
+		}
 	}
 	return -1;
 }
 
+const struct crypto_ed25519_key *sim_client_key(const struct sim *s, uint32_t c)
+{
+	return &s->keys->client[c / SIM_LANES];
+}
+
+/* Key slots of the keys in use (each serves SIM_LANES clients). */
 static void sim__client_map(struct sim *s)
 {
 	memset(s->client_slot, 0, sizeof(s->client_slot));
-	for (uint32_t c = 0; c < s->p.clients; c++) {
+	for (uint32_t c = 0; c < (s->p.clients + SIM_LANES - 1) / SIM_LANES; c++) {
 		uint32_t i = sim__key_slot(s->keys->client[c].pub);
 		while (s->client_slot[i] != 0)
 			i = (i + 1) % (2 * SIM_MAX_CLIENTS);
@@ -173,18 +184,20 @@ static int sim__check_request(void *ctx, const struct wire_request *req,
 {
 	struct sim_replica *r = ctx;
 	struct sim *s = r->sim;
-	int c = sim_client_index(s, req->client);
+	int c = sim_client_index(s, req->client, req->lane);
 
 	if (c < 0)
 		return -1;
 	if (s->p.robust) {
 		if (req->auth.len != WIRE_SIG_LEN)
 			return -1;
-		return sim__verify_key(s, &s->keys->client[c], digest, WIRE_DIGEST_LEN, req->auth.p);
+		return sim__verify_key(s, sim_client_key(s, (uint32_t)c), digest, WIRE_DIGEST_LEN,
+				       req->auth.p);
 	}
 	if (req->auth.len != s->p.n * WIRE_TAG_LEN)
 		return -1;
-	return crypto_hmac_verify((struct crypto_hmac *)&s->keys->mac[c][r->id], digest,
+	/* MAC keys belong to the client key (its session with each replica), not the lane. */
+	return crypto_hmac_verify((struct crypto_hmac *)&s->keys->mac[c / SIM_LANES][r->id], digest,
 				  WIRE_DIGEST_LEN, NULL, 0, req->auth.p + r->id * WIRE_TAG_LEN,
 				  WIRE_TAG_LEN);
 }
@@ -196,12 +209,12 @@ static int sim__authenticate(void *ctx, const uint8_t digest[WIRE_DIGEST_LEN], s
 	uint8_t tag[WIRE_SIG_LEN];
 
 	if (s->p.robust) {
-		if (crypto_ed25519_sign(&s->keys->client[c->idx], digest, WIRE_DIGEST_LEN, tag) != 0)
+		if (crypto_ed25519_sign(sim_client_key(s, c->idx), digest, WIRE_DIGEST_LEN, tag) != 0)
 			return -1;
 		wire_put_fixed(auth, tag, WIRE_SIG_LEN);
 	} else {
 		for (uint32_t i = 0; i < s->p.n; i++) {
-			if (crypto_hmac_tag((struct crypto_hmac *)&s->keys->mac[c->idx][i], digest,
+			if (crypto_hmac_tag((struct crypto_hmac *)&s->keys->mac[c->idx / SIM_LANES][i], digest,
 					    WIRE_DIGEST_LEN, NULL, 0, tag, WIRE_TAG_LEN) != 0)
 				return -1;
 			wire_put_fixed(auth, tag, WIRE_TAG_LEN);
@@ -211,19 +224,14 @@ static int sim__authenticate(void *ctx, const uint8_t digest[WIRE_DIGEST_LEN], s
 }
 
 /* ---------------------------------------------------------------- the disk */
-static void sim__journal_drop(struct sim_store *st)
-{
-	for (size_t i = 0; i < st->nj; i++)
-		free(st->j[i].val);
-	st->nj = 0;
-}
+static int sim__journal_keep(struct sim_store *st, uint32_t upto);
 
 static void sim__store_free(struct sim_store *st)
 {
 	for (size_t i = 0; i < st->n; i++)
 		free(st->r[i].val);
 	free(st->r);
-	sim__journal_drop(st);
+	sim__journal_keep(st, 0);
 	free(st->j);
 	memset(st, 0, sizeof(*st));
 }
@@ -289,20 +297,68 @@ static int sim__store_write(struct sim_store *st, const struct sim_store_op *op)
 	return 0;
 }
 
-/* The journal reaches the disk (a sync write, or the process died but the OS did not). */
-static int sim__journal_flush(struct sim_store *st)
+/* The journal's writes 1..upto reach the disk, the others are lost (a sync write or a
+ * process crash: all of them; a machine crash: the prefix the disk model drew). */
+static int sim__journal_keep(struct sim_store *st, uint32_t upto)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < st->nj; i++)
-		if (sim__store_write(st, &st->j[i]) != 0)
+	for (size_t i = 0; i < st->nj; i++) {
+		if (st->j[i].write > upto)
+			free(st->j[i].val);
+		else if (sim__store_write(st, &st->j[i]) != 0)
 			rc = -1;
+	}
 	st->nj = 0;
 	return rc;
 }
 
-static int sim__store_apply(struct sim_store *st, const struct pbft_update *up)
+/* Until the next sync, a machine crash keeps the first cut unsynced writes: none (the
+ * page cache lost, as the core must expect) in 2 of 5 cases, else 1, 2 or 3 of them. */
+static void sim__disk_draw_cut(struct sim_store *st)
 {
+	uint64_t x = sim_rng_below(&st->rng, 5);
+
+	st->cut = x < 2 ? 0 : (uint32_t)(x - 1);
+	st->writes = 0;
+}
+
+/* One more unsynced write, after the records and app writes before it. */
+static void sim__disk_wrote(struct sim_replica *r)
+{
+	r->store.writes++;
+	if (r->store.writes == r->store.cut)
+		sim_app_take_cut(&r->app);
+}
+
+/* A synced write: it and every write before it, records and app, are durable. */
+static int sim__disk_sync(struct sim_replica *r)
+{
+	int rc = sim__journal_keep(&r->store, UINT32_MAX);
+
+	sim_app_synced(&r->app);
+	sim__disk_draw_cut(&r->store);
+	return rc;
+}
+
+void sim_replica_app_wrote(struct sim *s, uint32_t replica)
+{
+	sim__disk_wrote(&s->rep[replica]);
+}
+
+void sim_replica_sync(struct sim *s, uint32_t replica)
+{
+	if (sim__disk_sync(&s->rep[replica]) != 0)
+		sim_fail(s, "out of memory in the store");
+}
+
+/* The update's records as one write (bulwarkd: one leveldb_write, synced if asked). */
+static int sim__store_apply(struct sim_replica *r, const struct pbft_update *up)
+{
+	struct sim_store *st = &r->store;
+
+	if (up->nrec == 0)
+		return 0;
 	for (size_t i = 0; i < up->nrec; i++) {
 		const struct pbft_record *rec = &up->rec[i];
 		struct sim_store_op op;
@@ -310,6 +366,7 @@ static int sim__store_apply(struct sim_store *st, const struct pbft_update *up)
 		op.kind = rec->kind;
 		op.del_below = rec->del_below;
 		op.key = rec->key;
+		op.write = st->writes + 1;
 		op.len = rec->del_below ? 0 : rec->len;
 		op.val = malloc(op.len ? op.len : 1);
 		if (op.val == NULL)
@@ -328,7 +385,10 @@ static int sim__store_apply(struct sim_store *st, const struct pbft_update *up)
 		}
 		st->j[st->nj++] = op;
 	}
-	return up->sync ? sim__journal_flush(st) : 0;
+	if (up->sync)
+		return sim__disk_sync(r);
+	sim__disk_wrote(r);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- scheduling */
@@ -341,7 +401,7 @@ int sim_schedule(struct sim *s, uint64_t at, enum sim_ev_type type, uint32_t nod
 	ev->time = at;
 	ev->type = type;
 	ev->node = node;
-	if (type == SIM_EV_TICK || type == SIM_EV_BYZ)
+	if (type == SIM_EV_TICK || type == SIM_EV_BYZ || type == SIM_EV_FLUSH)
 		ev->incarnation = s->rep[node].incarnation;
 	return sim_queue_push(&s->q, ev);
 }
@@ -409,7 +469,8 @@ static void sim__net_one(struct sim *s, int from_client, uint32_t from, int to_c
 	ev->from = from;
 	ev->from_client = from_client;
 	ev->len = len;
-	memcpy(ev->data, p, len);
+	if (len > 0) /* an empty message (a faulty replica's junk) may have no buffer */
+		memcpy(ev->data, p, len);
 	if (sim_queue_push(&s->q, ev) != 0)
 		sim_fail(s, "out of memory in the network");
 }
@@ -452,6 +513,8 @@ static void sim__replica_out(struct sim *s, struct sim_replica *r, const struct 
 		const uint8_t *p = up->msgs.p + o->off;
 		int c;
 
+		if (!r->faulty)
+			sim_check_sent(s, r->id, p, o->len);
 		switch (o->dest) {
 		case PBFT_DEST_REPLICA:
 			if (o->replica < s->p.n && o->replica != r->id)
@@ -462,42 +525,82 @@ static void sim__replica_out(struct sim *s, struct sim_replica *r, const struct 
 				if (j != r->id)
 					sim__replica_send(s, r, 0, j, p, o->len);
 			break;
-		case PBFT_DEST_CLIENT:
-			c = sim_client_index(s, o->client);
+		case PBFT_DEST_CLIENT: {
+			/* The client key's connection carries every lane's replies; the
+			 * client library hands each to its lane (here: the lane's client). */
+			struct wire_msg rm;
+			c = wire_decode(p, o->len, &s->limits, &rm) == 0 && rm.hdr.type == WIRE_REPLY
+				    ? sim_client_index(s, o->client, rm.u.reply.lane) : -1;
 			if (c >= 0)
 				sim__replica_send(s, r, 1, (uint32_t)c, p, o->len);
 			break;
+		}
 		}
 	}
 }
 
 static void sim__crash(struct sim *s, struct sim_replica *r, enum sim_crash_mode mode);
 
+/* The end of a loop turn (bulwarkd's bwd__flush): the turn's records are written as one
+ * write, synced if a step asked, then its messages leave. The app's writes of the turn
+ * happened during its steps: before these records in the write order. */
+static void sim__turn_end(struct sim *s, struct sim_replica *r)
+{
+	struct pbft_update *up = &r->up;
+
+	r->turn_open = 0;
+	if (sim__store_apply(r, up) != 0) {
+		sim_fail(s, "out of memory in the store");
+		return;
+	}
+	if (r->torn && up->nout > 0) {
+		sim_log(s, "NET replica %u dies after persisting an update, before sending its %zu messages",
+			r->id, up->nout);
+		pbft_update_reset(up);
+		sim__crash(s, r, SIM_CRASH_PROCESS);
+		return;
+	}
+	/* A batch held back for these records (pbft_update.again) goes in the next turn,
+	 * as soon as possible (bulwarkd runs it at once; here 1 ms later). */
+	sim__arm_tick(s, SIM_EV_TICK, r->id, &r->tick_at, up->again ? s->now : up->deadline);
+	sim__replica_out(s, r, up);
+	pbft_update_reset(up);
+	if (r->votes_lost) {
+		/* Past the views of the lost votes (the VIEW record saying so was just
+		 * written): bulwarkd settles the loss in its session record, synced. */
+		struct pbft_status st;
+		pbft_get_status(r->core, &st);
+		if (!st.votes_uncertain) {
+			sim_log(s, "replica %u: votes certain again in view %" PRIu64, r->id, st.view);
+			r->votes_lost = 0;
+			sim_replica_sync(s, r->id);
+		}
+	}
+}
+
+/* One event of a loop turn. Without batch_on_flush every event is a turn of its own;
+ * with it the turn's effects gather in r->up until the FLUSH that ends it, which comes
+ * at once or 1 ms later (events due meanwhile join the turn), as in bulwarkd where
+ * every event the loop finds ready is handled before ev_prepare flushes. */
 static void sim__replica_step(struct sim *s, struct sim_replica *r, const struct pbft_event *ev)
 {
-	int rc;
+	int rc = pbft_step(r->core, ev, &r->up);
 
-	pbft_update_reset(&s->up);
-	rc = pbft_step(r->core, ev, &s->up);
 	r->steps++;
 	if (rc != 0) {
 		sim_fail(s, "replica %u: pbft_step failed: %s", r->id, pbft_strerror(rc));
 		return;
 	}
-	/* The update contract: records are written before any message leaves. */
-	if (sim__store_apply(&r->store, &s->up) != 0) {
-		sim_fail(s, "out of memory in the store");
-		return;
-	}
-	if (r->torn && s->up.nout > 0) {
-		sim_log(s, "NET replica %u dies after persisting an update, before sending its %zu messages",
-			r->id, s->up.nout);
-		sim__crash(s, r, SIM_CRASH_PROCESS);
-		return;
-	}
-	sim__arm_tick(s, SIM_EV_TICK, r->id, &r->tick_at, s->up.deadline);
-	sim__replica_out(s, r, &s->up);
 	sim_check_step(s, r->id);
+	if (!r->batch_on_flush || ev->type == PBFT_EV_FLUSH) {
+		sim__turn_end(s, r);
+		return;
+	}
+	if (!r->turn_open) {
+		r->turn_open = 1;
+		if (sim_schedule(s, s->now + sim_rng_below(&s->rng, 2), SIM_EV_FLUSH, r->id) != 0)
+			sim_fail(s, "out of memory scheduling a flush");
+	}
 }
 
 static void sim__replica_config(struct sim *s, struct sim_replica *r, struct pbft_config *cfg)
@@ -518,6 +621,10 @@ static void sim__replica_config(struct sim *s, struct sim_replica *r, struct pbf
 	cfg->status_interval_ms = s->p.status_ms;
 	cfg->max_clients = s->p.max_clients;
 	cfg->limits = &s->limits;
+	/* As bulwarkd decides them at start: a transfer mark on disk, a machine crash. */
+	cfg->state_incomplete = r->app.transfer_pending;
+	cfg->votes_uncertain = r->votes_lost;
+	cfg->batch_on_flush = r->batch_on_flush;
 	cfg->crypto.ctx = r;
 	cfg->crypto.sign = sim__sign;
 	cfg->crypto.verify = sim__verify;
@@ -569,6 +676,10 @@ static int sim__replica_start(struct sim *s, struct sim_replica *r)
 			 r->id, pbft_strerror(rc), r->store.n, r->app.last_executed);
 		return -1;
 	}
+	sim_log(s, "replica %u starts (incarnation %u)%s%s%s", r->id, r->incarnation,
+		cfg.batch_on_flush ? ", batch on flush" : "",
+		cfg.votes_uncertain ? ", votes uncertain" : "",
+		cfg.state_incomplete ? ", state incomplete" : "");
 	r->tick_at = 0;
 	sim__arm_tick(s, SIM_EV_TICK, r->id, &r->tick_at, s->now + 1);
 	if (r->faulty && (r->byz.kinds & (SIM_BYZ_FLOOD | SIM_BYZ_REPLAY | SIM_BYZ_GARBAGE)))
@@ -585,13 +696,25 @@ static void sim__crash(struct sim *s, struct sim_replica *r, enum sim_crash_mode
 		return;
 	}
 	r->torn = 0;
-	sim_log(s, "NET crash replica %u (%s; last executed %" PRIu64 ", %zu records on disk, %zu unsynced %s)",
+	/* A process crash keeps every write the OS has; a machine crash a prefix of them:
+	 * the first cut unsynced writes. The open turn's records were never written. */
+	uint32_t writes = r->store.writes, keep = writes;
+	enum sim_app_keep app_keep = SIM_APP_KEEP_ALL;
+	if (mode == SIM_CRASH_MACHINE && r->store.cut < writes) {
+		keep = r->store.cut;
+		app_keep = keep == 0 ? SIM_APP_KEEP_DURABLE : SIM_APP_KEEP_CUT;
+	}
+	sim_log(s, "NET crash replica %u (%s; last executed %" PRIu64 ", %zu records on disk, "
+		"%u of %u unsynced writes kept, %zu records of the open turn lost)",
 		r->id, mode == SIM_CRASH_MACHINE ? "machine" : "process", r->app.last_executed,
-		r->store.n, r->store.nj, mode == SIM_CRASH_MACHINE ? "lost" : "kept");
-	if (mode == SIM_CRASH_MACHINE)
-		sim__journal_drop(&r->store);
-	else if (sim__journal_flush(&r->store) != 0)
+		r->store.n, keep, writes, r->up.nrec);
+	if (sim__journal_keep(&r->store, keep) != 0 || sim_app_crash(&r->app, app_keep) != 0)
 		sim_fail(s, "out of memory in the store");
+	sim__disk_draw_cut(&r->store);
+	pbft_update_reset(&r->up);
+	r->turn_open = 0;
+	if (mode == SIM_CRASH_MACHINE)
+		r->votes_lost = 1;
 	pbft_free(r->core);
 	r->core = NULL;
 	r->incarnation++;
@@ -747,7 +870,7 @@ static void sim__deliver(struct sim *s, const struct sim_event *e)
 		return;
 	if (e->from_client) {
 		ev.from = WIRE_SENDER_CLIENT;
-		ev.from_client = s->keys->client[e->from].pub;
+		ev.from_client = sim_client_key(s, e->from)->pub;
 	} else {
 		ev.from = e->from;
 	}
@@ -773,6 +896,17 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 			r->tick_at = 0;
 		memset(&ev, 0, sizeof(ev));
 		ev.type = PBFT_EV_TICK;
+		ev.now = s->now;
+		ev.wall = sim_wall(s, r->id);
+		sim__replica_step(s, r, &ev);
+		break;
+	}
+	case SIM_EV_FLUSH: {
+		struct sim_replica *r = &s->rep[e->node];
+		if (r->core == NULL || e->incarnation != r->incarnation)
+			break;
+		memset(&ev, 0, sizeof(ev));
+		ev.type = PBFT_EV_FLUSH;
 		ev.now = s->now;
 		ev.wall = sim_wall(s, r->id);
 		sim__replica_step(s, r, &ev);
@@ -874,8 +1008,15 @@ int sim_init(struct sim *s, const struct sim_scenario *sc, const struct sim_para
 		struct sim_replica *r = &s->rep[i];
 		r->sim = s;
 		r->id = i;
+		pbft_update_init(&r->up);
 		if (sim_app_init(&r->app, s, i) != 0)
 			return -1;
+		/* The disk's draws are the replica's own, so that they do not shift the
+		 * network's. */
+		sim_rng_seed(&r->store.rng, seed ^ (0x5eed0d15cull + i) * 0x9e3779b97f4a7c15ull);
+		sim__disk_draw_cut(&r->store);
+		r->batch_on_flush = p->batch_on_flush == 2 ? sim_rng_chance(&s->rng, 0.5)
+							  : p->batch_on_flush;
 	}
 	for (uint32_t c = 0; c < p->clients; c++) {
 		struct sim_client *cl = &s->cl[c];
@@ -887,7 +1028,8 @@ int sim_init(struct sim *s, const struct sim_scenario *sc, const struct sim_para
 		cc.f = p->f;
 		cc.group = SIM_GROUP;
 		cc.epoch = SIM_EPOCH;
-		memcpy(cc.key, keys->client[c].pub, WIRE_KEY_LEN);
+		memcpy(cc.key, keys->client[c / SIM_LANES].pub, WIRE_KEY_LEN);
+		cc.lane = c % SIM_LANES;
 		cc.timeout_ms = p->client_timeout_ms;
 		cc.first_timestamp = 1;
 		cc.read_quorum_2f1 = 1;
@@ -910,6 +1052,8 @@ void sim_free(struct sim *s)
 		sim__store_free(&r->store);
 		if (r->sim != NULL)
 			sim_app_free(&r->app);
+		pbft_update_free(&r->up);
+		sim_votes_free(&r->votes);
 		sim_byz_free(&r->byz);
 	}
 	for (uint32_t c = 0; c < SIM_MAX_CLIENTS; c++) {

@@ -32,6 +32,7 @@ void sim_params_default(struct sim_params *p)
 	p->heal_at_ms = 0;
 	p->liveness_ms = 60000;
 	p->drain_ms = 10000;
+	p->batch_on_flush = 2;
 }
 
 static void sim__skew(struct sim *s)
@@ -319,6 +320,7 @@ static void sim__setup_bench(struct sim_params *p)
 	p->issue_until_ms = 5000;
 	p->nkeys = 16;
 	p->no_vcache = 1;
+	p->batch_on_flush = 1; /* as bulwarkd runs */
 }
 
 static void sim__arm_none(struct sim *s)

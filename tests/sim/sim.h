@@ -40,7 +40,8 @@ enum sim_ev_type {
 	SIM_EV_REVIVE,
 	SIM_EV_PARTITION,    /* apply the scenario's partition */
 	SIM_EV_HEAL,
-	SIM_EV_BYZ           /* a faulty replica's own timer (flood, replay, garbage) */
+	SIM_EV_BYZ,          /* a faulty replica's own timer (flood, replay, garbage) */
+	SIM_EV_FLUSH         /* the end of a replica's loop turn (batch_on_flush) */
 };
 
 struct sim_event {
@@ -51,7 +52,7 @@ struct sim_event {
 	int to_client;         /* DELIVER: node is a client */
 	uint32_t from;         /* DELIVER: sending replica, or client index */
 	int from_client;
-	uint32_t incarnation;  /* TICK, BYZ: replica incarnation it was armed in */
+	uint32_t incarnation;  /* TICK, BYZ, FLUSH: replica incarnation it was armed in */
 	struct sim_event *next_free;
 	size_t cap;            /* bytes allocated for data */
 	size_t len;
@@ -85,10 +86,17 @@ struct sim_event *sim_queue_pop(struct sim_queue *q);
  *   'I' u8 klen key         INCREMENT (value as u64 LE, absent = 0) -> new value, 8 bytes
  *   'G' u8 klen key         GET (ordered or read-only) -> 0x01 value, or 0x00 if absent
  * Anything else -> "EBADOP"; a non-GET read-only request -> "ERDONLY". The client table
- * is in the state (key 0x01 'c' client[32] -> timestamp u64 LE || result), read by the
+ * is in the state (key 0x01 'c' client[32] lane[4] -> timestamp u64 LE || result), read by the
  * core through client_last; a request at or below it (the core must never pass one)
- * gets "EDUP" without effect. The time of the last batch is under key 0x01 't'. State and checkpoint snapshots survive a crash (bulwarkd's
- * LevelDB snapshots would not: the simulator does not model losing them). */
+ * gets "EDUP" without effect. The time of the last batch is under key 0x01 't'.
+ *
+ * Durability as in bulwarkd's LevelDB: executed batches and transfer pages are written
+ * without a sync, in one write order with the replica's records (cluster.c), so that a
+ * crash of the machine leaves a prefix of that order: at least everything up to the
+ * last sync (a synced record update, or finish_transfer), perhaps some writes after it.
+ * The app keeps the state of the last sync (durable) and, when the disk model picked
+ * one, the state after a later write (cut); a process crash keeps everything. Checkpoint
+ * snapshots are in memory (LevelDB snapshots) and vanish with any crash. */
 #define SIM_MAX_RESULT 64u
 
 struct sim_kv {
@@ -106,6 +114,13 @@ struct sim_snap {
 	struct ptree tree;
 };
 
+/* The app's state as of one point in its write order (partitions shared, copy on write). */
+struct sim_app_image {
+	struct sim_part *part[SIM_PARTS];
+	uint64_t last_executed;
+	int transfer_pending;
+};
+
 struct sim;
 struct sim_app {
 	struct sim *sim;
@@ -113,12 +128,31 @@ struct sim_app {
 	struct sim_part *part[SIM_PARTS];  /* live state */
 	struct ptree tree;
 	uint64_t last_executed;
+	int transfer_pending;              /* a page was written, finish_transfer not yet
+					    * done: the state is incomplete (bulwarkd's
+					    * store_transfer_pending) */
 	struct sim_snap *snap;
 	uint32_t nsnap, capsnap;
 	uint64_t transfers;                /* finished state transfers */
+	struct sim_app_image durable;      /* as of the last sync */
+	struct sim_app_image cut;          /* as of the write a machine crash stops at */
+	int have_cut;
 };
 int sim_app_init(struct sim_app *a, struct sim *s, uint32_t id);
 void sim_app_free(struct sim_app *a);
+/* A sync made the live state durable (the cut is forgotten). */
+void sim_app_synced(struct sim_app *a);
+/* A machine crash now would keep the live state (and nothing the app writes later). */
+void sim_app_take_cut(struct sim_app *a);
+/* How much of the app's writes a crash keeps. */
+enum sim_app_keep {
+	SIM_APP_KEEP_ALL,     /* process crash, or every unsynced write reached the disk */
+	SIM_APP_KEEP_CUT,     /* the writes up to the cut */
+	SIM_APP_KEEP_DURABLE  /* only what the last sync made durable */
+};
+/* The replica crashed: snapshots vanish and the live state becomes what keep says (the
+ * kept state is durable from now on). 0, or -1 if out of memory. */
+int sim_app_crash(struct sim_app *a, enum sim_app_keep keep);
 /* Fill ops with this app's callbacks (ctx = a). */
 void sim_app_ops(struct sim_app *a, struct pbft_app_ops *ops);
 /* Live root digest (recomputed if dirty). */
@@ -183,26 +217,48 @@ struct sim_store_rec {
 struct sim_store_op {
 	uint8_t kind, del_below;
 	uint64_t key;
+	uint32_t write;        /* the unsynced write it belongs to (1 = first after the sync) */
 	size_t len;
 	uint8_t *val;
 };
-/* What a replica persisted: records by (kind, key), exactly as the core asked. Writes of
- * an update with sync set are durable at once, together with every earlier write (like
- * a LevelDB sync write); other writes wait in the journal. */
+/* What a replica persisted: records by (kind, key), exactly as the core asked, in one
+ * write order with its app's writes, like bulwarkd's one LevelDB database. An update's
+ * records are one atomic write, an executed batch or a transfer page another. A synced
+ * write is durable at once together with every earlier write (LevelDB keeps write
+ * order); other record writes wait in the journal. A machine crash keeps the first
+ * `cut` unsynced writes (drawn at each sync: 0 often, else a few) and loses the rest. */
 struct sim_store {
 	struct sim_store_rec *r;
 	size_t n, cap;
 	struct sim_store_op *j;
 	size_t nj, capj;
+	uint32_t writes;       /* unsynced writes so far (records and app) */
+	uint32_t cut;          /* a machine crash keeps writes 1..cut */
+	struct sim_rng rng;    /* draws cut; the replica's own, apart from the network's */
 };
 
 /* How a replica crashes: the process dies (unsynced writes survive in the page cache),
- * the machine dies (they are lost), or the process dies right after persisting an
- * update and before sending its messages. */
+ * the machine dies (all but a prefix of them are lost, and the replica restarts with
+ * votes_uncertain), or the process dies right after persisting a loop turn's update
+ * and before sending its messages. Any crash loses the open turn's effects. */
 enum sim_crash_mode {
 	SIM_CRASH_PROCESS = 0,
 	SIM_CRASH_MACHINE = 1,
 	SIM_CRASH_TORN = 2
+};
+
+/* What a correct replica voted: (view, seq) -> digest of every PREPARE, and as primary
+ * every PRE-PREPARE and NEW-VIEW decision, it sent in any incarnation, above its low
+ * watermark. Sorted by (seq, view). */
+struct sim_vote {
+	uint64_t seq, view;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	uint8_t type;           /* the message that carried it first (WIRE_*) */
+	uint32_t incarnation;
+};
+struct sim_votes {
+	struct sim_vote *v;
+	size_t n, cap;
 };
 
 struct sim_replica {
@@ -211,7 +267,14 @@ struct sim_replica {
 	struct pbft *core;      /* NULL while crashed */
 	uint32_t incarnation;
 	struct sim_store store;
-	struct sim_app app;     /* durable: survives a crash like LevelDB */
+	struct sim_app app;     /* writes without a sync, like bulwarkd's (see app.c above) */
+	int batch_on_flush;     /* pbft_config.batch_on_flush: loop turns end in a FLUSH */
+	struct pbft_update up;  /* the effects of the open loop turn */
+	int turn_open;          /* batch_on_flush: a FLUSH is scheduled for this turn */
+	int votes_lost;         /* bulwarkd's session flag (synced): a machine crash may
+				 * have lost votes, and the core has not yet said it is
+				 * past their views: votes_uncertain at every start */
+	struct sim_votes votes;
 	int64_t skew_ms;        /* wall clock skew */
 	uint64_t tick_at;       /* time of the latest TICK armed (0 none) */
 	int faulty;             /* Byzantine: excluded from the invariants */
@@ -295,6 +358,8 @@ struct sim_params {
 	uint64_t drain_ms;           /* after issue_until: every correct replica reaches the
 				      * highest seq executed then, within this (under load) */
 	int need_transfer;           /* the run must see a state transfer */
+	int batch_on_flush;          /* 0: no replica, 1: every replica, 2: each replica at
+				      * random (seeded), proposes on PBFT_EV_FLUSH */
 	int no_vcache;               /* verify every signature for real (--bench) */
 };
 
@@ -331,7 +396,7 @@ struct sim {
 	uint8_t side[SIM_MAX_N];     /* partition label per replica */
 	uint8_t pending_side[SIM_MAX_N];
 
-	struct pbft_update up;       /* scratch for every step */
+	struct pbft_update up;       /* scratch for every client step */
 	struct wire_buf scratch;     /* re-encoding by the Byzantine mutators */
 
 	int drain_load;              /* draining: clients keep the group busy until caught up */
@@ -357,11 +422,21 @@ void sim_fail(struct sim *s, const char *fmt, ...) __attribute__((format(printf,
 void sim_log(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int sim_schedule(struct sim *s, uint64_t at, enum sim_ev_type type, uint32_t node);
 int sim_schedule_crash(struct sim *s, uint64_t at, uint32_t replica, enum sim_crash_mode mode);
+/* The app of replica wrote without a sync (an executed batch, a transfer page), or with
+ * one (finish_transfer): where it falls in the replica's write order. */
+void sim_replica_app_wrote(struct sim *s, uint32_t replica);
+void sim_replica_sync(struct sim *s, uint32_t replica);
 /* Send bytes (copied) over the simulated network, applying loss, delay, duplication. */
 void sim_net_send(struct sim *s, int from_client, uint32_t from, int to_client, uint32_t to,
 		  const uint8_t *p, size_t len);
 uint64_t sim_wall(const struct sim *s, uint32_t replica);
-int sim_client_index(const struct sim *s, const uint8_t key[WIRE_KEY_LEN]);
+/* Clients share keys: client c is lane c % SIM_LANES of key c / SIM_LANES, so lanes of
+ * one key (one session with each replica) are exercised everywhere. */
+#define SIM_LANES 2u
+/* The client (index) that is lane of key, or -1. */
+int sim_client_index(const struct sim *s, const uint8_t key[WIRE_KEY_LEN], uint32_t lane);
+/* Client c's key pair. */
+const struct crypto_ed25519_key *sim_client_key(const struct sim *s, uint32_t c);
 
 /* byz.c: a faulty replica's outgoing message to one destination: send it, changed, not
  * at all, or with extra messages. in_filter: 1 if an incoming message must be dropped. */
@@ -384,6 +459,9 @@ void sim_check_ckpt(struct sim *s, uint32_t replica, uint64_t seq, const uint8_t
 void sim_check_accept(struct sim *s, uint32_t client, uint64_t ts, const uint8_t *op, size_t oplen,
 		      const uint8_t *result, size_t rlen, int read_only);
 void sim_check_step(struct sim *s, uint32_t replica);
+/* A correct replica sent message p (len bytes): no two votes for one (view, seq). */
+void sim_check_sent(struct sim *s, uint32_t replica, const uint8_t *p, size_t len);
+void sim_votes_free(struct sim_votes *v);
 void sim_check_liveness(struct sim *s);
 void sim_check_prune(struct sim *s);
 /* 1 if every request a client accepted is executed by (or included in the state of)

@@ -110,7 +110,7 @@ static void expect_last(struct replica *r, uint8_t client, uint64_t ts, const st
 
 	memset(k, client, sizeof(k));
 	wire_buf_init(&reply);
-	ck_assert_int_eq(r->ops.client_last(r->ops.ctx, k, &got, &reply), 0);
+	ck_assert_int_eq(r->ops.client_last(r->ops.ctx, k, 0, &got, &reply), 0);
 	ck_assert_uint_eq(got, ts);
 	if (want) {
 		ck_assert_uint_eq(reply.len, want->len);
@@ -119,7 +119,7 @@ static void expect_last(struct replica *r, uint8_t client, uint64_t ts, const st
 		ck_assert_uint_eq(reply.len, 0);
 	}
 	got = 99;
-	ck_assert_int_eq(r->ops.client_last(r->ops.ctx, k, &got, NULL), 0);
+	ck_assert_int_eq(r->ops.client_last(r->ops.ctx, k, 0, &got, NULL), 0);
 	ck_assert_uint_eq(got, ts);
 	wire_buf_free(&reply);
 }
@@ -229,8 +229,8 @@ START_TEST(client_table_digested_and_transferred)
 		memset(kb, 0xb2, sizeof(kb));
 		wire_buf_init(&x);
 		wire_buf_init(&y);
-		ck_assert_int_eq(a.ops.client_last(a.ops.ctx, ka, &tx, &x), 0);
-		ck_assert_int_eq(b.ops.client_last(b.ops.ctx, kb, &ty, &y), 0);
+		ck_assert_int_eq(a.ops.client_last(a.ops.ctx, ka, 0, &tx, &x), 0);
+		ck_assert_int_eq(b.ops.client_last(b.ops.ctx, kb, 0, &ty, &y), 0);
 		ck_assert_uint_eq(tx, 20);
 		ck_assert_uint_eq(ty, 20);
 		ck_assert_uint_eq(x.len, y.len);

@@ -374,7 +374,7 @@ START_TEST(kv_limits_and_malformed_change_nothing)
 	/* The client table entry batch 1 left (run_batch's client is 32 x 0xc1). */
 	memset(client, 0xc1, sizeof(client));
 	wire_buf_init(&last);
-	ck_assert_int_eq(r.ops.client_last(r.ops.ctx, client, &last_ts, &last), 0);
+	ck_assert_int_eq(r.ops.client_last(r.ops.ctx, client, 0, &last_ts, &last), 0);
 	ck_assert_uint_eq(last_ts, 1);
 
 	op_put(batch_next(&b), "123456789", "v");                 /* key 9 > 8 */
@@ -406,10 +406,10 @@ START_TEST(kv_limits_and_malformed_change_nothing)
 	/* Refused requests are executed requests: the client table records their result
 	 * (ts 7, the last one). With that entry put back as batch 1 left it, the state
 	 * is batch 1's: the key-value entries are unchanged. */
-	ck_assert_int_eq(r.ops.client_last(r.ops.ctx, client, &last_ts, NULL), 0);
+	ck_assert_int_eq(r.ops.client_last(r.ops.ctx, client, 0, &last_ts, NULL), 0);
 	ck_assert_uint_eq(last_ts, 7);
 	ck_assert_int_eq(store_txn_begin(r.store), 0);
-	ck_assert_int_eq(store_txn_client_put(r.store, client, 1, last.p, last.len), 0);
+	ck_assert_int_eq(store_txn_client_put(r.store, client, 0, 1, last.p, last.len), 0);
 	ck_assert_int_eq(store_txn_commit(r.store, 3, 0), 0);
 	r.seq = 3;
 	wire_buf_free(&last);

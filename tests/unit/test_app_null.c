@@ -134,7 +134,7 @@ START_TEST(null_batch_is_ordered_noop)
 	/* Exactly-once still holds: the client's entry is the last null op, empty reply. */
 	memset(client, 0xc1, sizeof(client));
 	wire_put_u8(&reply, 0x5a); /* appended to: an empty reply adds nothing */
-	ck_assert_int_eq(store_client_last(r.store, client, &ts, &reply), 0);
+	ck_assert_int_eq(store_client_last(r.store, client, 0, &ts, &reply), 0);
 	ck_assert_uint_eq(ts, 103); /* run_ops: seq 1 * 100 + the third request */
 	ck_assert_uint_eq(reply.len, 1);
 

@@ -545,7 +545,7 @@ static struct wire_upd_result refuse(struct replica *r, struct wire_buf *op, uin
 	 * state must be exactly what it was. */
 	memset(client, 0xc1, sizeof(client));
 	wire_buf_init(&last);
-	ck_assert_int_eq(r->ops.client_last(r->ops.ctx, client, &ts0, &last), 0);
+	ck_assert_int_eq(r->ops.client_last(r->ops.ctx, client, 0, &ts0, &last), 0);
 	ck_assert_uint_ne(ts0, 0);
 	root_of(r, d0);
 	ck_assert_int_eq(updates_statement(&r->app.upd, 0, T_MS, &s0), 0);
@@ -553,7 +553,7 @@ static struct wire_upd_result refuse(struct replica *r, struct wire_buf *op, uin
 	EXPECT(res, status);
 	ck_assert_uint_gt(strlen(text), 0);
 	ck_assert_int_eq(store_txn_begin(r->store), 0);
-	ck_assert_int_eq(store_txn_client_put(r->store, client, ts0, last.p, last.len), 0);
+	ck_assert_int_eq(store_txn_client_put(r->store, client, 0, ts0, last.p, last.len), 0);
 	ck_assert_int_eq(store_txn_commit(r->store, ++r->seq, 0), 0);
 	wire_buf_free(&last);
 	root_of(r, d1);

@@ -128,21 +128,23 @@ static H_UNUSED void h_apply(struct h_state *s, const uint8_t *op, uint32_t len,
 		h_set(s, buf, eq + 1);
 }
 
-static H_UNUSED void h_client_keyname(const uint8_t *client, char out[72])
+/* "#" + the key in hex + "/" + the lane: one client table entry per (key, lane). */
+static H_UNUSED void h_client_keyname(const uint8_t *client, uint32_t lane, char out[80])
 {
 	out[0] = '#';
 	for (uint32_t i = 0; i < WIRE_KEY_LEN; i++)
 		snprintf(out + 1 + 2 * i, 3, "%02x", client[i]);
+	snprintf(out + 1 + 2 * WIRE_KEY_LEN, 80 - 1 - 2 * WIRE_KEY_LEN, "/%u", lane);
 }
 
-static H_UNUSED int h_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint64_t *ts,
+static H_UNUSED int h_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint32_t lane, uint64_t *ts,
 				  struct wire_buf *reply)
 {
 	struct h_app *a = ctx;
-	char name[72], *colon;
+	char name[80], *colon;
 	const char *v;
 
-	h_client_keyname(client, name);
+	h_client_keyname(client, lane, name);
 	v = h_get(&a->st, name);
 	*ts = 0;
 	if (!v)
@@ -160,7 +162,7 @@ static H_UNUSED int h_execute(void *ctx, uint64_t seq, const struct wire_batch *
 	struct h_app *a = ctx;
 	struct wire_iter it;
 	struct wire_request req;
-	char out[96], name[72], entry[128];
+	char out[96], name[80], entry[128];
 
 	if (seq != a->last_executed + 1)
 		return -1;
@@ -169,7 +171,7 @@ static H_UNUSED int h_execute(void *ctx, uint64_t seq, const struct wire_batch *
 		h_apply(&a->st, req.op.p, req.op.len, out, sizeof(out));
 		if (pbft_results_add(res, out, (uint32_t)strlen(out)) != 0)
 			return -1;
-		h_client_keyname(req.client, name);
+		h_client_keyname(req.client, req.lane, name);
 		snprintf(entry, sizeof(entry), "%llu:%s", (unsigned long long)req.timestamp, out);
 		h_set(&a->st, name, entry);
 		a->executed_requests++;
@@ -556,15 +558,29 @@ static H_UNUSED void h_route(struct h *h, uint32_t from, int is_client, uint32_t
 	}
 }
 
+/* Each step is a turn whose records are at once "on disk"; a core that holds a batch
+ * back until they are (pbft_update.again) is stepped again right away, as bulwarkd
+ * does after writing them (with a FLUSH when the replica batches on flush). */
 static H_UNUSED void h_step_replica(struct h *h, uint32_t i, const struct pbft_event *ev)
 {
+	struct pbft_event again;
 	int rc;
 
-	pbft_update_reset(&h->up);
-	rc = pbft_step(h->r[i], ev, &h->up);
-	ck_assert_msg(rc == 0, "replica %u step failed: %s", i, pbft_strerror(rc));
-	h->rdeadline[i] = h->up.deadline;
-	h_route(h, i, 0, 0, &h->up);
+	for (int turn = 0; turn < 4; turn++) {
+		pbft_update_reset(&h->up);
+		rc = pbft_step(h->r[i], ev, &h->up);
+		ck_assert_msg(rc == 0, "replica %u step failed: %s", i, pbft_strerror(rc));
+		h->rdeadline[i] = h->up.deadline;
+		h_route(h, i, 0, 0, &h->up);
+		if (!h->up.again)
+			return;
+		memset(&again, 0, sizeof(again));
+		again.type = h->cfg[i].batch_on_flush ? PBFT_EV_FLUSH : PBFT_EV_TICK;
+		again.now = ev->now;
+		again.wall = ev->wall;
+		ev = &again;
+	}
+	ck_abort_msg("replica %u keeps asking to be stepped again", i);
 }
 
 static H_UNUSED void h_step_client(struct h *h, uint32_t c, const struct pbft_event *ev)

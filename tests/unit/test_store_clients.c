@@ -43,7 +43,7 @@ static void expect_client(struct store *s, int i, uint64_t ts, const char *want)
 	client_key(k, i);
 	wire_buf_init(&r);
 	wire_put_u8(&r, 0xee); /* appended to, not reset */
-	ck_assert_int_eq(store_client_last(s, k, &got, &r), 0);
+	ck_assert_int_eq(store_client_last(s, k, 0, &got, &r), 0);
 	ck_assert_uint_eq(got, ts);
 	if (ts == 0) {
 		ck_assert_uint_eq(r.len, 1);
@@ -52,7 +52,7 @@ static void expect_client(struct store *s, int i, uint64_t ts, const char *want)
 		ck_assert(memcmp(r.p + 1, want, strlen(want)) == 0);
 	}
 	got = 99;
-	ck_assert_int_eq(store_client_last(s, k, &got, NULL), 0);
+	ck_assert_int_eq(store_client_last(s, k, 0, &got, NULL), 0);
 	ck_assert_uint_eq(got, ts);
 	wire_buf_free(&r);
 }
@@ -66,29 +66,32 @@ START_TEST(client_put_and_last)
 	client_key(b, 2);
 	expect_client(s, 1, 0, NULL);
 	/* Outside a transaction, timestamp 0, or a missing result: refused. */
-	ck_assert_int_eq(store_txn_client_put(s, a, 5, "r", 1), STORE_ERR_TXN);
+	ck_assert_int_eq(store_txn_client_put(s, a, 0, 5, "r", 1), STORE_ERR_TXN);
 	ck_assert_int_eq(store_txn_begin(s), 0);
-	ck_assert_int_eq(store_txn_client_put(s, a, 0, "r", 1), STORE_ERR_ARG);
-	ck_assert_int_eq(store_txn_client_put(s, a, 5, NULL, 1), STORE_ERR_ARG);
-	ck_assert_int_eq(store_txn_client_put(s, a, 5, "r5", 2), 0);
-	ck_assert_int_eq(store_txn_client_put(s, b, 9, "", 0), 0);
-	ck_assert_int_eq(store_txn_client_put(s, a, 6, "r6", 2), 0); /* later in the batch */
+	ck_assert_int_eq(store_txn_client_put(s, a, 0, 0, "r", 1), STORE_ERR_ARG);
+	ck_assert_int_eq(store_txn_client_put(s, a, 0, 5, NULL, 1), STORE_ERR_ARG);
+	ck_assert_int_eq(store_txn_client_put(s, a, 0, 5, "r5", 2), 0);
+	ck_assert_int_eq(store_txn_client_put(s, b, 0, 9, "", 0), 0);
+	ck_assert_int_eq(store_txn_client_put(s, a, 0, 6, "r6", 2), 0); /* later in the batch */
 	expect_client(s, 1, 0, NULL); /* not committed yet */
 	ck_assert_int_eq(store_txn_commit(s, 1, 1), 0);
 	expect_client(s, 1, 6, "r6");
 	expect_client(s, 2, 9, "");
 	/* An aborted batch leaves the table as it was. */
 	ck_assert_int_eq(store_txn_begin(s), 0);
-	ck_assert_int_eq(store_txn_client_put(s, a, 7, "r7", 2), 0);
+	ck_assert_int_eq(store_txn_client_put(s, a, 0, 7, "r7", 2), 0);
 	store_txn_abort(s);
 	expect_client(s, 1, 6, "r6");
 	/* A malformed entry is reported, not believed. */
 	ck_assert_int_eq(store_txn_begin(s), 0);
-	ck_assert_int_eq(store_txn_put(s, STORE_NS_CLIENT, b, WIRE_KEY_LEN, "abc", 3), 0);
+	uint8_t bid[WIRE_KEY_LEN + 4];
+	memcpy(bid, b, WIRE_KEY_LEN);
+	memset(bid + WIRE_KEY_LEN, 0, 4); /* lane 0, big-endian */
+	ck_assert_int_eq(store_txn_put(s, STORE_NS_CLIENT, bid, sizeof(bid), "abc", 3), 0);
 	ck_assert_int_eq(store_txn_commit(s, 2, 1), 0);
 	{
 		uint64_t ts = 99;
-		ck_assert_int_eq(store_client_last(s, b, &ts, NULL), STORE_ERR_CORRUPT);
+		ck_assert_int_eq(store_client_last(s, b, 0, &ts, NULL), STORE_ERR_CORRUPT);
 		ck_assert_uint_eq(ts, 0);
 		ck_assert_ptr_nonnull(strstr(store_last_error(s), "client table"));
 	}
@@ -114,8 +117,8 @@ START_TEST(client_table_in_digest_and_survives_reopen)
 	ck_assert_int_eq(store_txn_begin(b), 0);
 	ck_assert_int_eq(store_txn_put(a, NS_TEST, "x", 1, "1", 1), 0);
 	ck_assert_int_eq(store_txn_put(b, NS_TEST, "x", 1, "1", 1), 0);
-	ck_assert_int_eq(store_txn_client_put(a, k, 100, "ok", 2), 0);
-	ck_assert_int_eq(store_txn_client_put(b, k, 100, "ok", 2), 0);
+	ck_assert_int_eq(store_txn_client_put(a, k, 0, 100, "ok", 2), 0);
+	ck_assert_int_eq(store_txn_client_put(b, k, 0, 100, "ok", 2), 0);
 	ck_assert_int_eq(store_txn_commit(a, 1, 1), 0);
 	ck_assert_int_eq(store_txn_commit(b, 1, 1), 0);
 	ck_assert_int_eq(store_checkpoint(a, 1, ra), 0);
@@ -124,7 +127,7 @@ START_TEST(client_table_in_digest_and_survives_reopen)
 	/* b alone records a later timestamp for the same client: the roots differ. */
 	ck_assert_int_eq(store_txn_begin(a), 0);
 	ck_assert_int_eq(store_txn_begin(b), 0);
-	ck_assert_int_eq(store_txn_client_put(b, k, 101, "ok", 2), 0);
+	ck_assert_int_eq(store_txn_client_put(b, k, 0, 101, "ok", 2), 0);
 	ck_assert_int_eq(store_txn_commit(a, 2, 1), 0);
 	ck_assert_int_eq(store_txn_commit(b, 2, 1), 0);
 	ck_assert_int_eq(store_root(a, ra), 0);
@@ -174,7 +177,7 @@ START_TEST(sigkill_batch_and_client_entries_atomic)
 				if (store_txn_put(s, NS_TEST, key, (size_t)kl, val, (size_t)vl) != 0)
 					_exit(4);
 				client_key(ck, i);
-				if (store_txn_client_put(s, ck, seq, val, (size_t)vl) != 0)
+				if (store_txn_client_put(s, ck, 0, seq, val, (size_t)vl) != 0)
 					_exit(4);
 			}
 			if (store_txn_commit(s, seq, 0) != 0)

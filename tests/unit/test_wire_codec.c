@@ -297,9 +297,9 @@ static uint64_t documented_size(const struct wire_msg *m)
 	uint64_t n = 0;
 	switch (m->hdr.type) {
 	case WIRE_REQUEST:
-		return 76u + m->u.request.op.len + m->u.request.auth.len;
+		return 80u + m->u.request.op.len + m->u.request.auth.len;
 	case WIRE_REPLY:
-		return 84u + m->u.reply.result.len + m->u.reply.extra.len;
+		return 88u + m->u.reply.result.len + m->u.reply.extra.len;
 	case WIRE_PREPREPARE:
 		return 84u + m->u.preprepare.batch.reqs.len;
 	case WIRE_PREPARE:

@@ -32,6 +32,7 @@ static const struct wire_limits g_small = {
 	.max_key = 40,
 	.max_value = 200,
 	.max_entries = 7,
+	.max_lanes = 5,
 };
 
 /* Tiny limits: samples whose every truncation is cheap to try. */
@@ -48,6 +49,7 @@ static const struct wire_limits g_tiny = {
 	.max_key = 8,
 	.max_value = 16,
 	.max_entries = 3,
+	.max_lanes = 2,
 };
 
 struct gen {
@@ -189,13 +191,14 @@ static inline void gen_request_sized(struct gen *g, struct wire_request *r, uint
 				     uint32_t max_auth)
 {
 	gen_fill(g, r->client, WIRE_KEY_LEN);
+	r->lane = gen_below(g, 2); /* below every generator limit's max_lanes */
 	r->timestamp = gen_val(g);
 	r->flags = gen_below(g, 2) ? WIRE_REQ_READ_ONLY : 0;
 	r->op = gen_bytes(g, gen_len(g, max_op));
 	r->auth = gen_bytes(g, gen_len(g, max_auth));
 }
 
-#define G_REQ_MIN (4u + WIRE_KEY_LEN + 8u + 4u + 4u + 4u) /* encoded empty request */
+#define G_REQ_MIN (4u + WIRE_KEY_LEN + 4u + 8u + 4u + 4u + 4u) /* encoded empty request */
 
 static inline uint32_t min32(uint32_t a, uint32_t b)
 {
@@ -297,6 +300,7 @@ static inline void gen_msg(struct gen *g, uint8_t type, struct wire_msg *m)
 		r->view = gen_val(g);
 		r->timestamp = gen_val(g);
 		gen_fill(g, r->client, WIRE_KEY_LEN);
+		r->lane = gen_below(g, 2);
 		r->flags = gen_below(g, 2) ? WIRE_REPLY_READ_ONLY : 0;
 		r->result = gen_bytes(g, gen_len(g, lim->max_result));
 		r->extra = gen_bytes(g, gen_len(g, lim->max_result));
@@ -431,7 +435,8 @@ static inline int batch_eq(const struct wire_batch *a, const struct wire_batch *
 
 static inline int request_eq(const struct wire_request *a, const struct wire_request *b)
 {
-	return memcmp(a->client, b->client, WIRE_KEY_LEN) == 0 && a->timestamp == b->timestamp &&
+	return memcmp(a->client, b->client, WIRE_KEY_LEN) == 0 && a->lane == b->lane &&
+	       a->timestamp == b->timestamp &&
 	       a->flags == b->flags && bytes_eq(a->op, b->op) && bytes_eq(a->auth, b->auth);
 }
 
@@ -460,6 +465,7 @@ static inline const char *msg_diff(const struct wire_msg *a, const struct wire_m
 		G_EQ(x->view == y->view, "reply.view");
 		G_EQ(x->timestamp == y->timestamp, "reply.timestamp");
 		G_EQ(G_DEQ(x->client, y->client), "reply.client");
+		G_EQ(x->lane == y->lane, "reply.lane");
 		G_EQ(x->flags == y->flags, "reply.flags");
 		G_EQ(bytes_eq(x->result, y->result), "reply.result");
 		G_EQ(bytes_eq(x->extra, y->extra), "reply.extra");

@@ -18,6 +18,7 @@
 static const struct wire_limits open_lim = {
 	UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX,
 	UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX,
+	UINT32_MAX,
 };
 
 /* Decode from an exact-size heap copy, so that ASan sees any read past the end. */
@@ -365,9 +366,9 @@ START_TEST(test_body_flags)
 	struct wire_buf b;
 	wire_buf_init(&b);
 	b_request(&b, 5, 16, 0);
-	check_flag_bits(&b, WIRE_HDR_LEN + WIRE_KEY_LEN + 8, WIRE_REQ_READ_ONLY, "request");
+	check_flag_bits(&b, WIRE_HDR_LEN + WIRE_KEY_LEN + 4 + 8, WIRE_REQ_READ_ONLY, "request");
 	b_reply(&b, 5, 5, 0);
-	check_flag_bits(&b, WIRE_HDR_LEN + 8 + 8 + WIRE_KEY_LEN, WIRE_REPLY_READ_ONLY, "reply");
+	check_flag_bits(&b, WIRE_HDR_LEN + 8 + 8 + WIRE_KEY_LEN + 4, WIRE_REPLY_READ_ONLY, "reply");
 	struct wire_msg st = { .hdr = hdr(WIRE_STATUS) };
 	put_msg(&b, &st);
 	check_flag_bits(&b, WIRE_HDR_LEN + 4 * 8, WIRE_STATUS_VIEW_CHANGE, "status");
@@ -376,7 +377,7 @@ START_TEST(test_body_flags)
 	/* A request inside a pre-prepare's batch: the flags are refused before the digest
 	 * (which the flipped bit also breaks) is compared; READ_ONLY only breaks the digest. */
 	b_preprepare(&b, 1, 4, 0);
-	size_t off = WIRE_HDR_LEN + 8 + 8 + WIRE_DIGEST_LEN + 8 + 4 + 4 + WIRE_KEY_LEN + 8;
+	size_t off = WIRE_HDR_LEN + 8 + 8 + WIRE_DIGEST_LEN + 8 + 4 + 4 + WIRE_KEY_LEN + 4 + 8;
 	for (int bit = 1; bit < 32; bit++) {
 		b.p[off + bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		ck_assert_int_eq(dec_buf(&b, NULL), WIRE_ERR_FLAGS);
@@ -386,6 +387,48 @@ START_TEST(test_body_flags)
 	ck_assert_int_eq(dec_buf(&b, NULL), WIRE_ERR_FIELD);
 	b.p[off] ^= WIRE_REQ_READ_ONLY;
 	ck_assert_int_eq(dec_buf(&b, NULL), 0);
+	wire_buf_free(&b);
+}
+END_TEST
+
+/* A lane at or above max_lanes is refused (WIRE_ERR_FIELD) in a REQUEST, a REPLY and a
+ * request inside a batch; the last lane below it is accepted. */
+static void set_lane(struct wire_buf *b, size_t off, uint32_t lane)
+{
+	b->p[off] = (uint8_t)lane;
+	b->p[off + 1] = (uint8_t)(lane >> 8);
+	b->p[off + 2] = (uint8_t)(lane >> 16);
+	b->p[off + 3] = (uint8_t)(lane >> 24);
+}
+
+START_TEST(test_lane_limit)
+{
+	struct wire_limits lim = open_lim;
+	struct wire_buf b;
+	wire_buf_init(&b);
+	lim.max_lanes = 3;
+	b_request(&b, 5, 16, 0);
+	set_lane(&b, WIRE_HDR_LEN + WIRE_KEY_LEN, 2);
+	ck_assert_int_eq(dec_buf(&b, &lim), 0);
+	set_lane(&b, WIRE_HDR_LEN + WIRE_KEY_LEN, 3);
+	ck_assert_int_eq(dec_buf(&b, &lim), WIRE_ERR_FIELD);
+	set_lane(&b, WIRE_HDR_LEN + WIRE_KEY_LEN, UINT32_MAX);
+	ck_assert_int_eq(dec_buf(&b, &lim), WIRE_ERR_FIELD);
+	ck_assert_int_eq(dec_buf(&b, NULL), WIRE_ERR_FIELD); /* default: WIRE_MAX_LANES */
+	set_lane(&b, WIRE_HDR_LEN + WIRE_KEY_LEN, WIRE_MAX_LANES - 1);
+	ck_assert_int_eq(dec_buf(&b, NULL), 0);
+	b_reply(&b, 5, 5, 0);
+	set_lane(&b, WIRE_HDR_LEN + 8 + 8 + WIRE_KEY_LEN, 2);
+	ck_assert_int_eq(dec_buf(&b, &lim), 0);
+	set_lane(&b, WIRE_HDR_LEN + 8 + 8 + WIRE_KEY_LEN, 3);
+	ck_assert_int_eq(dec_buf(&b, &lim), WIRE_ERR_FIELD);
+	/* In a batch the lane is checked before the digest (which it also breaks). */
+	b_preprepare(&b, 1, 4, 0);
+	size_t off = WIRE_HDR_LEN + 8 + 8 + WIRE_DIGEST_LEN + 8 + 4 + 4 + WIRE_KEY_LEN;
+	set_lane(&b, off, 3);
+	ck_assert_int_eq(dec_buf(&b, &lim), WIRE_ERR_FIELD);
+	set_lane(&b, off, 0);
+	ck_assert_int_eq(dec_buf(&b, &lim), 0);
 	wire_buf_free(&b);
 }
 END_TEST
@@ -400,7 +443,7 @@ struct limit_case {
 };
 
 #define LIM(f) offsetof(struct wire_limits, f)
-#define REQ_ENC(op) (4u + WIRE_KEY_LEN + 8u + 4u + 4u + (op) + 4u) /* no auth */
+#define REQ_ENC(op) (4u + WIRE_KEY_LEN + 4u + 8u + 4u + 4u + (op) + 4u) /* no auth */
 static const struct limit_case limit_cases[] = {
 	{ "request op", LIM(max_op), b_request, 100, 0, 0, 100 },
 	{ "request auth", LIM(max_auth), b_request, 0, 64, 0, 64 },
@@ -515,8 +558,9 @@ START_TEST(test_digest_mismatch)
 	}
 	/* Any change to a request's digested fields breaks the batch digest; auth does not. */
 	size_t req = dig + WIRE_DIGEST_LEN + 12 + 4; /* first request body */
-	size_t digested[] = { req, req + WIRE_KEY_LEN - 1, req + WIRE_KEY_LEN,
-			      req + WIRE_KEY_LEN + 8 + 4 + 4 /* op */ };
+	size_t digested[] = { req, req + WIRE_KEY_LEN - 1, req + WIRE_KEY_LEN /* lane */,
+			      req + WIRE_KEY_LEN + 4 /* timestamp */,
+			      req + WIRE_KEY_LEN + 4 + 8 + 4 + 4 /* op */ };
 	for (size_t i = 0; i < sizeof(digested) / sizeof(digested[0]); i++) {
 		b.p[digested[i]] ^= 0x80;
 		ck_assert_int_eq(dec_buf(&b, NULL), WIRE_ERR_FIELD);
@@ -715,7 +759,7 @@ START_TEST(test_huge_counts)
 	struct wire_buf b;
 	wire_buf_init(&b);
 	b_request(&b, 0, 0, 0);
-	size_t oplen = WIRE_HDR_LEN + WIRE_KEY_LEN + 8 + 4;
+	size_t oplen = WIRE_HDR_LEN + WIRE_KEY_LEN + 4 + 8 + 4;
 	memset(b.p + oplen, 0xff, 4);
 	ck_assert_int_eq(dec_buf(&b, NULL), WIRE_ERR_TOO_BIG);
 	ck_assert_int_eq(dec_buf(&b, &open_lim), WIRE_ERR_TRUNCATED);
@@ -736,6 +780,7 @@ START_TEST(test_request_body_length)
 	wire_buf_reset(&reqs);
 	wire_put_u32(&reqs, body + 1);
 	wire_put_fixed(&reqs, r.client, WIRE_KEY_LEN);
+	wire_put_u32(&reqs, r.lane);
 	wire_put_u64(&reqs, r.timestamp);
 	wire_put_u32(&reqs, 0);
 	wire_put_bytes(&reqs, r.op.p, r.op.len);
@@ -804,6 +849,7 @@ static Suite *wire_strict_suite(void)
 	tcase_add_test(tc, test_version);
 	tcase_add_test(tc, test_unknown_type);
 	tcase_add_test(tc, test_body_flags);
+	tcase_add_test(tc, test_lane_limit);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limits");
 	tcase_set_timeout(tc, 60);
