@@ -57,6 +57,21 @@ if want sim && [ -x "$SAN/bulwark-sim" ]; then
 	fi
 fi
 
+# Seeds that once found a bug, replayed every time (scenario:seed): state transfer
+# restarted by each new view until it livelocked (the first six); a primary
+# retransmitting a batch of a later view as a PRE-PREPARE of its own view (22337).
+REGRESSION_SEEDS="crash-restart:2746 crash-restart:3899 crash-restart:4836 crash-restart:7706 crash-restart:8210 crash-restart:9829 crash-restart:22337"
+if want sim && [ -x "$SAN/bulwark-sim" ]; then
+	echo "== simulator regression seeds: $REGRESSION_SEEDS"
+	for rs in $REGRESSION_SEEDS; do
+		if "$SAN/bulwark-sim" --scenario "${rs%%:*}" --seed "${rs##*:}" >/dev/null 2>&1; then
+			passed=$((passed + 1))
+		else
+			fail "bulwark-sim --scenario ${rs%%:*} --seed ${rs##*:}"
+		fi
+	done
+fi
+
 if want fuzz && [ -n "$(ls tests/fuzz/fuzz_*.c 2>/dev/null)" ]; then
 	echo "== fuzz smoke: each target ${SMOKE}s"
 	if ! make --no-print-directory O="$O" fuzz-build >/tmp/bulwark-fuzz-build.$$ 2>&1; then

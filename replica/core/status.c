@@ -49,6 +49,33 @@ static int pbft__resend_vote(struct pbft *r, struct pbft_update *up, uint32_t to
 /* Seqs above the peer's last executed: committed ones as PRE-PREPARE (the batch) + our
  * COMMIT; in-flight ones of the current view as what we sent (pre-prepare, PREPARE,
  * COMMIT). At most PBFT__RETRANSMIT_MAX seqs per round. */
+/* The view in which e was committed with digest: that of any COMMIT for it (the 2f+1
+ * that committed it agree on the view; a stray COMMIT of another view for the same
+ * batch names a view in which it was prepared too). */
+static uint64_t pbft__commit_view(const struct pbft *r, const struct pbft__entry *e,
+				  const uint8_t *digest)
+{
+	uint64_t best = 0;
+	uint32_t best_votes = 0;
+
+	for (uint32_t j = 0; j < r->n; j++) {
+		const struct pbft__vote *v = &e->commit[j];
+		uint32_t votes = 0;
+
+		if (!v->set || memcmp(v->digest, digest, WIRE_DIGEST_LEN) != 0)
+			continue;
+		for (uint32_t k = 0; k < r->n; k++)
+			if (e->commit[k].set && e->commit[k].view == v->view &&
+			    memcmp(e->commit[k].digest, digest, WIRE_DIGEST_LEN) == 0)
+				votes++;
+		if (votes > best_votes) {
+			best_votes = votes;
+			best = v->view;
+		}
+	}
+	return best_votes > 0 ? best : e->exec_pc ? e->p_view : e->has_pp ? e->pp_view : e->relayed_view;
+}
+
 static int pbft__retransmit_log(struct pbft *r, struct pbft_update *up, uint32_t to,
 				const struct wire_status *st, int inflight)
 {
@@ -63,12 +90,18 @@ static int pbft__retransmit_log(struct pbft *r, struct pbft_update *up, uint32_t
 			continue;
 		if (e->committed) {
 			const struct pbft__batch *b = e->exec_pc ? &e->pc : &e->cur;
-			uint64_t view = e->commit[r->id].set ? e->commit[r->id].view :
-					e->exec_pc ? e->p_view :
-					e->has_pp ? e->pp_view : e->relayed_view;
+			const struct pbft__vote *mine = &e->commit[r->id];
+			int mine_ok = mine->set &&
+				      memcmp(mine->digest, b->digest, WIRE_DIGEST_LEN) == 0;
+			/* The view of the commit certificate of this very batch: our own
+			 * COMMIT may be for another batch at this seq in an earlier view
+			 * (prepared there, never committed), and a PRE-PREPARE of that
+			 * view carrying this batch, from that view's primary, would be
+			 * an equivocation. */
+			uint64_t view = mine_ok ? mine->view : pbft__commit_view(r, e, b->digest);
 			rc = pbft__resend_pp(r, up, to, view, seq, b);
-			if (rc == PBFT_OK && e->commit[r->id].set)
-				rc = pbft__resend_vote(r, up, to, WIRE_COMMIT, seq, &e->commit[r->id]);
+			if (rc == PBFT_OK && mine_ok)
+				rc = pbft__resend_vote(r, up, to, WIRE_COMMIT, seq, mine);
 			sent++;
 		} else if (inflight && r->active && st->view == r->view &&
 			   !(st->flags & WIRE_STATUS_VIEW_CHANGE) && e->has_pp &&

@@ -97,7 +97,10 @@ int store__refresh(struct store *s)
 
 int store_root(struct store *s, uint8_t digest[WIRE_DIGEST_LEN])
 {
-	int rc = store__refresh(s);
+	int rc = store_flush(s, 0);
+
+	if (rc == 0)
+		rc = store__refresh(s);
 
 	if (rc != 0)
 		return rc;
@@ -171,7 +174,12 @@ int store_checkpoint(struct store *s, uint64_t seq, uint8_t digest[WIRE_DIGEST_L
 				       "checkpoint %llu requested, last executed is %llu",
 				       (unsigned long long)seq,
 				       (unsigned long long)s->last_executed);
-	rc = store__refresh(s);
+	/* Deferred batches are written first: the digest and the snapshot are LevelDB's.
+	 * Not synced: the STABLE record that makes this checkpoint the low watermark is,
+	 * and it comes after this write. */
+	rc = store_flush(s, 0);
+	if (rc == 0)
+		rc = store__refresh(s);
 	if (rc != 0)
 		return rc;
 	rc = ckpt_keep(s, seq);
@@ -285,8 +293,10 @@ int store_local_node(struct store *s, uint32_t level, uint64_t index,
 		     uint8_t digest[WIRE_DIGEST_LEN])
 {
 	const uint8_t *d;
-	int rc = store__refresh(s);
+	int rc = store_flush(s, 0);
 
+	if (rc == 0)
+		rc = store__refresh(s);
 	if (rc != 0)
 		return rc;
 	d = ptree_node(&s->tree, level, index);
@@ -367,6 +377,10 @@ int store_write_partition(struct store *s, uint64_t partition, int first,
 
 	if (page == NULL || partition >= s->partitions)
 		return STORE_ERR_ARG;
+	/* Deferred batches first: written later they would overwrite the copied pages. */
+	rc = store_flush(s, 0);
+	if (rc != 0)
+		return rc;
 	if (s->txn.open)
 		return STORE_ERR_TXN;
 	rc = check_page(s, partition, page);
@@ -432,6 +446,9 @@ int store_finish_transfer(struct store *s, uint64_t ckpt, const uint8_t digest[W
 
 	if (s->txn.open)
 		return STORE_ERR_TXN;
+	rc = store_flush(s, 0);
+	if (rc != 0)
+		return rc;
 	rc = store__refresh(s);
 	if (rc != 0)
 		return rc;
@@ -454,6 +471,7 @@ int store_finish_transfer(struct store *s, uint64_t ckpt, const uint8_t digest[W
 	if (rc != 0)
 		return rc;
 	s->last_executed = ckpt;
+	s->flushed = ckpt;
 	s->transfer_pending = 0;
 	while (s->nckpt > 0 && s->ckpt[s->nckpt - 1].seq >= ckpt)
 		ckpt_drop(s, s->nckpt - 1);

@@ -180,6 +180,7 @@ static int load_state(struct store *s, int verify)
 	rc = meta_get_u64(s, STORE__M_EXECUTED, &s->last_executed, &found);
 	if (rc != 0)
 		return rc;
+	s->flushed = s->last_executed;
 	rc = meta_get_u64(s, STORE__M_TRANSFER, &s->transfer_ckpt, &found);
 	if (rc != 0)
 		return rc;
@@ -235,10 +236,13 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 	s->levels = cfg->levels;
 	s->partitions = s->tree.partitions;
 	rc = store__txn_init(&s->txn);
+	if (rc == 0)
+		rc = store__txn_init(&s->pend);
 	if (rc != 0) {
 		open_report(s, cfg->path, rc, errbuf, errlen);
-		goto err_after_tree;
+		goto err_after_txn;
 	}
+	s->defer = cfg->defer_writes != 0;
 	rc = store__ldb_open(&s->ldb, cfg->path, cfg->create, cfg->cache_bytes);
 	if (rc != 0) {
 		open_report(s, cfg->path, rc, errbuf, errlen);
@@ -256,7 +260,7 @@ err_after_ldb:
 	store__ldb_close(&s->ldb);
 err_after_txn:
 	store__txn_free(&s->txn);
-err_after_tree:
+	store__txn_free(&s->pend);
 	ptree_free(&s->tree);
 err_after_alloc:
 	wire_buf_free(&s->key);
@@ -270,9 +274,12 @@ void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	if (!s->transfer_pending)
+		(void)store_flush(s, 0);
 	store__ckpt_free_all(s);
 	store__ldb_close(&s->ldb);
 	store__txn_free(&s->txn);
+	store__txn_free(&s->pend);
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);
 	wire_buf_free(&s->val);
@@ -382,6 +389,16 @@ int store_get(struct store *s, uint8_t ns, const void *key, size_t klen, struct 
 	int rc = store__state_key(s, ns, key, klen, &partition);
 
 	if (rc != 0)
+		return rc;
+	const uint8_t *v;
+	size_t vlen;
+	rc = store__pend_get(s, s->key.p, s->key.len, &v, &vlen);
+	if (rc == 0) {
+		wire_buf_reset(value);
+		wire_put_fixed(value, v, vlen);
+		return wire_buf_error(value) != 0 ? STORE_ERR_NOMEM : 0;
+	}
+	if (rc < 0)
 		return rc;
 	return store__ldb_get(&s->ldb, NULL, s->key.p, s->key.len, value);
 }

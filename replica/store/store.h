@@ -80,14 +80,20 @@ struct store_config {
 	int create;           /* create the database when missing */
 	size_t cache_bytes;   /* LevelDB block cache; 0 = LevelDB's default */
 	int verify;           /* recompute every partition digest at open (ignore the cache) */
+	int defer_writes;     /* keep executed batches in memory and write them with
+			       * store_flush (at the latest at the next checkpoint, or when
+			       * STORE_DEFER_MAX_BYTES of changes wait): see store_txn_commit */
 };
+/* Deferred changes above this size are written at once (bounds the memory they use). */
+#define STORE_DEFER_MAX_BYTES (64u << 20)
 
 /* Open the database, load last executed, the transfer mark and the partition digests
  * (recomputing the marked ones). *out is owned by the caller, closed with store_close.
  * On failure *out is NULL; if errbuf is non-NULL it receives the reason (errlen bytes,
  * NUL-terminated). */
 int store_open(const struct store_config *cfg, struct store **out, char *errbuf, size_t errlen);
-/* Release every snapshot and close the database. NULL is ignored. */
+/* Release every snapshot and close the database, writing deferred changes first (not
+ * synced; a failure is not reported: call store_flush before to know). NULL is ignored. */
 void store_close(struct store *s);
 
 /* The last failure in words (LevelDB's message, or the details of a digest mismatch),
@@ -147,6 +153,22 @@ int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen);
  * leveldb_write, synced when sync != 0; the touched partitions become dirty. The
  * transaction ends whatever the outcome; on failure nothing was written. */
 int store_txn_commit(struct store *s, uint64_t seq, int sync);
+/* With defer_writes, store_txn_commit only merges the batch into a table of deferred
+ * changes (latest value per key) and advances last executed in memory; reads
+ * (store_get, store_txn_get) see them. store_flush writes the table with the last
+ * executed seq in one leveldb_write (synced if asked), as store_txn_commit would have
+ * written each batch. It runs by itself in store_checkpoint, store_root, the state
+ * transfer calls, a commit with sync set, store_close (best effort) and above
+ * STORE_DEFER_MAX_BYTES. A crash loses what was not flushed: the database then says
+ * the state is that of the last flush, and the replica executes the later batches
+ * again from its protocol records (or fetches a checkpoint). Repeated writes of a key
+ * between flushes (a client's table entry, a hot key) reach LevelDB once. Without
+ * defer_writes store_flush has nothing to do. 0 or a store error. With defer_writes an
+ * error of store_txn_commit is final: the batch may be half merged (out of memory) or
+ * counted as executed in memory and not written (a failed flush); the store then writes
+ * no deferred change any more and the replica must stop (its restart executes the lost
+ * batches again). */
+int store_flush(struct store *s, int sync);
 /* Drop the open transaction's changes (no-op when none is open). */
 void store_txn_abort(struct store *s);
 

@@ -63,6 +63,10 @@ struct store {
 	uint64_t transfer_ckpt;
 	struct ptree tree;            /* the live state's tree; dirty partitions marked */
 	struct store__txn txn;
+	struct store__txn pend;       /* defer: executed changes not yet written */
+	int defer;                    /* store_config.defer_writes */
+	int defer_failed;             /* a batch was half merged: no deferred write any more */
+	uint64_t flushed;             /* last executed seq written to LevelDB */
 	struct store__ckpt ckpt[STORE_MAX_CHECKPOINTS]; /* ascending seq */
 	size_t nckpt;
 	struct wire_buf key;          /* scratch: LevelDB keys */
@@ -115,6 +119,10 @@ int store__refresh(struct store *s);
 /* Transaction internals (txn.c). */
 int store__txn_init(struct store__txn *t);
 void store__txn_free(struct store__txn *t);
+/* The deferred value of LevelDB key k: 0 (borrowed until the next store call),
+ * STORE_ERR_NOT_FOUND (deleted), or 1 (not deferred: read LevelDB). */
+int store__pend_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
+		    size_t *vlen);
 
 /* Free every kept checkpoint (state.c). */
 void store__ckpt_free_all(struct store *s);

@@ -1,5 +1,7 @@
 /* txn.c: the transaction of one executed batch: changes kept in a hash table (read your
- * own writes), then written with the new last executed seq in one leveldb_write. */
+ * own writes), then written with the new last executed seq in one leveldb_write; or,
+ * when the store defers writes (store_config.defer_writes), merged into the table of
+ * deferred changes that store_flush writes in one go. */
 #include "replica/store/store_int.h"
 
 #include <stdlib.h>
@@ -120,6 +122,73 @@ static int txn_grow(struct store__txn *t)
 	return 0;
 }
 
+/* Put (deleted 0) or delete LevelDB key k in table t, the latest change winning. The
+ * arena keeps the bytes of a replaced change until the table is emptied. */
+static int map_set(struct store__txn *t, const uint8_t *k, size_t klen, const void *value,
+		   size_t vlen, uint64_t partition, int deleted)
+{
+	struct store__change *c;
+	uint64_t h;
+	size_t slot, off;
+	long i;
+	int rc;
+
+	if (t->n + 1 > t->nslot / 2) {
+		rc = txn_grow(t);
+		if (rc != 0)
+			return rc;
+	}
+	h = txn_hash(t->hash_key, k, klen);
+	i = txn_find(t, k, klen, h, &slot);
+	if (i < 0 && t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct store__change *chg = realloc(t->chg, cap * sizeof(*chg));
+		if (chg == NULL)
+			return STORE_ERR_NOMEM;
+		t->chg = chg;
+		t->cap = cap;
+	}
+	off = t->arena.len;
+	wire_put_fixed(&t->arena, k, klen);
+	wire_put_fixed(&t->arena, value, vlen);
+	if (wire_buf_error(&t->arena) != 0)
+		return STORE_ERR_NOMEM;
+	if (i < 0) {
+		i = (long)t->n++;
+		t->slot[slot] = (uint32_t)(i + 1);
+	}
+	c = &t->chg[i];
+	c->off = off;
+	c->klen = (uint32_t)klen;
+	c->vlen = (uint32_t)vlen;
+	c->partition = (uint32_t)partition;
+	c->deleted = deleted;
+	c->hash = h;
+	return 0;
+}
+
+/* The change of LevelDB key k in t, or NULL. */
+static const struct store__change *map_get(const struct store__txn *t, const uint8_t *k,
+					   size_t klen)
+{
+	size_t slot;
+	long i;
+
+	if (t->n == 0)
+		return NULL;
+	i = txn_find(t, k, klen, txn_hash(t->hash_key, k, klen), &slot);
+	return i >= 0 ? &t->chg[i] : NULL;
+}
+
+/* Empty t, keeping its memory. */
+static void map_clear(struct store__txn *t)
+{
+	if (t->n > 0)
+		memset(t->slot, 0, t->nslot * sizeof(*t->slot));
+	t->n = 0;
+	wire_buf_reset(&t->arena);
+}
+
 int store_txn_begin(struct store *s)
 {
 	struct store__txn *t = &s->txn;
@@ -130,9 +199,7 @@ int store_txn_begin(struct store *s)
 		return store__ldb_fail(&s->ldb, STORE_ERR_TRANSFER,
 				       "state transfer to checkpoint %llu is incomplete: execution refused",
 				       (unsigned long long)s->transfer_ckpt);
-	wire_buf_reset(&t->arena);
-	memset(t->slot, 0, t->nslot * sizeof(*t->slot));
-	t->n = 0;
+	map_clear(t);
 	t->open = 1;
 	return 0;
 }
@@ -140,8 +207,21 @@ int store_txn_begin(struct store *s)
 void store_txn_abort(struct store *s)
 {
 	s->txn.open = 0;
-	s->txn.n = 0;
-	wire_buf_reset(&s->txn.arena);
+	map_clear(&s->txn);
+}
+
+int store__pend_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
+		    size_t *vlen)
+{
+	const struct store__change *c = map_get(&s->pend, k, klen);
+
+	if (c == NULL)
+		return 1;
+	if (c->deleted)
+		return STORE_ERR_NOT_FOUND;
+	*value = s->pend.arena.p + c->off + c->klen;
+	*vlen = c->vlen;
+	return 0;
 }
 
 int store_txn_get(struct store *s, uint8_t ns, const void *key, size_t klen,
@@ -168,6 +248,9 @@ int store_txn_get(struct store *s, uint8_t ns, const void *key, size_t klen,
 		*vlen = c->vlen;
 		return 0;
 	}
+	rc = store__pend_get(s, s->key.p, s->key.len, value, vlen);
+	if (rc <= 0)
+		return rc;
 	rc = store__ldb_get(&s->ldb, NULL, s->key.p, s->key.len, &s->val);
 	if (rc != 0)
 		return rc;
@@ -180,58 +263,17 @@ int store_txn_get(struct store *s, uint8_t ns, const void *key, size_t klen,
 static int txn_change(struct store *s, uint8_t ns, const void *key, size_t klen,
 		      const void *value, size_t vlen, int deleted)
 {
-	struct store__txn *t = &s->txn;
-	struct store__change *c;
-	uint64_t partition, h;
-	size_t slot, off;
-	long i;
+	uint64_t partition;
 	int rc;
 
-	if (!t->open)
+	if (!s->txn.open)
 		return STORE_ERR_TXN;
 	if (vlen > STORE_MAX_VALUE)
 		return STORE_ERR_TOO_BIG;
 	rc = store__state_key(s, ns, key, klen, &partition);
 	if (rc != 0)
-		goto err;
-	if (t->n + 1 > t->nslot / 2) {
-		rc = txn_grow(t);
-		if (rc != 0)
-			goto err;
-	}
-	h = txn_hash(t->hash_key, s->key.p, s->key.len);
-	i = txn_find(t, s->key.p, s->key.len, h, &slot);
-	if (i < 0 && t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		struct store__change *chg = realloc(t->chg, cap * sizeof(*chg));
-		if (chg == NULL) {
-			rc = STORE_ERR_NOMEM;
-			goto err;
-		}
-		t->chg = chg;
-		t->cap = cap;
-	}
-	off = t->arena.len;
-	wire_put_fixed(&t->arena, s->key.p, s->key.len);
-	wire_put_fixed(&t->arena, value, vlen);
-	if (wire_buf_error(&t->arena) != 0) {
-		rc = STORE_ERR_NOMEM;
-		goto err;
-	}
-	if (i < 0) {
-		i = (long)t->n++;
-		t->slot[slot] = (uint32_t)(i + 1);
-	}
-	c = &t->chg[i];
-	c->off = off;
-	c->klen = (uint32_t)s->key.len;
-	c->vlen = (uint32_t)vlen;
-	c->partition = (uint32_t)partition;
-	c->deleted = deleted;
-	c->hash = h;
-	return 0;
-
-err:
+		return rc;
+	rc = map_set(&s->txn, s->key.p, s->key.len, value, vlen, partition, deleted);
 	/* Out of memory ends the transaction: the batch cannot be executed in full. */
 	if (rc == STORE_ERR_NOMEM)
 		store_txn_abort(s);
@@ -249,27 +291,21 @@ int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen)
 	return txn_change(s, ns, key, klen, NULL, 0, 1);
 }
 
-int store_txn_commit(struct store *s, uint64_t seq, int sync)
+/* Write the changes of t with last executed = seq in one leveldb_write, and the dirty
+ * mark of each partition not marked yet (a partition marked in memory has its mark on
+ * disk already, written earlier: LevelDB keeps write order, so any crash that keeps
+ * these changes keeps that mark; the refresh that clears the memory mark deletes the
+ * disk mark in the same write). Most writes so carry no mark at all. */
+static int write_changes(struct store *s, const struct store__txn *t, uint64_t seq, int sync)
 {
-	struct store__txn *t = &s->txn;
 	uint8_t mark[STORE__META_PART_LEN];
 	uint8_t ekey[2] = { STORE__P_META, STORE__M_EXECUTED }, eval[8];
 	leveldb_writebatch_t *wb;
 	int rc;
 
-	if (!t->open)
-		return STORE_ERR_TXN;
-	if (seq != s->last_executed + 1) {
-		store_txn_abort(s);
-		return store__ldb_fail(&s->ldb, STORE_ERR_SEQ,
-				       "commit of seq %llu after last executed %llu",
-				       (unsigned long long)seq, (unsigned long long)s->last_executed);
-	}
 	wb = leveldb_writebatch_create();
-	if (wb == NULL) {
-		store_txn_abort(s);
+	if (wb == NULL)
 		return STORE_ERR_NOMEM;
-	}
 	for (size_t i = 0; i < t->n; i++) {
 		const struct store__change *c = &t->chg[i];
 		const char *k = (const char *)t->arena.p + c->off;
@@ -277,10 +313,6 @@ int store_txn_commit(struct store *s, uint64_t seq, int sync)
 			leveldb_writebatch_delete(wb, k, c->klen);
 		else
 			leveldb_writebatch_put(wb, k, c->klen, k + c->klen, c->vlen);
-		/* A partition marked in memory has its mark on disk already, written by an
-		 * earlier batch (LevelDB keeps write order: any crash that keeps this batch
-		 * keeps that mark); the refresh that clears the memory mark deletes the disk
-		 * mark in the same write. Most batches so write no mark at all. */
 		if (ptree_marked(&s->tree, c->partition))
 			continue;
 		store__meta_part_key(mark, STORE__M_DIRTY, c->partition);
@@ -294,8 +326,65 @@ int store_txn_commit(struct store *s, uint64_t seq, int sync)
 		for (size_t i = 0; i < t->n; i++)
 			if (ptree_mark(&s->tree, t->chg[i].partition) != 0)
 				rc = STORE_ERR_TREE; /* cannot happen: partitions come from the tree */
-		s->last_executed = seq;
+		s->flushed = seq;
+	}
+	return rc;
+}
+
+int store_flush(struct store *s, int sync)
+{
+	int rc;
+
+	if (s->defer_failed)
+		return store__ldb_fail(&s->ldb, STORE_ERR_NOMEM,
+				       "deferred batches were left half merged: nothing more is written");
+	if (s->pend.n == 0 && s->flushed == s->last_executed)
+		return 0;
+	rc = write_changes(s, &s->pend, s->last_executed, sync);
+	if (rc == 0)
+		map_clear(&s->pend);
+	return rc;
+}
+
+int store_txn_commit(struct store *s, uint64_t seq, int sync)
+{
+	struct store__txn *t = &s->txn;
+	int rc = 0;
+
+	if (!t->open)
+		return STORE_ERR_TXN;
+	if (seq != s->last_executed + 1) {
+		store_txn_abort(s);
+		return store__ldb_fail(&s->ldb, STORE_ERR_SEQ,
+				       "commit of seq %llu after last executed %llu",
+				       (unsigned long long)seq, (unsigned long long)s->last_executed);
+	}
+	if (!s->defer) {
+		rc = write_changes(s, t, seq, sync);
+		if (rc == 0)
+			s->last_executed = seq;
+		store_txn_abort(s);
+		return rc;
+	}
+	if (s->defer_failed) {
+		store_txn_abort(s);
+		return store_flush(s, 0);
+	}
+	for (size_t i = 0; i < t->n && rc == 0; i++) {
+		const struct store__change *c = &t->chg[i];
+		const uint8_t *k = t->arena.p + c->off;
+		rc = map_set(&s->pend, k, c->klen, k + c->klen, c->vlen, c->partition, c->deleted);
 	}
 	store_txn_abort(s);
-	return rc;
+	if (rc != 0) {
+		/* Part of the batch is in the table: written, it would be a half batch under
+		 * the previous seq. Nothing deferred is written any more (the replica stops;
+		 * at restart it executes the lost batches again). */
+		s->defer_failed = 1;
+		return rc;
+	}
+	s->last_executed = seq;
+	if (sync || s->pend.arena.len > STORE_DEFER_MAX_BYTES)
+		return store_flush(s, sync);
+	return 0;
 }

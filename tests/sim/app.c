@@ -8,6 +8,9 @@
 #include <string.h>
 
 static const uint8_t SIM__KEY_TIME[2] = {0x01, 't'};
+static void sim__app_wrote(struct sim_app *a);
+static void sim__image_set(struct sim_app_image *im, const struct sim_app *a);
+
 #define SIM__CLIENT_KEY_LEN (2u + WIRE_KEY_LEN + 4u)
 
 /* The client table key 0x01 'c' | client key | lane (u32 LE). */
@@ -443,8 +446,9 @@ static int sim__execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 	}
 	a->last_executed = seq;
 	s->executed_batches += !r->faulty;
-	/* One atomic write, not synced (bulwarkd's kv sync = 0). */
-	sim_replica_app_wrote(s, a->id);
+	/* One atomic write, not synced (bulwarkd's kv sync = 0); or, deferring, none yet. */
+	if (!a->defer)
+		sim__app_wrote(a);
 	return 0;
 }
 
@@ -493,6 +497,9 @@ static int sim__checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_L
 				 a->transfer_pending ? " and a state transfer is under way" : "");
 		return -1;
 	}
+	/* Deferring, the batches since the last checkpoint are written now (one write). */
+	if (a->defer && a->written.last_executed != a->last_executed)
+		sim__app_wrote(a);
 	if (sim_app_root(a, digest) != 0)
 		return -1;
 	sn = sim__snap_find(a, seq);
@@ -632,7 +639,7 @@ static int sim__write_partition(void *ctx, uint64_t partition, int first, const 
 	/* The page and the transfer mark are one write, not synced: a page that survives a
 	 * crash comes with the mark, and the restarted core fetches again. */
 	a->transfer_pending = 1;
-	sim_replica_app_wrote(a->sim, a->id);
+	sim__app_wrote(a);
 	return 0;
 }
 
@@ -651,6 +658,7 @@ static int sim__finish_transfer(void *ctx, uint64_t ckpt, const uint8_t digest[W
 	a->transfers++;
 	/* bulwarkd writes last executed and clears the mark in one synced write, which
 	 * makes every earlier write of the replica durable too. */
+	sim__image_set(&a->written, a);
 	sim_replica_sync(s, a->id);
 	return 0;
 }
@@ -670,6 +678,27 @@ static void sim__image_set(struct sim_app_image *im, const struct sim_app *a)
 	im->transfer_pending = a->transfer_pending;
 }
 
+/* dst := src (partitions shared). */
+static void sim__image_copy(struct sim_app_image *dst, const struct sim_app_image *src)
+{
+	for (uint32_t i = 0; i < SIM_PARTS; i++) {
+		struct sim_part *p = src->part[i];
+		if (p != NULL)
+			p->refs++;
+		sim__part_unref(dst->part[i]);
+		dst->part[i] = p;
+	}
+	dst->last_executed = src->last_executed;
+	dst->transfer_pending = src->transfer_pending;
+}
+
+/* The app wrote its live state to the store (one write in the replica's write order). */
+static void sim__app_wrote(struct sim_app *a)
+{
+	sim__image_set(&a->written, a);
+	sim_replica_app_wrote(a->sim, a->id);
+}
+
 static void sim__image_free(struct sim_app_image *im)
 {
 	for (uint32_t i = 0; i < SIM_PARTS; i++)
@@ -679,7 +708,7 @@ static void sim__image_free(struct sim_app_image *im)
 
 void sim_app_synced(struct sim_app *a)
 {
-	sim__image_set(&a->durable, a);
+	sim__image_copy(&a->durable, &a->written);
 	if (a->have_cut) {
 		sim__image_free(&a->cut);
 		a->have_cut = 0;
@@ -688,7 +717,7 @@ void sim_app_synced(struct sim_app *a)
 
 void sim_app_take_cut(struct sim_app *a)
 {
-	sim__image_set(&a->cut, a);
+	sim__image_copy(&a->cut, &a->written);
 	a->have_cut = 1;
 }
 
@@ -701,6 +730,8 @@ int sim_app_crash(struct sim_app *a, enum sim_app_keep keep)
 		im = &a->cut;
 	else if (keep != SIM_APP_KEEP_ALL)
 		im = &a->durable;
+	else
+		im = &a->written; /* deferred executions die with the process */
 
 	/* LevelDB snapshots live in the process. */
 	for (uint32_t i = 0; i < a->nsnap; i++)
@@ -723,6 +754,7 @@ int sim_app_crash(struct sim_app *a, enum sim_app_keep keep)
 		a->transfer_pending = im->transfer_pending;
 	}
 	/* What the crash kept is on the disk now. */
+	sim__image_set(&a->written, a);
 	sim_app_synced(a);
 	return rc;
 }
@@ -741,6 +773,7 @@ void sim_app_free(struct sim_app *a)
 	for (uint32_t i = 0; i < a->nsnap; i++)
 		sim__snap_free(&a->snap[i]);
 	free(a->snap);
+	sim__image_free(&a->written);
 	sim__image_free(&a->durable);
 	sim__image_free(&a->cut);
 	for (uint32_t i = 0; i < SIM_PARTS; i++)

@@ -1017,6 +1017,7 @@ int sim_init(struct sim *s, const struct sim_scenario *sc, const struct sim_para
 		sim__disk_draw_cut(&r->store);
 		r->batch_on_flush = p->batch_on_flush == 2 ? sim_rng_chance(&s->rng, 0.5)
 							  : p->batch_on_flush;
+		r->app.defer = p->defer_writes == 2 ? sim_rng_chance(&s->rng, 0.5) : p->defer_writes;
 	}
 	for (uint32_t c = 0; c < p->clients; c++) {
 		struct sim_client *cl = &s->cl[c];

@@ -33,6 +33,7 @@ void sim_params_default(struct sim_params *p)
 	p->liveness_ms = 60000;
 	p->drain_ms = 10000;
 	p->batch_on_flush = 2;
+	p->defer_writes = 2;
 }
 
 static void sim__skew(struct sim *s)
@@ -321,6 +322,7 @@ static void sim__setup_bench(struct sim_params *p)
 	p->nkeys = 16;
 	p->no_vcache = 1;
 	p->batch_on_flush = 1; /* as bulwarkd runs */
+	p->defer_writes = 1;
 }
 
 static void sim__arm_none(struct sim *s)

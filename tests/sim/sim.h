@@ -134,19 +134,25 @@ struct sim_app {
 	struct sim_snap *snap;
 	uint32_t nsnap, capsnap;
 	uint64_t transfers;                /* finished state transfers */
+	int defer;                         /* bulwarkd's store_config.defer_writes: executed
+					    * batches are written at the next checkpoint
+					    * (a state transfer flushes first too) */
+	struct sim_app_image written;      /* as of the app's last write to the store:
+					    * what a process crash keeps */
 	struct sim_app_image durable;      /* as of the last sync */
 	struct sim_app_image cut;          /* as of the write a machine crash stops at */
 	int have_cut;
 };
 int sim_app_init(struct sim_app *a, struct sim *s, uint32_t id);
 void sim_app_free(struct sim_app *a);
-/* A sync made the live state durable (the cut is forgotten). */
+/* A sync made the written state durable (the cut is forgotten). */
 void sim_app_synced(struct sim_app *a);
-/* A machine crash now would keep the live state (and nothing the app writes later). */
+/* A machine crash now would keep the written state (and nothing written later). */
 void sim_app_take_cut(struct sim_app *a);
 /* How much of the app's writes a crash keeps. */
 enum sim_app_keep {
-	SIM_APP_KEEP_ALL,     /* process crash, or every unsynced write reached the disk */
+	SIM_APP_KEEP_ALL,     /* process crash, or every unsynced write reached the disk:
+			       * what the app wrote (deferred executions are lost) */
 	SIM_APP_KEEP_CUT,     /* the writes up to the cut */
 	SIM_APP_KEEP_DURABLE  /* only what the last sync made durable */
 };
@@ -360,6 +366,8 @@ struct sim_params {
 	int need_transfer;           /* the run must see a state transfer */
 	int batch_on_flush;          /* 0: no replica, 1: every replica, 2: each replica at
 				      * random (seeded), proposes on PBFT_EV_FLUSH */
+	int defer_writes;            /* 0: no replica, 1: every replica, 2: each at random
+				      * (seeded), writes executed batches at checkpoints */
 	int no_vcache;               /* verify every signature for real (--bench) */
 };
 
