@@ -12,30 +12,74 @@ static void record_key(uint8_t out[STORE__RECORD_KEY_LEN], uint8_t kind, uint64_
 	store__be64(out + 2, key);
 }
 
-/* Add to wb a delete of every stored record of kind with key < below. */
-static int delete_below(struct store *s, leveldb_writebatch_t *wb, uint8_t kind, uint64_t below)
+/* Remember that a record (kind, key) is stored. */
+static int keyset_add(struct store__keyset *ks, uint64_t key)
 {
-	uint8_t start[STORE__RECORD_KEY_LEN];
-	leveldb_iterator_t *it;
+	for (size_t i = 0; i < ks->n; i++)
+		if (ks->key[i] == key)
+			return 0;
+	if (ks->n == ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 64;
+		uint64_t *k = realloc(ks->key, cap * sizeof(*k));
+		if (k == NULL)
+			return STORE_ERR_NOMEM;
+		ks->key = k;
+		ks->cap = cap;
+	}
+	ks->key[ks->n++] = key;
+	return 0;
+}
 
-	if (below == 0)
-		return 0;
-	it = store__ldb_iter(&s->ldb, NULL);
+int store__load_record_keys(struct store *s)
+{
+	uint8_t start[1] = { STORE__P_RECORD };
+	leveldb_iterator_t *it = store__ldb_iter(&s->ldb, NULL);
+	int rc = 0;
+
 	if (it == NULL)
 		return STORE_ERR_NOMEM;
-	record_key(start, kind, 0);
-	for (leveldb_iter_seek(it, (const char *)start, sizeof(start)); leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
+	for (leveldb_iter_seek(it, (const char *)start, sizeof(start));
+	     leveldb_iter_valid(it) && rc == 0; leveldb_iter_next(it)) {
 		size_t klen;
 		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &klen);
-		if (klen != STORE__RECORD_KEY_LEN || k[0] != STORE__P_RECORD || k[1] != kind ||
-		    store__ld64(k + 2) >= below)
+
+		if (klen < 1 || k[0] != STORE__P_RECORD)
 			break;
-		leveldb_writebatch_delete(wb, (const char *)k, klen);
+		if (klen == STORE__RECORD_KEY_LEN) /* others: store_load_records reports them */
+			rc = keyset_add(&s->rkeys[k[1]], store__ld64(k + 2));
 	}
-	int rc = store__ldb_iter_status(&s->ldb, it);
+	if (rc == 0)
+		rc = store__ldb_iter_status(&s->ldb, it);
 	leveldb_iter_destroy(it);
 	return rc;
+}
+
+void store__keysets_free(struct store *s)
+{
+	for (size_t i = 0; i < 256; i++) {
+		free(s->rkeys[i].key);
+		memset(&s->rkeys[i], 0, sizeof(s->rkeys[i]));
+	}
+}
+
+/* Add to wb a delete of every stored record of kind with key < below (the stored ones
+ * are in the kind's key set, puts earlier in the same update included), and forget
+ * them. */
+static void delete_below(struct store *s, leveldb_writebatch_t *wb, uint8_t kind, uint64_t below)
+{
+	struct store__keyset *ks = &s->rkeys[kind];
+	uint8_t key[STORE__RECORD_KEY_LEN];
+	size_t kept = 0;
+
+	for (size_t i = 0; i < ks->n; i++) {
+		if (ks->key[i] >= below) {
+			ks->key[kept++] = ks->key[i];
+			continue;
+		}
+		record_key(key, kind, ks->key[i]);
+		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
+	}
+	ks->n = kept;
 }
 
 int store_apply_records(struct store *s, const struct pbft_update *u)
@@ -56,16 +100,8 @@ int store_apply_records(struct store *s, const struct pbft_update *u)
 	for (size_t i = 0; i < u->nrec && rc == 0; i++) {
 		const struct pbft_record *r = &u->rec[i];
 		if (r->del_below) {
-			/* Stored records, and puts earlier in this same update (not yet
-			 * visible to the iterator). Later puts stay: the batch keeps order. */
-			rc = delete_below(s, wb, r->kind, r->key);
-			for (size_t j = 0; j < i && rc == 0; j++) {
-				const struct pbft_record *e = &u->rec[j];
-				if (!e->del_below && e->kind == r->kind && e->key < r->key) {
-					record_key(key, e->kind, e->key);
-					leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
-				}
-			}
+			/* Later puts stay: the write batch keeps order. */
+			delete_below(s, wb, r->kind, r->key);
 			continue;
 		}
 		if (r->off > u->recs.len || r->len > u->recs.len - r->off) {
@@ -77,6 +113,10 @@ int store_apply_records(struct store *s, const struct pbft_update *u)
 		record_key(key, r->kind, r->key);
 		leveldb_writebatch_put(wb, (const char *)key, sizeof(key),
 				       (const char *)u->recs.p + r->off, r->len);
+		/* Known at once, so that a delete later in this update finds it. If the
+		 * write fails the replica stops: a key set ahead of the disk only makes a
+		 * later delete of an absent key. */
+		rc = keyset_add(&s->rkeys[r->kind], r->key);
 	}
 	if (rc == 0)
 		rc = store__ldb_write(&s->ldb, wb, u->sync);
@@ -125,6 +165,7 @@ int store_load_records(struct store *s, struct store_records *out)
 		memset(r, 0, sizeof(*r));
 		r->kind = k[1];
 		r->key = store__ld64(k + 2);
+
 		r->off = out->bytes.len;
 		r->len = vlen;
 		wire_put_fixed(&out->bytes, v, vlen);

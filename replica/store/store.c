@@ -249,6 +249,8 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 		goto err_after_txn;
 	}
 	rc = load_state(s, cfg->verify);
+	if (rc == 0)
+		rc = store__load_record_keys(s);
 	if (rc != 0) {
 		open_report(s, cfg->path, rc, errbuf, errlen);
 		goto err_after_ldb;
@@ -257,6 +259,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 	return 0;
 
 err_after_ldb:
+	store__keysets_free(s);
 	store__ldb_close(&s->ldb);
 err_after_txn:
 	store__txn_free(&s->txn);
@@ -280,6 +283,7 @@ void store_close(struct store *s)
 	store__ldb_close(&s->ldb);
 	store__txn_free(&s->txn);
 	store__txn_free(&s->pend);
+	store__keysets_free(s);
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);
 	wire_buf_free(&s->val);

@@ -46,6 +46,14 @@ struct store__txn {
 	uint64_t hash_key[2];         /* SipHash key, random per store */
 };
 
+/* The keys of one kind of durable record that the database holds (store_apply_records
+ * keeps it, store_load_records fills it): deleting the records below a key needs no
+ * LevelDB iterator, which would read (and decompress) every deleted record's block. */
+struct store__keyset {
+	uint64_t *key;
+	size_t n, cap;
+};
+
 /* A kept checkpoint: a LevelDB snapshot and the tree as it was at seq. */
 struct store__ckpt {
 	uint64_t seq;
@@ -64,6 +72,7 @@ struct store {
 	struct ptree tree;            /* the live state's tree; dirty partitions marked */
 	struct store__txn txn;
 	struct store__txn pend;       /* defer: executed changes not yet written */
+	struct store__keyset rkeys[256]; /* per record kind: the keys stored */
 	int defer;                    /* store_config.defer_writes */
 	int defer_failed;             /* a batch was half merged: no deferred write any more */
 	uint64_t flushed;             /* last executed seq written to LevelDB */
@@ -123,6 +132,11 @@ void store__txn_free(struct store__txn *t);
  * STORE_ERR_NOT_FOUND (deleted), or 1 (not deferred: read LevelDB). */
 int store__pend_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
 		    size_t *vlen);
+
+/* Fill the key sets of the durable records from the database (at open), free them
+ * (records.c). */
+int store__load_record_keys(struct store *s);
+void store__keysets_free(struct store *s);
 
 /* Free every kept checkpoint (state.c). */
 void store__ckpt_free_all(struct store *s);

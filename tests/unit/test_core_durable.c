@@ -811,6 +811,97 @@ START_TEST(t_client_lane_end_to_end)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- 4. authenticators */
+/* A request of client 0 signed (good) or with a wrong signature (bad): same digest. */
+static void mk_request(struct wire_msg *m, uint8_t sig[WIRE_SIG_LEN], int good)
+{
+	uint8_t digest[WIRE_DIGEST_LEN];
+	static const uint8_t op[] = "x=1";
+
+	memset(m, 0, sizeof(*m));
+	m->hdr.type = WIRE_REQUEST;
+	m->hdr.sender = WIRE_SENDER_CLIENT;
+	m->hdr.group = H.cfg[0].group;
+	m->hdr.epoch = H.cfg[0].epoch;
+	memcpy(m->u.request.client, H.keys.cli[0].pub, WIRE_KEY_LEN);
+	m->u.request.timestamp = 777;
+	m->u.request.op.p = op;
+	m->u.request.op.len = 3;
+	wire_request_digest(m->hdr.group, m->hdr.epoch, &m->u.request, digest);
+	ck_assert_int_eq(crypto_ed25519_sign(&H.keys.cli[0], digest, WIRE_DIGEST_LEN, sig), 0);
+	if (!good)
+		sig[0] ^= 0x40;
+	m->u.request.auth.p = sig;
+	m->u.request.auth.len = WIRE_SIG_LEN;
+}
+
+/* Primary 0's PRE-PREPARE (view 0, seq 1) of one request. */
+static void mk_preprepare(struct wire_msg *pp, struct wire_buf *reqs, const struct wire_msg *req)
+{
+	memset(pp, 0, sizeof(*pp));
+	pp->hdr.type = WIRE_PREPREPARE;
+	pp->hdr.sender = 0;
+	pp->hdr.group = H.cfg[0].group;
+	pp->hdr.epoch = H.cfg[0].epoch;
+	pp->u.preprepare.view = 0;
+	pp->u.preprepare.seq = 1;
+	wire_buf_reset(reqs);
+	wire_put_request(reqs, &req->u.request);
+	pp->u.preprepare.batch.time = H.wall;
+	pp->u.preprepare.batch.count = 1;
+	pp->u.preprepare.batch.reqs.p = reqs->p;
+	pp->u.preprepare.batch.reqs.len = (uint32_t)reqs->len;
+	wire_batch_digest(pp->hdr.group, pp->hdr.epoch, &pp->u.preprepare.batch,
+			  pp->u.preprepare.digest);
+}
+
+/* A request whose copy in the batch carries an authenticator this backup cannot check
+ * (tags made before the client had a session with it): refused, unless the backup
+ * received and authenticated the same request (same digest) from the client itself,
+ * as a client's retransmission to every replica makes sure. */
+START_TEST(t_batch_copy_with_bad_authenticator)
+{
+	uint8_t good_sig[WIRE_SIG_LEN], bad_sig[WIRE_SIG_LEN];
+	struct wire_msg good, bad, pp;
+	struct wire_buf reqs;
+
+	wire_buf_init(&reqs);
+	mk_request(&good, good_sig, 1);
+	mk_request(&bad, bad_sig, 0);
+	mk_preprepare(&pp, &reqs, &bad);
+
+	/* Replica 2 alone: the copy does not verify -> no PREPARE. */
+	step_msg(0, 2, &pp);
+	ck_assert_uint_eq(up_count(&H.up, WIRE_PREPARE), 0);
+	q_drop_all();
+
+	/* Replica 3 got the client's own (good) request first: the same content in the
+	 * batch is accepted although its copy carries the bad signature. */
+	step_msg(WIRE_SENDER_CLIENT, 3, &good);
+	q_drop_all();
+	step_msg(0, 3, &pp);
+	ck_assert_uint_eq(up_count(&H.up, WIRE_PREPARE), 1);
+	q_drop_all();
+
+	/* Replica 1 got another request of the client at that timestamp (other op): the
+	 * digests differ, so the bad copy is still refused. */
+	struct wire_msg other;
+	uint8_t other_sig[WIRE_SIG_LEN], digest[WIRE_DIGEST_LEN];
+	static const uint8_t op2[] = "y=2";
+	other = good;
+	other.u.request.op.p = op2;
+	wire_request_digest(other.hdr.group, other.hdr.epoch, &other.u.request, digest);
+	ck_assert_int_eq(crypto_ed25519_sign(&H.keys.cli[0], digest, WIRE_DIGEST_LEN, other_sig), 0);
+	other.u.request.auth.p = other_sig;
+	step_msg(WIRE_SENDER_CLIENT, 1, &other);
+	q_drop_all();
+	step_msg(0, 1, &pp);
+	ck_assert_uint_eq(up_count(&H.up, WIRE_PREPARE), 0);
+	q_drop_all();
+	wire_buf_free(&reqs);
+}
+END_TEST
+
 static Suite *core_durable_suite(void)
 {
 	Suite *s = suite_create("core_durable");
@@ -832,6 +923,7 @@ static Suite *core_durable_suite(void)
 	tcase_add_test(tc, t_client_lane);
 	tcase_add_test(tc, t_client_lane_checked);
 	tcase_add_test(tc, t_client_lane_end_to_end);
+	tcase_add_test(tc, t_batch_copy_with_bad_authenticator);
 	suite_add_tcase(s, tc);
 	return s;
 }
