@@ -197,9 +197,13 @@ it_get() { "$BULWARK" get -c "$1/bulwark.ini" "$2"; }
 # it_puts DIR PREFIX N: N PUTs (PREFIX1=v..PREFIXN=v), each must succeed.
 it_puts() {
 	local dir=$1 prefix=$2 n=$3 i
+	# 30 s, not the default 10: right after a replica restarts the group may need a
+	# few view changes, each timeout twice the last, and on a loaded 2-core CI machine
+	# (seen in CI next to other builds, and in 1 of 23 runs next to a busy simulator) that
+	# took more than 10 s.
 	for i in $(seq 1 "$n"); do
-		"$BULWARK" put -c "$dir/bulwark.ini" "$prefix$i" "value-$prefix$i" >/dev/null ||
-			it_fail "put $prefix$i"
+		"$BULWARK" put -c "$dir/bulwark.ini" --timeout 30000 "$prefix$i" "value-$prefix$i" \
+			>/dev/null || it_fail "put $prefix$i"
 	done
 }
 

@@ -959,6 +959,22 @@ static CH_UNUSED void ch_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 }
 
+/* A blocking GET of key on c reads value at version. */
+static CH_UNUSED void ch_expect_get(struct bulwark_client *c, const char *key, const char *value,
+				   uint64_t version)
+{
+	uint8_t *v = NULL;
+	size_t vl = 0;
+	uint64_t ver = 0;
+	int rc = bulwark_get(c, key, strlen(key), &v, &vl, &ver);
+
+	ck_assert_msg(rc == BULWARK_OK, "get %s: %s", key, bulwark_strerror(rc));
+	ck_assert_uint_eq(vl, strlen(value));
+	ck_assert_mem_eq(v, value, vl);
+	ck_assert_uint_eq(ver, version);
+	free(v);
+}
+
 /* Run the loop until *flag is 0 or ms pass; returns 1 if the flag cleared. */
 static CH_UNUSED int ch_run_until(struct ch *h, const int *flag, uint64_t ms)
 {

@@ -29,21 +29,6 @@ static struct bulwark_client *open_lane(struct bulwark_client *c)
 	return l;
 }
 
-static void expect_get(struct bulwark_client *c, const char *key, const char *value,
-		       uint64_t version)
-{
-	uint8_t *v = NULL;
-	size_t vl = 0;
-	uint64_t ver = 0;
-	int rc = bulwark_get(c, key, strlen(key), &v, &vl, &ver);
-
-	ck_assert_msg(rc == BULWARK_OK, "get %s: %s", key, bulwark_strerror(rc));
-	ck_assert_uint_eq(vl, strlen(value));
-	ck_assert_mem_eq(v, value, vl);
-	ck_assert_uint_eq(ver, version);
-	free(v);
-}
-
 static void setup_macs(void)
 {
 	ch_start(&h, 0, FAST_CLIENT);
@@ -314,7 +299,7 @@ START_TEST(closed_lane_late_reply_dropped)
 		send_reply(i, pub, BULWARK_MAX_LANES, 1);
 	}
 	ch_run_for(&h, 50);
-	expect_get(l2, "y", "gone", 1);
+	ch_expect_get(l2, "y", "gone", 1);
 	bulwark_client_close(l2);
 	bulwark_client_close(c);
 }
@@ -342,7 +327,7 @@ START_TEST(lane_outlives_its_base)
 	ck_assert_mem_eq(pc, pl, 32);
 	ck_assert_int_eq(bulwark_put(l, "b", 1, "lane", 4, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 3);
-	expect_get(l, "b", "lane", 3);
+	ch_expect_get(l, "b", "lane", 3);
 	ck_assert_int_eq(bulwark_status(l, 2000, st, CH_N, &n), BULWARK_OK);
 	ck_assert_uint_eq(n, CH_N);
 	for (uint32_t i = 0; i < CH_N; i++)
@@ -446,8 +431,8 @@ START_TEST(lanes_with_signatures)
 	ck_assert(ch_run_until(&h, &running, 5000));
 	ck_assert_int_eq(a.status, BULWARK_OK);
 	ck_assert_int_eq(b.status, BULWARK_OK);
-	expect_get(c, "s1", "one", 1);
-	expect_get(l, "s0", "zero", 1);
+	ch_expect_get(c, "s1", "one", 1);
+	ch_expect_get(l, "s0", "zero", 1);
 	bulwark_client_close(c);
 	bulwark_client_close(l);
 }

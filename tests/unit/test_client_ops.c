@@ -20,21 +20,6 @@ static struct bulwark_client *open_client(const char *key_path)
 	return c;
 }
 
-static void expect_get(struct bulwark_client *c, const char *key, const char *value,
-		       uint64_t version)
-{
-	uint8_t *v = NULL;
-	size_t vl = 0;
-	uint64_t ver = 0;
-	int rc = bulwark_get(c, key, strlen(key), &v, &vl, &ver);
-
-	ck_assert_msg(rc == BULWARK_OK, "get %s: %s", key, bulwark_strerror(rc));
-	ck_assert_uint_eq(vl, strlen(value));
-	ck_assert_mem_eq(v, value, vl);
-	ck_assert_uint_eq(ver, version);
-	free(v);
-}
-
 static void setup_macs(void)
 {
 	ch_start(&h, 0, FAST_CLIENT);
@@ -62,14 +47,14 @@ START_TEST(kv_semantics)
 	ck_assert_uint_eq(ver, 1);
 	ck_assert_int_eq(bulwark_put(c, "k", 1, "two", 3, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 2);
-	expect_get(c, "k", "two", 2);
+	ch_expect_get(c, "k", "two", 2);
 	/* CAS on a stale version fails and reports the current one; on the right one wins. */
 	ck_assert_int_eq(bulwark_cas(c, "k", 1, 1, "x", 1, &ver), BULWARK_ERR_CAS_MISMATCH);
 	ck_assert_uint_eq(ver, 2);
-	expect_get(c, "k", "two", 2);
+	ch_expect_get(c, "k", "two", 2);
 	ck_assert_int_eq(bulwark_cas(c, "k", 1, 2, "three", 5, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 3);
-	expect_get(c, "k", "three", 3);
+	ch_expect_get(c, "k", "three", 3);
 	/* DEL reports the version removed; the key is gone afterwards. */
 	ck_assert_int_eq(bulwark_del(c, "k", 1, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 3);
@@ -82,7 +67,7 @@ START_TEST(kv_semantics)
 	ck_assert_uint_eq(ver, 1);
 	ck_assert_int_eq(bulwark_cas(c, "k", 1, 0, "again", 5, &ver), BULWARK_ERR_CAS_MISMATCH);
 	ck_assert_uint_eq(ver, 1);
-	expect_get(c, "k", "new", 1);
+	ch_expect_get(c, "k", "new", 1);
 	/* Empty values and binary keys round-trip. */
 	ck_assert_int_eq(bulwark_put(c, "\0\xff", 2, "", 0, &ver), BULWARK_OK);
 	ck_assert_int_eq(bulwark_get(c, "\0\xff", 2, &v, &vl, &ver), BULWARK_OK);
@@ -207,7 +192,7 @@ START_TEST(many_clients_on_one_loop)
 		ck_assert_int_eq(w[i].ok, OPS);
 		ck_assert_int_eq(w[i].failed, 0);
 		/* The last write of each worker (left = 1) is what every key holds. */
-		expect_get(w[i].c, w[i].key, "v1", OPS);
+		ch_expect_get(w[i].c, w[i].key, "v1", OPS);
 		bulwark_client_close(w[i].c);
 	}
 }
@@ -225,7 +210,7 @@ START_TEST(silent_backup)
 		ck_assert_int_eq(bulwark_put(c, "a", 1, "2", 1, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 6);
 	/* 2f+1 = 3 read-only replies still come from replicas 0..2. */
-	expect_get(c, "a", "2", 6);
+	ch_expect_get(c, "a", "2", 6);
 	bulwark_client_close(c);
 }
 END_TEST
@@ -238,11 +223,11 @@ START_TEST(lying_replica_is_outvoted)
 	h.r[2].lie = 1;
 	ck_assert_int_eq(bulwark_put(c, "a", 1, "truth", 5, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 1);
-	expect_get(c, "a", "truth", 1);
+	ch_expect_get(c, "a", "truth", 1);
 	/* A liar plus a silent replica: no 2f+1 read-only quorum, so GET falls back to an
 	 * ordered request, accepted on the f+1 correct matching replies. */
 	h.r[3].silent = 1;
-	expect_get(c, "a", "truth", 1);
+	ch_expect_get(c, "a", "truth", 1);
 	ck_assert_int_eq(bulwark_put(c, "a", 1, "again", 5, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 2);
 	bulwark_client_close(c);
@@ -258,7 +243,7 @@ START_TEST(malformed_replies_are_ignored)
 	h.r[1].junk = 1;
 	ck_assert_int_eq(bulwark_put(c, "j", 1, "1", 1, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 1);
-	expect_get(c, "j", "1", 1);
+	ch_expect_get(c, "j", "1", 1);
 	ck_assert_int_eq(bulwark_del(c, "j", 1, &ver), BULWARK_OK);
 	/* Replica 1's INFO in replica 2's name (view 999) is dropped; 2's own counts. */
 	ck_assert_int_eq(bulwark_status(c, 2000, st, CH_N, NULL), BULWARK_OK);
@@ -285,7 +270,7 @@ START_TEST(primary_stopped_view_change)
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(bulwark_put(c, "p", 1, "more", 4, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 7);
-	expect_get(c, "p", "more", 7);
+	ch_expect_get(c, "p", "more", 7);
 	ck_assert_int_eq(bulwark_status(c, 2000, st, CH_N, &n), BULWARK_OK);
 	ck_assert_uint_eq(n, CH_N);
 	ck_assert_int_eq(st[0].up, 0);
@@ -311,7 +296,7 @@ START_TEST(silent_primary_view_change)
 	ck_assert_uint_eq(ver, 2);
 	ck_assert_int_eq(bulwark_cas(c, "q", 1, 2, "3", 1, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 3);
-	expect_get(c, "q", "3", 3);
+	ch_expect_get(c, "q", "3", 3);
 	bulwark_client_close(c);
 }
 END_TEST
@@ -540,7 +525,7 @@ START_TEST(signatures_mode)
 
 	ck_assert_int_eq(bulwark_put(c, "sig", 3, "ned", 3, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 1);
-	expect_get(c, "sig", "ned", 1);
+	ch_expect_get(c, "sig", "ned", 1);
 	h.r[1].silent = 1;
 	ck_assert_int_eq(bulwark_cas(c, "sig", 3, 1, "two", 3, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 2);

@@ -19,32 +19,7 @@ static void teardown(void)
 /* Feed client 0 a REPLY from replica `from`. Returns pbft_client_step's result. */
 static int feed_reply(uint32_t from, uint64_t ts, uint32_t flags, const char *res, uint64_t view)
 {
-	struct wire_msg m;
-	struct wire_buf b;
-	struct wire_msg d;
-	struct pbft_event ev;
-	int rc;
-
-	memset(&m, 0, sizeof(m));
-	h_hdr(&m.hdr, WIRE_REPLY, from);
-	m.u.reply.view = view;
-	m.u.reply.timestamp = ts;
-	memcpy(m.u.reply.client, H.keys.cli[0].pub, 32);
-	m.u.reply.flags = flags;
-	m.u.reply.result.p = (const uint8_t *)res;
-	m.u.reply.result.len = (uint32_t)strlen(res);
-	wire_buf_init(&b);
-	ck_assert_int_eq(wire_encode(&b, &m), 0);
-	ck_assert_int_eq(wire_decode(b.p, b.len, NULL, &d), 0);
-	memset(&ev, 0, sizeof(ev));
-	ev.type = PBFT_EV_MESSAGE;
-	ev.now = H.now;
-	ev.msg = &d;
-	ev.from = from;
-	pbft_update_reset(&H.up);
-	rc = pbft_client_step(H.c[0], &ev, &H.up);
-	wire_buf_free(&b);
-	return rc;
+	return h_feed_reply(&H, H.c[0], from, view, ts, 0, flags, res);
 }
 
 START_TEST(t_client_f1_matching)

@@ -702,30 +702,7 @@ static struct pbft_client *lane_client(uint32_t lane, const struct wire_limits *
 /* Feed client machine c a REPLY of replica `from` for (key of client 0, lane, ts). */
 static int feed_reply(struct pbft_client *c, uint32_t from, uint32_t lane, uint64_t ts, const char *res)
 {
-	struct wire_msg m, d;
-	struct wire_buf b;
-	struct pbft_event ev;
-	int rc;
-
-	memset(&m, 0, sizeof(m));
-	h_hdr(&m.hdr, WIRE_REPLY, from);
-	m.u.reply.timestamp = ts;
-	memcpy(m.u.reply.client, H.keys.cli[0].pub, WIRE_KEY_LEN);
-	m.u.reply.lane = lane;
-	m.u.reply.result.p = (const uint8_t *)res;
-	m.u.reply.result.len = (uint32_t)strlen(res);
-	wire_buf_init(&b);
-	ck_assert_int_eq(wire_encode(&b, &m), 0);
-	ck_assert_int_eq(wire_decode(b.p, b.len, NULL, &d), 0);
-	memset(&ev, 0, sizeof(ev));
-	ev.type = PBFT_EV_MESSAGE;
-	ev.now = H.now;
-	ev.msg = &d;
-	ev.from = from;
-	pbft_update_reset(&H.up);
-	rc = pbft_client_step(c, &ev, &H.up);
-	wire_buf_free(&b);
-	return rc;
+	return h_feed_reply(&H, c, from, 0, ts, lane, 0, res);
 }
 
 /* The client machine puts its lane in every request (covered by the signed digest)

@@ -4,6 +4,7 @@
  * the dirty marks that keep cached digests right across a crash, deferred or not. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_client_table.h"
 #include "tests/unit/test_tmpdir.h"
 
 #include <stdio.h>
@@ -205,30 +206,6 @@ static void expect_txn_value(struct store *s, const char *key, const char *want)
 	store_txn_abort(s);
 }
 
-static void client_key(uint8_t out[WIRE_KEY_LEN], int i)
-{
-	memset(out, 0x30 + i, WIRE_KEY_LEN);
-}
-
-/* Client i's entry on lane: timestamp ts and result want (ts 0: no entry). */
-static void expect_client(struct store *s, int i, uint32_t lane, uint64_t ts, const char *want)
-{
-	uint8_t k[WIRE_KEY_LEN];
-	struct wire_buf r;
-	uint64_t got = 99;
-
-	client_key(k, i);
-	wire_buf_init(&r);
-	ck_assert_int_eq(store_client_last(s, k, lane, &got, &r), 0);
-	ck_assert_uint_eq(got, ts);
-	if (ts == 0) {
-		ck_assert_uint_eq(r.len, 0);
-	} else {
-		ck_assert_uint_eq(r.len, strlen(want));
-		ck_assert(memcmp(r.p, want, r.len) == 0);
-	}
-	wire_buf_free(&r);
-}
 
 static void expect_root(struct store *s, const uint8_t want[WIRE_DIGEST_LEN], const char *what)
 {
@@ -387,18 +364,18 @@ START_TEST(reads_see_deferred_changes)
 	ck_assert_int_eq(store_txn_commit(s, 2, 0), STORE_ERR_SEQ);
 
 	/* Client table entries, deferred, read back; a later one replaces the earlier. */
-	client_key(ck, 1);
+	tc_client_key(ck, 1);
 	ck_assert_int_eq(store_txn_begin(s), 0);
 	ck_assert_int_eq(store_txn_client_put(s, ck, 0, 7, "r7", 2), 0);
 	ck_assert_int_eq(store_txn_commit(s, 3, 0), 0);
-	expect_client(s, 1, 0, 7, "r7");
-	expect_client(s, 1, 1, 0, NULL);
+	tc_expect_client(s, 1, 0, 7, "r7");
+	tc_expect_client(s, 1, 1, 0, NULL);
 	ck_assert_int_eq(store_txn_begin(s), 0);
 	ck_assert_int_eq(store_txn_client_put(s, ck, 0, 8, "r8", 2), 0);
 	ck_assert_int_eq(store_txn_client_put(s, ck, 1, 2, "lane1", 5), 0);
 	ck_assert_int_eq(store_txn_commit(s, 4, 0), 0);
-	expect_client(s, 1, 0, 8, "r8");
-	expect_client(s, 1, 1, 2, "lane1");
+	tc_expect_client(s, 1, 0, 8, "r8");
+	tc_expect_client(s, 1, 1, 2, "lane1");
 	ck_assert_uint_eq(store_last_executed(s), 4);
 
 	/* After a flush the same reads come from LevelDB. */
@@ -406,7 +383,7 @@ START_TEST(reads_see_deferred_changes)
 	expect_value(s, "a", "10");
 	expect_value(s, "gone", NULL);
 	expect_txn_value(s, "c", "3");
-	expect_client(s, 1, 0, 8, "r8");
+	tc_expect_client(s, 1, 0, 8, "r8");
 	ck_assert_uint_eq(store_last_executed(s), 4);
 	store_close(s);
 }

@@ -3,6 +3,7 @@
  * was not closed cleanly) and the client table keyed by (client key, lane). */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
+#include "tests/unit/test_client_table.h"
 #include "tests/unit/test_tmpdir.h"
 
 #include <stdio.h>
@@ -215,61 +216,37 @@ START_TEST(session_malformed_record)
 END_TEST
 
 /* ---------------------------------------------------------------- lanes */
-static void client_key(uint8_t out[WIRE_KEY_LEN], int i)
-{
-	memset(out, 0x30 + i, WIRE_KEY_LEN);
-}
-
-/* Expect the entry of (client i, lane): timestamp ts and result want (ts 0: none). */
-static void expect_lane(struct store *s, int i, uint32_t lane, uint64_t ts, const char *want)
-{
-	uint8_t k[WIRE_KEY_LEN];
-	struct wire_buf r;
-	uint64_t got = 99;
-
-	client_key(k, i);
-	wire_buf_init(&r);
-	ck_assert_int_eq(store_client_last(s, k, lane, &got, &r), 0);
-	ck_assert_uint_eq(got, ts);
-	if (ts == 0) {
-		ck_assert_uint_eq(r.len, 0);
-	} else {
-		ck_assert_uint_eq(r.len, strlen(want));
-		ck_assert(memcmp(r.p, want, r.len) == 0);
-	}
-	wire_buf_free(&r);
-}
 
 START_TEST(client_table_lanes_apart)
 {
 	struct store *s = open_store(dir, 1);
 	uint8_t k[WIRE_KEY_LEN];
 
-	client_key(k, 1);
+	tc_client_key(k, 1);
 	ck_assert_int_eq(store_txn_begin(s), 0);
 	ck_assert_int_eq(store_txn_client_put(s, k, 0, 5, "r0", 2), 0);
 	ck_assert_int_eq(store_txn_client_put(s, k, 1, 9, "r1", 2), 0);
 	ck_assert_int_eq(store_txn_client_put(s, k, 256, 3, "r256", 4), 0);
 	ck_assert_int_eq(store_txn_commit(s, 1, 1), 0);
-	expect_lane(s, 1, 0, 5, "r0");
-	expect_lane(s, 1, 1, 9, "r1");
-	expect_lane(s, 1, 256, 3, "r256");
-	expect_lane(s, 1, 2, 0, NULL);
-	expect_lane(s, 1, 1u << 24, 0, NULL);
-	expect_lane(s, 2, 0, 0, NULL);
+	tc_expect_client(s, 1, 0, 5, "r0");
+	tc_expect_client(s, 1, 1, 9, "r1");
+	tc_expect_client(s, 1, 256, 3, "r256");
+	tc_expect_client(s, 1, 2, 0, NULL);
+	tc_expect_client(s, 1, 1u << 24, 0, NULL);
+	tc_expect_client(s, 2, 0, 0, NULL);
 
 	/* A later request on lane 1 leaves lane 0 as it was. */
 	ck_assert_int_eq(store_txn_begin(s), 0);
 	ck_assert_int_eq(store_txn_client_put(s, k, 1, 10, "r1b", 3), 0);
 	ck_assert_int_eq(store_txn_commit(s, 2, 1), 0);
-	expect_lane(s, 1, 0, 5, "r0");
-	expect_lane(s, 1, 1, 10, "r1b");
+	tc_expect_client(s, 1, 0, 5, "r0");
+	tc_expect_client(s, 1, 1, 10, "r1b");
 	store_close(s);
 
 	s = open_store(dir, 0);
-	expect_lane(s, 1, 0, 5, "r0");
-	expect_lane(s, 1, 1, 10, "r1b");
-	expect_lane(s, 1, 256, 3, "r256");
+	tc_expect_client(s, 1, 0, 5, "r0");
+	tc_expect_client(s, 1, 1, 10, "r1b");
+	tc_expect_client(s, 1, 256, 3, "r256");
 	store_close(s);
 }
 END_TEST
@@ -285,7 +262,7 @@ START_TEST(client_lane_in_digest)
 	snprintf(pb, sizeof(pb), "%s/b", dir);
 	a = open_store(pa, 1);
 	b = open_store(pb, 1);
-	client_key(k, 3);
+	tc_client_key(k, 3);
 	ck_assert_int_eq(store_txn_begin(a), 0);
 	ck_assert_int_eq(store_txn_begin(b), 0);
 	ck_assert_int_eq(store_txn_client_put(a, k, 0, 100, "ok", 2), 0);
