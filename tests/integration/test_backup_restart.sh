@@ -13,6 +13,10 @@ it_load_start "$G" w
 it_wait 30 "first writes acknowledged" it_acked_atleast 20 w
 primary=$(it_field "$G" 0 primary)
 victim=$(( (primary + 2) % 4 ))
+# Executed batches reach the disk at checkpoints (store defer_writes): wait until the
+# victim has a stable checkpoint, so that there is executed state on its disk to restore.
+victim_stable() { v=$(it_field "$G" "$victim" stable); [ -n "$v" ] && [ "$v" -gt 0 ]; }
+it_wait 30 "replica $victim has a stable checkpoint" victim_stable
 it_log "kill -9 backup $victim (primary is $primary)"
 "$BULWARK" cluster down --dir "$G" --replica "$victim" --kill || it_fail "kill backup"
 down_at=$(it_acked w)
