@@ -174,10 +174,10 @@ int store_checkpoint(struct store *s, uint64_t seq, uint8_t digest[WIRE_DIGEST_L
 				       "checkpoint %llu requested, last executed is %llu",
 				       (unsigned long long)seq,
 				       (unsigned long long)s->last_executed);
-	/* Deferred batches are written first: the digest and the snapshot are LevelDB's.
-	 * Not synced: the STABLE record that makes this checkpoint the low watermark is,
-	 * and it comes after this write. */
-	rc = store_flush(s, 0);
+	/* Deferred batches are written first, synced: the digest and the snapshot are
+	 * LevelDB's, and once this checkpoint is stable the records log drops the records
+	 * below it, so the state must be on disk by then (the two are separate files). */
+	rc = store_flush(s, 1);
 	if (rc == 0)
 		rc = store__refresh(s);
 	if (rc != 0)

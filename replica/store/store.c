@@ -250,7 +250,9 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 	}
 	rc = load_state(s, cfg->verify);
 	if (rc == 0)
-		rc = store__load_record_keys(s);
+		rc = store__reclog_open(s, cfg->path, cfg->records_segment_bytes != 0
+							 ? cfg->records_segment_bytes
+							 : STORE_RECORDS_SEGMENT_DEFAULT);
 	if (rc != 0) {
 		open_report(s, cfg->path, rc, errbuf, errlen);
 		goto err_after_ldb;
@@ -259,7 +261,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 	return 0;
 
 err_after_ldb:
-	store__keysets_free(s);
+	store__reclog_close(s);
 	store__ldb_close(&s->ldb);
 err_after_txn:
 	store__txn_free(&s->txn);
@@ -283,7 +285,7 @@ void store_close(struct store *s)
 	store__ldb_close(&s->ldb);
 	store__txn_free(&s->txn);
 	store__txn_free(&s->pend);
-	store__keysets_free(s);
+	store__reclog_close(s);
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);
 	wire_buf_free(&s->val);

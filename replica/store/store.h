@@ -38,7 +38,7 @@
  * the update says so.
  */
 
-#define STORE_FORMAT_VERSION 1u
+#define STORE_FORMAT_VERSION 2u /* 2: durable records in the records log, not LevelDB */
 #define STORE_MAX_KEY (64u * 1024u)            /* state key bytes, namespace byte included */
 #define STORE_MAX_VALUE (64u * 1024u * 1024u)  /* state value bytes */
 #define STORE_MAX_CHECKPOINTS 64u              /* snapshots kept before release */
@@ -80,10 +80,13 @@ struct store_config {
 	int create;           /* create the database when missing */
 	size_t cache_bytes;   /* LevelDB block cache; 0 = LevelDB's default */
 	int verify;           /* recompute every partition digest at open (ignore the cache) */
+	uint64_t records_segment_bytes; /* size at which the records log starts a new
+				       * segment; 0 = STORE_RECORDS_SEGMENT_DEFAULT */
 	int defer_writes;     /* keep executed batches in memory and write them with
 			       * store_flush (at the latest at the next checkpoint, or when
 			       * STORE_DEFER_MAX_BYTES of changes wait): see store_txn_commit */
 };
+#define STORE_RECORDS_SEGMENT_DEFAULT (8u << 20)
 /* Deferred changes above this size are written at once (bounds the memory they use). */
 #define STORE_DEFER_MAX_BYTES (64u << 20)
 
@@ -156,8 +159,9 @@ int store_txn_commit(struct store *s, uint64_t seq, int sync);
 /* With defer_writes, store_txn_commit only merges the batch into a table of deferred
  * changes (latest value per key) and advances last executed in memory; reads
  * (store_get, store_txn_get) see them. store_flush writes the table with the last
- * executed seq in one leveldb_write (synced if asked), as store_txn_commit would have
- * written each batch. It runs by itself in store_checkpoint, store_root, the state
+ * executed seq in one leveldb_write (synced if asked; with sync set it writes and
+ * syncs even when nothing is deferred), as store_txn_commit would have written each
+ * batch. It runs by itself in store_checkpoint, store_root, the state
  * transfer calls, a commit with sync set, store_close (best effort) and above
  * STORE_DEFER_MAX_BYTES. A crash loses what was not flushed: the database then says
  * the state is that of the last flush, and the replica executes the later batches
@@ -194,7 +198,12 @@ int store_client_last(struct store *s, const uint8_t client[WIRE_KEY_LEN], uint3
 
 /* ---------------------------------------------------------------- durable records */
 /* Write u's records (in order: puts, and deletes of every record of a kind below a
- * key) in one leveldb_write, synced when u->sync. No records: nothing is written. */
+ * key) as one append to the records log (folder "records" of the database: segment
+ * files, replayed at open; see replica/store/reclog.c), synced (fdatasync) when
+ * u->sync. No records: nothing is written. Unsynced appends survive a crash of the
+ * process, not always one of the machine; what survives is then a prefix. The
+ * executed state (LevelDB) and the records are separate files: a stable checkpoint's
+ * record is synced only after its state was written with a sync (store_checkpoint). */
 int store_apply_records(struct store *s, const struct pbft_update *u);
 
 /* Every stored record, ordered by (kind, key), for pbft_new(records->rec,

@@ -12,7 +12,6 @@
 
 /* Key prefixes and metadata names (store.h "Key layout"). */
 #define STORE__P_STATE ((uint8_t)'S')
-#define STORE__P_RECORD ((uint8_t)'R')
 #define STORE__P_META ((uint8_t)'M')
 #define STORE__M_FORMAT ((uint8_t)'V')
 #define STORE__M_EXECUTED ((uint8_t)'E')
@@ -23,7 +22,6 @@
 
 #define STORE__STATE_PREFIX 5u   /* 'S' + partition u32 */
 #define STORE__META_PART_LEN 6u  /* 'M' + name + partition u32 */
-#define STORE__RECORD_KEY_LEN 10u /* 'R' + kind + key u64 */
 
 /* One changed key of the open transaction: its LevelDB key and new value (or deletion)
  * live in the transaction's arena. */
@@ -46,12 +44,26 @@ struct store__txn {
 	uint64_t hash_key[2];         /* SipHash key, random per store */
 };
 
-/* The keys of one kind of durable record that the database holds (store_apply_records
- * keeps it, store_load_records fills it): deleting the records below a key needs no
- * LevelDB iterator, which would read (and decompress) every deleted record's block. */
-struct store__keyset {
-	uint64_t *key;
-	size_t n, cap;
+/* The durable records' log (reclog.c): segment files and the live records' places. */
+struct store__seg {
+	uint64_t id;
+	uint64_t live;                /* puts in it not superseded or deleted */
+};
+struct store__live {
+	uint8_t kind;
+	uint64_t key;
+	uint64_t seg, off;            /* the value's place */
+	uint32_t len;
+};
+struct store__reclog {
+	char *dir;
+	int fd;                       /* the current segment, appended to */
+	uint64_t cur, cur_bytes, segment_bytes;
+	struct store__seg *segs;      /* ascending ids */
+	size_t nsegs, capsegs;
+	struct store__live *live;
+	size_t nlive, caplive;
+	struct wire_buf wbuf;         /* the entries of one apply */
 };
 
 /* A kept checkpoint: a LevelDB snapshot and the tree as it was at seq. */
@@ -72,7 +84,7 @@ struct store {
 	struct ptree tree;            /* the live state's tree; dirty partitions marked */
 	struct store__txn txn;
 	struct store__txn pend;       /* defer: executed changes not yet written */
-	struct store__keyset rkeys[256]; /* per record kind: the keys stored */
+	struct store__reclog rlog;    /* the durable records (not in LevelDB) */
 	int defer;                    /* store_config.defer_writes */
 	int defer_failed;             /* a batch was half merged: no deferred write any more */
 	uint64_t flushed;             /* last executed seq written to LevelDB */
@@ -133,10 +145,12 @@ void store__txn_free(struct store__txn *t);
 int store__pend_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
 		    size_t *vlen);
 
-/* Fill the key sets of the durable records from the database (at open), free them
- * (records.c). */
-int store__load_record_keys(struct store *s);
-void store__keysets_free(struct store *s);
+/* The durable records' log (reclog.c): open (replaying it) in db_path/records, close,
+ * append an update's records, hand the live ones out (sorted by kind, key). */
+int store__reclog_open(struct store *s, const char *db_path, uint64_t segment_bytes);
+void store__reclog_close(struct store *s);
+int store__reclog_apply(struct store *s, const struct pbft_update *u);
+int store__reclog_load(struct store *s, struct store_records *out);
 
 /* Free every kept checkpoint (state.c). */
 void store__ckpt_free_all(struct store *s);

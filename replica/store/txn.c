@@ -338,7 +338,9 @@ int store_flush(struct store *s, int sync)
 	if (s->defer_failed)
 		return store__ldb_fail(&s->ldb, STORE_ERR_NOMEM,
 				       "deferred batches were left half merged: nothing more is written");
-	if (s->pend.n == 0 && s->flushed == s->last_executed)
+	/* Asked to sync with nothing deferred: the write of last executed alone syncs
+	 * every earlier write. */
+	if (s->pend.n == 0 && s->flushed == s->last_executed && !sync)
 		return 0;
 	rc = write_changes(s, &s->pend, s->last_executed, sync);
 	if (rc == 0)

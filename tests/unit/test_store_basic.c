@@ -4,8 +4,10 @@
 #include "tests/unit/unit.h"
 #include "tests/unit/test_tmpdir.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -351,6 +353,152 @@ START_TEST(records_put_del_below_reopen)
 }
 END_TEST
 
+/* The records log's segment files, in the order they were written. */
+static size_t segments(char names[][64], size_t max)
+{
+	char path[512];
+	size_t n = 0;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "%s/records", dir);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".seg") != NULL && n < max)
+			snprintf(names[n++], 64, "%.63s", de->d_name);
+	closedir(d);
+	qsort(names, n, 64, (int (*)(const void *, const void *))strcmp);
+	return n;
+}
+
+static void seg_file(const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/records/%s", dir, name);
+}
+
+static struct store *open_small_segments(int create)
+{
+	struct store_config cfg = { .path = dir, .fanout = 4, .levels = 2, .create = create,
+				    .records_segment_bytes = 4096 };
+	struct store *s = NULL;
+	char err[256];
+	int rc = store_open(&cfg, &s, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "store_open: %s (%s)", store_strerror(rc), err);
+	return s;
+}
+
+/* A write the machine did not finish leaves a torn entry at the end of the newest
+ * segment: the next open keeps what precedes it and cuts it, so later records follow
+ * the last good one. */
+START_TEST(records_torn_tail_cut)
+{
+	struct store *s = open_store(4, 2, 1);
+	struct rec_builder b;
+	char names[8][64], path[600];
+	FILE *f;
+
+	rb_init(&b, 1);
+	rb_put(&b, 1, 0, "view");
+	rb_put(&b, 2, 7, "p7");
+	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
+	wire_buf_free(&b.u.recs);
+	store_close(s);
+	ck_assert_uint_eq(segments(names, 8), 1);
+	seg_file(names[0], path, sizeof(path));
+	f = fopen(path, "ab");
+	ck_assert_ptr_nonnull(f);
+	fwrite("\x30\x00\x00\x00\x01\x02\x03\x04\x01\x02", 1, 10, f); /* a header and a bit */
+	fclose(f);
+
+	s = open_store(4, 2, 0);
+	static const struct want_rec w1[] = { { 1, 0, "view" }, { 2, 7, "p7" } };
+	expect_records(s, w1, 2);
+	rb_init(&b, 0);
+	rb_put(&b, 2, 8, "p8");
+	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
+	wire_buf_free(&b.u.recs);
+	store_close(s);
+	s = open_store(4, 2, 0);
+	static const struct want_rec w2[] = { { 1, 0, "view" }, { 2, 7, "p7" }, { 2, 8, "p8" } };
+	expect_records(s, w2, 3);
+	store_close(s);
+}
+END_TEST
+
+/* Segments roll over at the configured size; one whose puts are all superseded or
+ * deleted is removed after the next synced write; a damaged entry inside a closed
+ * (not the newest) segment is corruption, not a torn write. */
+START_TEST(records_segments_rotate_drop_and_check)
+{
+	struct store *s = open_small_segments(1);
+	struct rec_builder b;
+	char names[64][64], path[600], val[1100];
+	size_t n;
+
+	memset(val, 'v', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	for (uint64_t k = 1; k <= 40; k++) {
+		rb_init(&b, 1);
+		rb_put(&b, 1, 0, k % 2 ? "view-odd" : "view-even");
+		rb_put(&b, 3, k, val);
+		ck_assert_int_eq(store_apply_records(s, &b.u), 0);
+		wire_buf_free(&b.u.recs);
+	}
+	n = segments(names, 64);
+	ck_assert_uint_ge(n, 10); /* ~45 KiB in 4 KiB segments */
+	rb_init(&b, 1);
+	rb_del_below(&b, 3, 38);
+	rb_put(&b, 1, 0, "view-last");
+	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
+	wire_buf_free(&b.u.recs);
+	/* Left: the segments holding keys 38..40 and the newest one. */
+	ck_assert_uint_le(segments(names, 64), 3);
+	store_close(s);
+
+	s = open_small_segments(0);
+	{
+		struct store_records r;
+		ck_assert_int_eq(store_load_records(s, &r), 0);
+		ck_assert_uint_eq(r.n, 4);
+		ck_assert_uint_eq(r.rec[0].kind, 1);
+		ck_assert(memcmp(r.bytes.p + r.rec[0].off, "view-last", 9) == 0);
+		for (size_t i = 1; i < 4; i++) {
+			ck_assert_uint_eq(r.rec[i].kind, 3);
+			ck_assert_uint_eq(r.rec[i].key, 37 + i);
+			ck_assert_uint_eq(r.rec[i].len, sizeof(val) - 1);
+			ck_assert(memcmp(r.bytes.p + r.rec[i].off, val, r.rec[i].len) == 0);
+		}
+		store_records_free(&r);
+	}
+	store_close(s);
+
+	/* A flipped byte in the oldest remaining segment, which is not the newest. */
+	n = segments(names, 64);
+	ck_assert_uint_ge(n, 2);
+	seg_file(names[0], path, sizeof(path));
+	{
+		FILE *f = fopen(path, "r+b");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fseek(f, 20, SEEK_SET), 0);
+		int c = fgetc(f);
+		ck_assert_int_eq(fseek(f, 20, SEEK_SET), 0);
+		fputc(c ^ 0x5a, f);
+		fclose(f);
+	}
+	{
+		struct store_config cfg = { .path = dir, .fanout = 4, .levels = 2,
+					    .records_segment_bytes = 4096 };
+		struct store *bad = NULL;
+		char err[256];
+		ck_assert_int_eq(store_open(&cfg, &bad, err, sizeof(err)), STORE_ERR_CORRUPT);
+		ck_assert_ptr_null(bad);
+		ck_assert_ptr_nonnull(strstr(err, "closed segment"));
+	}
+}
+END_TEST
+
 /* ---------------------------------------------------------------- open errors */
 START_TEST(open_errors)
 {
@@ -465,6 +613,8 @@ static Suite *store_basic_suite(void)
 	tcase_add_test(tc, uncommitted_batch_is_lost_on_reopen);
 	tcase_add_test(tc, sigkill_leaves_whole_batches);
 	tcase_add_test(tc, records_put_del_below_reopen);
+	tcase_add_test(tc, records_torn_tail_cut);
+	tcase_add_test(tc, records_segments_rotate_drop_and_check);
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, open_refuses_damaged_metadata);
 	tcase_add_test(tc, strerror_table);

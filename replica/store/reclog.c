@@ -1,0 +1,517 @@
+/* reclog.c: the PBFT core's durable records in append-only segment files (folder
+ * "records" of the database), not in LevelDB: a pre-prepare record holds its whole
+ * batch and is deleted two checkpoints later, so in LevelDB it was written to the log,
+ * flushed to a table, compressed and compacted before its delete caught up with it.
+ *
+ * A segment is a sequence of entries, each u32 payload length, u32 CRC-32 of the
+ * payload (zlib), then the payload: op u8 (1 put, 2 delete below), kind u8, key u64,
+ * and for a put the value. One store_apply_records is one write(2) of its entries,
+ * followed by fdatasync when the update asks. Segments are numbered; a new one starts
+ * (after an fdatasync of the old one, so that only the newest can end torn) when the
+ * current one passes the configured size. Opening replays every segment in order into
+ * a table of the live records (where each one's latest put lies); a torn or corrupt
+ * tail of the newest segment is cut off, anything wrong in an older one is an error.
+ * A segment none of whose puts is live any more is deleted after the next fdatasync
+ * (whatever made them dead is on disk by then). */
+#include "replica/store/store_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define RECLOG_HDR 8u            /* payload length u32, CRC-32 u32 */
+#define RECLOG_FIXED 10u         /* op, kind, key */
+#define RECLOG_OP_PUT 1u
+#define RECLOG_OP_DEL_BELOW 2u
+#define RECLOG_MAX_PAYLOAD (1u << 30)
+
+static void le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t ld32le(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t ld64le(const uint8_t *p)
+{
+	return (uint64_t)ld32le(p) | (uint64_t)ld32le(p + 4) << 32;
+}
+
+static int fail(struct store *s, int code, const char *what, uint64_t seg)
+{
+	return store__ldb_fail(&s->ldb, code, "records segment %016llx: %s%s%s",
+			       (unsigned long long)seg, what, errno != 0 ? ": " : "",
+			       errno != 0 ? strerror(errno) : "");
+}
+
+static void seg_path(const struct store__reclog *l, uint64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%016llx.seg", l->dir, (unsigned long long)id);
+}
+
+/* ---------------------------------------------------------------- bookkeeping */
+static struct store__seg *seg_find(struct store__reclog *l, uint64_t id)
+{
+	for (size_t i = 0; i < l->nsegs; i++)
+		if (l->segs[i].id == id)
+			return &l->segs[i];
+	return NULL;
+}
+
+static int seg_add(struct store__reclog *l, uint64_t id)
+{
+	if (l->nsegs == l->capsegs) {
+		size_t cap = l->capsegs ? l->capsegs * 2 : 8;
+		struct store__seg *n = realloc(l->segs, cap * sizeof(*n));
+		if (n == NULL)
+			return STORE_ERR_NOMEM;
+		l->segs = n;
+		l->capsegs = cap;
+	}
+	l->segs[l->nsegs].id = id;
+	l->segs[l->nsegs].live = 0;
+	l->nsegs++;
+	return 0;
+}
+
+static void seg_unref(struct store__reclog *l, uint64_t id)
+{
+	struct store__seg *g = seg_find(l, id);
+
+	if (g != NULL && g->live > 0)
+		g->live--;
+}
+
+static long live_find(const struct store__reclog *l, uint8_t kind, uint64_t key)
+{
+	for (size_t i = 0; i < l->nlive; i++)
+		if (l->live[i].kind == kind && l->live[i].key == key)
+			return (long)i;
+	return -1;
+}
+
+/* A put of (kind, key) at (seg, off, len): it supersedes the earlier one. */
+static int live_put(struct store__reclog *l, uint8_t kind, uint64_t key, uint64_t seg,
+		    uint64_t off, uint32_t len)
+{
+	long i = live_find(l, kind, key);
+	struct store__seg *g = seg_find(l, seg);
+
+	if (g == NULL)
+		return STORE_ERR_CORRUPT;
+	if (i < 0) {
+		if (l->nlive == l->caplive) {
+			size_t cap = l->caplive ? l->caplive * 2 : 64;
+			struct store__live *n = realloc(l->live, cap * sizeof(*n));
+			if (n == NULL)
+				return STORE_ERR_NOMEM;
+			l->live = n;
+			l->caplive = cap;
+		}
+		i = (long)l->nlive++;
+	} else {
+		seg_unref(l, l->live[i].seg);
+	}
+	l->live[i].kind = kind;
+	l->live[i].key = key;
+	l->live[i].seg = seg;
+	l->live[i].off = off;
+	l->live[i].len = len;
+	g->live++;
+	return 0;
+}
+
+static void live_del_below(struct store__reclog *l, uint8_t kind, uint64_t below)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < l->nlive; i++) {
+		if (l->live[i].kind == kind && l->live[i].key < below) {
+			seg_unref(l, l->live[i].seg);
+			continue;
+		}
+		l->live[kept++] = l->live[i];
+	}
+	l->nlive = kept;
+}
+
+/* Delete the segments without a live put, but the current one. Called after an
+ * fdatasync: the entries that made them dead are on disk. A failure to unlink only
+ * leaves a file that the next open replays harmlessly (its records are superseded or
+ * below the stable checkpoint) and deletes then. */
+static void drop_dead(struct store__reclog *l)
+{
+	char path[PATH_MAX];
+	size_t kept = 0;
+
+	for (size_t i = 0; i < l->nsegs; i++) {
+		if (l->segs[i].live == 0 && l->segs[i].id != l->cur) {
+			seg_path(l, l->segs[i].id, path, sizeof(path));
+			(void)unlink(path);
+			continue;
+		}
+		l->segs[kept++] = l->segs[i];
+	}
+	l->nsegs = kept;
+}
+
+/* ---------------------------------------------------------------- replay */
+/* Replay segment id into the live table. last: a bad entry ends the log there (a
+ * torn write): the file is cut at the last good entry. */
+static int replay(struct store *s, uint64_t id, int last, uint64_t *size)
+{
+	struct store__reclog *l = &s->rlog;
+	char path[PATH_MAX];
+	uint8_t *buf = NULL;
+	struct stat st;
+	uint64_t off = 0;
+	int fd, rc = 0;
+
+	seg_path(l, id, path, sizeof(path));
+	errno = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(s, STORE_ERR_IO, "cannot open", id);
+	if (fstat(fd, &st) != 0) {
+		rc = fail(s, STORE_ERR_IO, "cannot stat", id);
+		goto out;
+	}
+	if (st.st_size > 0) {
+		buf = malloc((size_t)st.st_size);
+		if (buf == NULL) {
+			rc = STORE_ERR_NOMEM;
+			goto out;
+		}
+		for (size_t got = 0; got < (size_t)st.st_size;) {
+			ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				rc = fail(s, STORE_ERR_IO, "cannot read", id);
+				goto out;
+			}
+			got += (size_t)n;
+		}
+	}
+	errno = 0;
+	while (off < (uint64_t)st.st_size) {
+		uint64_t left = (uint64_t)st.st_size - off;
+		uint32_t plen, crc;
+		const uint8_t *p;
+
+		if (left < RECLOG_HDR)
+			break;
+		plen = ld32le(buf + off);
+		crc = ld32le(buf + off + 4);
+		if (plen < RECLOG_FIXED || plen > RECLOG_MAX_PAYLOAD || plen > left - RECLOG_HDR)
+			break;
+		p = buf + off + RECLOG_HDR;
+		if ((uint32_t)crc32_z(0, p, plen) != crc)
+			break;
+		if (p[0] == RECLOG_OP_PUT) {
+			rc = live_put(l, p[1], ld64le(p + 2), id, off + RECLOG_HDR + RECLOG_FIXED,
+				      plen - RECLOG_FIXED);
+			if (rc != 0)
+				goto out;
+		} else if (p[0] == RECLOG_OP_DEL_BELOW && plen == RECLOG_FIXED) {
+			live_del_below(l, p[1], ld64le(p + 2));
+		} else {
+			break; /* a well-formed entry of no known kind: not ours */
+		}
+		off += RECLOG_HDR + plen;
+	}
+	if (off < (uint64_t)st.st_size) {
+		if (!last) {
+			rc = fail(s, STORE_ERR_CORRUPT, "bad entry before the end of a closed segment", id);
+			goto out;
+		}
+		/* The tail of an unsynced write the machine did not finish: cut it, so that
+		 * new entries follow the last good one. */
+		int wfd = open(path, O_WRONLY | O_CLOEXEC);
+		if (wfd < 0 || ftruncate(wfd, (off_t)off) != 0 || fdatasync(wfd) != 0) {
+			rc = fail(s, STORE_ERR_IO, "cannot cut a torn tail", id);
+			if (wfd >= 0)
+				close(wfd);
+			goto out;
+		}
+		close(wfd);
+	}
+	*size = off;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Open segment id for appending (creating it), as the current one. */
+static int open_current(struct store *s, uint64_t id, uint64_t size)
+{
+	struct store__reclog *l = &s->rlog;
+	char path[PATH_MAX];
+
+	seg_path(l, id, path, sizeof(path));
+	errno = 0;
+	l->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (l->fd < 0)
+		return fail(s, STORE_ERR_IO, "cannot create", id);
+	l->cur = id;
+	l->cur_bytes = size;
+	return 0;
+}
+
+int store__reclog_open(struct store *s, const char *db_path, uint64_t segment_bytes)
+{
+	struct store__reclog *l = &s->rlog;
+	uint64_t *ids = NULL, size = 0;
+	size_t nids = 0, capids = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	l->fd = -1;
+	l->segment_bytes = segment_bytes;
+	wire_buf_init(&l->wbuf);
+	l->dir = malloc(strlen(db_path) + sizeof("/records"));
+	if (l->dir == NULL)
+		return STORE_ERR_NOMEM;
+	sprintf(l->dir, "%s/records", db_path);
+	errno = 0;
+	if (mkdir(l->dir, 0700) != 0 && errno != EEXIST)
+		return store__ldb_fail(&s->ldb, STORE_ERR_IO, "cannot create %s: %s", l->dir,
+				       strerror(errno));
+	d = opendir(l->dir);
+	if (d == NULL)
+		return store__ldb_fail(&s->ldb, STORE_ERR_IO, "cannot read %s: %s", l->dir,
+				       strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long id;
+		char tail[8];
+
+		if (sscanf(de->d_name, "%16llx.%3s", &id, tail) != 2 || strcmp(tail, "seg") != 0 ||
+		    strlen(de->d_name) != 20)
+			continue;
+		if (nids == capids) {
+			size_t cap = capids ? capids * 2 : 16;
+			uint64_t *n = realloc(ids, cap * sizeof(*n));
+			if (n == NULL) {
+				rc = STORE_ERR_NOMEM;
+				break;
+			}
+			ids = n;
+			capids = cap;
+		}
+		ids[nids++] = id;
+	}
+	closedir(d);
+	if (rc == 0 && nids > 1)
+		qsort(ids, nids, sizeof(*ids), cmp_u64);
+	for (size_t i = 0; i < nids && rc == 0; i++) {
+		rc = seg_add(l, ids[i]);
+		if (rc == 0)
+			rc = replay(s, ids[i], i + 1 == nids, &size);
+	}
+	if (rc == 0)
+		rc = open_current(s, nids > 0 ? ids[nids - 1] : 1, nids > 0 ? size : 0);
+	if (rc == 0 && nids == 0)
+		rc = seg_add(l, 1);
+	free(ids);
+	return rc;
+}
+
+void store__reclog_close(struct store *s)
+{
+	struct store__reclog *l = &s->rlog;
+
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	free(l->dir);
+	free(l->segs);
+	free(l->live);
+	wire_buf_free(&l->wbuf);
+	l->dir = NULL;
+	l->segs = NULL;
+	l->live = NULL;
+	l->nsegs = l->capsegs = l->nlive = l->caplive = 0;
+}
+
+/* ---------------------------------------------------------------- apply */
+/* Start a new segment: the old one is synced first, so that a machine crash can only
+ * tear the newest. */
+static int rotate(struct store *s)
+{
+	struct store__reclog *l = &s->rlog;
+	uint64_t next = l->cur + 1;
+	int rc;
+
+	errno = 0;
+	if (fdatasync(l->fd) != 0)
+		return fail(s, STORE_ERR_IO, "cannot sync", l->cur);
+	close(l->fd);
+	l->fd = -1;
+	rc = seg_add(l, next);
+	if (rc == 0)
+		rc = open_current(s, next, 0);
+	if (rc == 0)
+		drop_dead(l);
+	return rc;
+}
+
+static void put_entry(struct wire_buf *b, uint8_t op, uint8_t kind, uint64_t key,
+		      const uint8_t *val, uint32_t vlen)
+{
+	size_t at = b->len;
+	uint8_t hdr[RECLOG_HDR] = { 0 }, fixed[RECLOG_FIXED];
+
+	wire_put_fixed(b, hdr, sizeof(hdr));
+	fixed[0] = op;
+	fixed[1] = kind;
+	for (int i = 0; i < 8; i++)
+		fixed[2 + i] = (uint8_t)(key >> (8 * i));
+	wire_put_fixed(b, fixed, sizeof(fixed));
+	if (vlen > 0)
+		wire_put_fixed(b, val, vlen);
+	if (wire_buf_error(b) != 0)
+		return;
+	uint32_t plen = (uint32_t)(b->len - at - RECLOG_HDR);
+	le32(b->p + at, plen);
+	le32(b->p + at + 4, (uint32_t)crc32_z(0, b->p + at + RECLOG_HDR, plen));
+}
+
+int store__reclog_apply(struct store *s, const struct pbft_update *u)
+{
+	struct store__reclog *l = &s->rlog;
+	size_t done = 0;
+	uint64_t base;
+	int rc = 0;
+
+	if (l->cur_bytes >= l->segment_bytes) {
+		rc = rotate(s);
+		if (rc != 0)
+			return rc;
+	}
+	wire_buf_reset(&l->wbuf);
+	for (size_t i = 0; i < u->nrec; i++) {
+		const struct pbft_record *r = &u->rec[i];
+		if (r->del_below)
+			put_entry(&l->wbuf, RECLOG_OP_DEL_BELOW, r->kind, r->key, NULL, 0);
+		else
+			put_entry(&l->wbuf, RECLOG_OP_PUT, r->kind, r->key, u->recs.p + r->off,
+				  (uint32_t)r->len);
+	}
+	if (wire_buf_error(&l->wbuf) != 0)
+		return STORE_ERR_NOMEM;
+	errno = 0;
+	while (done < l->wbuf.len) {
+		ssize_t n = write(l->fd, l->wbuf.p + done, l->wbuf.len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return fail(s, STORE_ERR_IO, "cannot append", l->cur);
+		done += (size_t)n;
+	}
+	if (u->sync && fdatasync(l->fd) != 0)
+		return fail(s, STORE_ERR_IO, "cannot sync", l->cur);
+	/* The table follows the file: offsets of this write's puts. */
+	base = l->cur_bytes;
+	l->cur_bytes += l->wbuf.len;
+	for (size_t i = 0, off = 0; i < u->nrec && rc == 0; i++) {
+		const struct pbft_record *r = &u->rec[i];
+		if (r->del_below) {
+			live_del_below(l, r->kind, r->key);
+			off += RECLOG_HDR + RECLOG_FIXED;
+			continue;
+		}
+		rc = live_put(l, r->kind, r->key, l->cur, base + off + RECLOG_HDR + RECLOG_FIXED,
+			      (uint32_t)r->len);
+		off += RECLOG_HDR + RECLOG_FIXED + r->len;
+	}
+	if (rc == 0 && u->sync)
+		drop_dead(l);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- load */
+static int cmp_live(const void *a, const void *b)
+{
+	const struct store__live *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+int store__reclog_load(struct store *s, struct store_records *out)
+{
+	struct store__reclog *l = &s->rlog;
+	char path[PATH_MAX];
+	int fd = -1, rc = 0;
+	uint64_t fd_seg = 0;
+
+	if (l->nlive > 1)
+		qsort(l->live, l->nlive, sizeof(*l->live), cmp_live);
+	if (l->nlive > 0) {
+		out->rec = calloc(l->nlive, sizeof(*out->rec));
+		if (out->rec == NULL)
+			return STORE_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < l->nlive && rc == 0; i++) {
+		const struct store__live *v = &l->live[i];
+		struct pbft_record *r = &out->rec[out->n++];
+
+		if (fd < 0 || fd_seg != v->seg) {
+			if (fd >= 0)
+				close(fd);
+			seg_path(l, v->seg, path, sizeof(path));
+			errno = 0;
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			fd_seg = v->seg;
+			if (fd < 0) {
+				rc = fail(s, STORE_ERR_IO, "cannot open", v->seg);
+				break;
+			}
+		}
+		r->kind = v->kind;
+		r->key = v->key;
+		r->off = out->bytes.len;
+		r->len = v->len;
+		uint8_t *val = malloc(v->len > 0 ? v->len : 1);
+		if (val == NULL) {
+			rc = STORE_ERR_NOMEM;
+			break;
+		}
+		for (size_t got = 0; got < v->len && rc == 0;) {
+			ssize_t n = pread(fd, val + got, v->len - got, (off_t)(v->off + got));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				rc = fail(s, STORE_ERR_IO, "cannot read a record", v->seg);
+			else
+				got += (size_t)n;
+		}
+		wire_put_fixed(&out->bytes, val, v->len);
+		free(val);
+		if (rc == 0 && wire_buf_error(&out->bytes) != 0)
+			rc = STORE_ERR_NOMEM;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
