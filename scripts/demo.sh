@@ -115,7 +115,7 @@ echo "now in view $newview with primary $newprimary"
 [ "$newprimary" != "$primary" ] || die "the crashed replica is still the primary"
 run "$BULWARK" status -c "$G/bulwark.ini"
 
-heading "7. restart the killed replica: it recovers from LevelDB and catches up"
+heading "7. restart the killed replica: it recovers from its disk (records log, LevelDB state) and catches up"
 run "$BULWARK" cluster up --dir "$G" --replica "$primary"
 run "$BULWARK" put -c "$G/bulwark.ini" after-restart "still here"
 if wait_caught_up "$primary" 30; then
