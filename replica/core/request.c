@@ -229,6 +229,9 @@ int pbft__send_reply(struct pbft *r, struct pbft_update *up, const uint8_t *clie
 /* ---------------------------------------------------------------- pending requests */
 struct pbft__pending *pbft__pending_find(struct pbft *r, const uint8_t *key)
 {
+	/* Backups usually hold no request (clients send to the primary): no probe then. */
+	if (r->npending == 0)
+		return NULL;
 	uint32_t s = pbft__keymap_find(&r->pmap, key);
 
 	return s == PBFT__NONE ? NULL : &r->pending[s];
