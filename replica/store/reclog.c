@@ -31,22 +31,6 @@
 #define RECLOG_OP_DEL_BELOW 2u
 #define RECLOG_MAX_PAYLOAD (1u << 30)
 
-static void le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t ld32le(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t ld64le(const uint8_t *p)
-{
-	return (uint64_t)ld32le(p) | (uint64_t)ld32le(p + 4) << 32;
-}
-
 static int fail(struct store *s, int code, const char *what, uint64_t seg)
 {
 	return store__ldb_fail(&s->ldb, code, "records segment %016llx: %s%s%s",
@@ -206,25 +190,30 @@ static int replay(struct store *s, uint64_t id, int last, uint64_t *size)
 	errno = 0;
 	while (off < (uint64_t)st.st_size) {
 		uint64_t left = (uint64_t)st.st_size - off;
+		struct wire_cursor c;
 		uint32_t plen, crc;
-		const uint8_t *p;
+		uint8_t op, kind;
+		uint64_t key;
 
 		if (left < RECLOG_HDR)
 			break;
-		plen = ld32le(buf + off);
-		crc = ld32le(buf + off + 4);
-		if (plen < RECLOG_FIXED || plen > RECLOG_MAX_PAYLOAD || plen > left - RECLOG_HDR)
+		wire_cursor_init(&c, buf + off, RECLOG_HDR);
+		plen = wire_get_u32(&c);
+		crc = wire_get_u32(&c);
+		if (plen < RECLOG_FIXED || plen > RECLOG_MAX_PAYLOAD || plen > left - RECLOG_HDR ||
+		    (uint32_t)crc32_z(0, buf + off + RECLOG_HDR, plen) != crc)
 			break;
-		p = buf + off + RECLOG_HDR;
-		if ((uint32_t)crc32_z(0, p, plen) != crc)
-			break;
-		if (p[0] == RECLOG_OP_PUT) {
-			rc = live_put(l, p[1], ld64le(p + 2), id, off + RECLOG_HDR + RECLOG_FIXED,
+		wire_cursor_init(&c, buf + off + RECLOG_HDR, RECLOG_FIXED);
+		op = wire_get_u8(&c);
+		kind = wire_get_u8(&c);
+		key = wire_get_u64(&c);
+		if (op == RECLOG_OP_PUT) {
+			rc = live_put(l, kind, key, id, off + RECLOG_HDR + RECLOG_FIXED,
 				      plen - RECLOG_FIXED);
 			if (rc != 0)
 				goto out;
-		} else if (p[0] == RECLOG_OP_DEL_BELOW && plen == RECLOG_FIXED) {
-			live_del_below(l, p[1], ld64le(p + 2));
+		} else if (op == RECLOG_OP_DEL_BELOW && plen == RECLOG_FIXED) {
+			live_del_below(l, kind, key);
 		} else {
 			break; /* a well-formed entry of no known kind: not ours */
 		}
@@ -374,25 +363,28 @@ static int rotate(struct store *s)
 	return rc;
 }
 
+/* One entry appended to b: the header (length, CRC) is known only once the payload is
+ * in, so room is left for it and filled last, little-endian like every other integer
+ * of the entry (which wire_put_* writes). */
 static void put_entry(struct wire_buf *b, uint8_t op, uint8_t kind, uint64_t key,
 		      const uint8_t *val, uint32_t vlen)
 {
 	size_t at = b->len;
-	uint8_t hdr[RECLOG_HDR] = { 0 }, fixed[RECLOG_FIXED];
+	uint8_t room[RECLOG_HDR] = { 0 };
 
-	wire_put_fixed(b, hdr, sizeof(hdr));
-	fixed[0] = op;
-	fixed[1] = kind;
-	for (int i = 0; i < 8; i++)
-		fixed[2 + i] = (uint8_t)(key >> (8 * i));
-	wire_put_fixed(b, fixed, sizeof(fixed));
-	if (vlen > 0)
-		wire_put_fixed(b, val, vlen);
+	wire_put_fixed(b, room, sizeof(room));
+	wire_put_u8(b, op);
+	wire_put_u8(b, kind);
+	wire_put_u64(b, key);
+	wire_put_fixed(b, val, vlen);
 	if (wire_buf_error(b) != 0)
 		return;
 	uint32_t plen = (uint32_t)(b->len - at - RECLOG_HDR);
-	le32(b->p + at, plen);
-	le32(b->p + at + 4, (uint32_t)crc32_z(0, b->p + at + RECLOG_HDR, plen));
+	uint32_t crc = (uint32_t)crc32_z(0, b->p + at + RECLOG_HDR, plen);
+	for (int i = 0; i < 4; i++) {
+		b->p[at + (size_t)i] = (uint8_t)(plen >> (8 * i));
+		b->p[at + 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+	}
 }
 
 int store__reclog_apply(struct store *s, const struct pbft_update *u)

@@ -6,6 +6,7 @@
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
 #include "tests/unit/test_tmpdir.h"
+#include "tests/unit/test_upd_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,37 +23,7 @@
 #define ADMIN 50                          /* key tags: seed bytes all equal to the tag */
 #define CHUNK 4096u
 
-/* wire_upd_sign with the key of a 32-byte seed. */
-static int sign_seed(const uint8_t seed[32], const char *type, const uint8_t *body, size_t len,
-		     struct wire_upd_sig *sig)
-{
-	struct crypto_ed25519_key k;
-	int rc = crypto_ed25519_from_seed(&k, seed);
-
-	if (rc == 0)
-		rc = wire_upd_sign(&k, type, body, len, sig);
-	crypto_ed25519_free(&k);
-	return rc;
-}
-
 /* ---------------------------------------------------------------- keys */
-static void key_of(uint8_t tag, struct crypto_ed25519_key *k)
-{
-	uint8_t seed[32];
-
-	memset(seed, tag, sizeof(seed));
-	ck_assert_int_eq(crypto_ed25519_from_seed(k, seed), 0);
-}
-
-static void pub_of(uint8_t tag, uint8_t pub[32])
-{
-	struct crypto_ed25519_key k;
-
-	key_of(tag, &k);
-	memcpy(pub, k.pub, 32);
-	crypto_ed25519_free(&k);
-}
-
 static void sign_with(uint8_t tag, const void *msg, size_t len, uint8_t sig[64])
 {
 	struct crypto_ed25519_key k;

@@ -2,6 +2,7 @@
  * statements, receipts, manifests, envelopes, response documents, operations and
  * results) and the light client's manifest, chunk and file checks. */
 #include "tests/unit/unit.h"
+#include "tests/unit/test_upd_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,33 +12,10 @@
 #include "crypto/crypto.h"
 #include "wire/upd.h"
 
-/* wire_upd_sign with the key of a 32-byte seed. */
-static int sign_seed(const uint8_t seed[32], const char *type, const uint8_t *body, size_t len,
-		     struct wire_upd_sig *sig)
-{
-	struct crypto_ed25519_key k;
-	int rc = crypto_ed25519_from_seed(&k, seed);
-
-	if (rc == 0)
-		rc = wire_upd_sign(&k, type, body, len, sig);
-	crypto_ed25519_free(&k);
-	return rc;
-}
-
+/* The seed of tag (test_upd_keys.h). */
 static void seed_of(uint8_t seed[32], uint8_t tag)
 {
 	memset(seed, tag, 32);
-}
-
-static void pub_of(uint8_t tag, uint8_t pub[32])
-{
-	struct crypto_ed25519_key k;
-	uint8_t seed[32];
-
-	seed_of(seed, tag);
-	ck_assert_int_eq(crypto_ed25519_from_seed(&k, seed), 0);
-	memcpy(pub, k.pub, 32);
-	crypto_ed25519_free(&k);
 }
 
 static void unhex_ok(const char *hex, uint8_t *out, size_t n)

@@ -3,6 +3,7 @@
  * "up to date", a new version, failover past refusing, forging, corrupting, stalling and
  * oversized sources, refusals that install nothing, and resumed chunk downloads. */
 #include "tests/unit/unit.h"
+#include "tests/unit/test_upd_keys.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,23 +32,6 @@
 #define MAX_CHUNKS 32
 
 /* ---------------------------------------------------------------- keys and trust */
-static void key_of(uint8_t tag, struct crypto_ed25519_key *k)
-{
-	uint8_t seed[32];
-
-	memset(seed, tag, sizeof(seed));
-	ck_assert_int_eq(crypto_ed25519_from_seed(k, seed), 0);
-}
-
-static void hex_pub(uint8_t tag, char out[65])
-{
-	struct crypto_ed25519_key k;
-
-	key_of(tag, &k);
-	wire_upd_hex(k.pub, 32, out);
-	crypto_ed25519_free(&k);
-}
-
 /* Group 42: replicas with key tags 1..4 (threshold 2); CHANNEL 2 of publishers 20..22. */
 static struct bulwark_trust *load_trust(void)
 {

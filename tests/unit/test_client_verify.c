@@ -2,6 +2,7 @@
  * response documents: a valid answer passes, and each attack is refused by the check
  * that names it (forged, under-signed, tampered, rolled back, frozen, misplaced). */
 #include "tests/unit/unit.h"
+#include "tests/unit/test_upd_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,36 +17,7 @@
 #define NOW_MS 1750000000000ull           /* the client's clock */
 #define CHANNEL "stable/linux-amd64"
 
-/* wire_upd_sign with the key of a 32-byte seed. */
-static int sign_seed(const uint8_t seed[32], const char *type, const uint8_t *body, size_t len,
-		     struct wire_upd_sig *sig)
-{
-	struct crypto_ed25519_key k;
-	int rc = crypto_ed25519_from_seed(&k, seed);
-
-	if (rc == 0)
-		rc = wire_upd_sign(&k, type, body, len, sig);
-	crypto_ed25519_free(&k);
-	return rc;
-}
-
-/* Replica i signs with the key of seed tag 1+i; publishers with tags 20, 21, 22. */
-static void key_of(uint8_t tag, struct crypto_ed25519_key *k)
-{
-	uint8_t seed[32];
-
-	memset(seed, tag, sizeof(seed));
-	ck_assert_int_eq(crypto_ed25519_from_seed(k, seed), 0);
-}
-
-static void hex_pub(uint8_t tag, char out[65])
-{
-	struct crypto_ed25519_key k;
-
-	key_of(tag, &k);
-	wire_upd_hex(k.pub, 32, out);
-	crypto_ed25519_free(&k);
-}
+/* Replica i signs with the key of tag 1+i (test_upd_keys.h); publishers with tags 20, 21, 22. */
 
 /* A trust text for group 42 (4 replicas, default threshold 2) pinning CHANNEL as 2 of
  * publishers 20, 21, 22. */
