@@ -224,6 +224,8 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 	wire_buf_init(&s->key);
 	wire_buf_init(&s->val);
 	wire_buf_init(&s->cval);
+	s->rlog.fd = -1; /* closed on the error paths, opened last */
+	s->rlog.dirfd = -1;
 	rc = ptree_init(&s->tree, cfg->fanout, cfg->levels);
 	if (rc != 0) {
 		rc = rc == PTREE_ERR_NOMEM ? STORE_ERR_NOMEM : STORE_ERR_ARG;

@@ -38,7 +38,8 @@
  * the update says so.
  */
 
-#define STORE_FORMAT_VERSION 2u /* 2: durable records in the records log, not LevelDB */
+#define STORE_FORMAT_VERSION 3u /* 2: durable records in the records log, not LevelDB;
+				* 3: its entries checked against their segment, files reused */
 #define STORE_MAX_KEY (64u * 1024u)            /* state key bytes, namespace byte included */
 #define STORE_MAX_VALUE (64u * 1024u * 1024u)  /* state value bytes */
 #define STORE_MAX_CHECKPOINTS 64u              /* snapshots kept before release */

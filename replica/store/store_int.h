@@ -55,10 +55,15 @@ struct store__live {
 	uint64_t seg, off;            /* the value's place */
 	uint32_t len;
 };
+#define STORE__RECLOG_SPARES 2u   /* dead segments' files kept for reuse */
 struct store__reclog {
 	char *dir;
-	int fd;                       /* the current segment, appended to */
+	int fd;                       /* the current segment, written at cur_bytes */
+	int dirfd;                    /* the folder: synced when a segment is named */
 	uint64_t cur, cur_bytes, segment_bytes;
+	uint32_t seed;                /* CRC seed of the current segment's entries */
+	uint64_t spare[STORE__RECLOG_SPARES]; /* ids the spare files were named by */
+	size_t nspare;
 	struct store__seg *segs;      /* ascending ids */
 	size_t nsegs, capsegs;
 	struct store__live *live;
