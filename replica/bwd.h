@@ -128,6 +128,9 @@ struct bwd {
 	ev_signal sigterm_w, sigint_w, sighup_w;
 
 	uint64_t start_ms;                          /* monotonic at start, for uptime */
+	uint64_t clock_now, clock_wall;             /* bwd__clock: as of loop iteration */
+	unsigned int clock_iter;                    /* clock_iter, if clock_valid */
+	int clock_valid;
 	int stop_signal;                            /* signal that stopped the loop, 0 = none */
 	int fatal;                                  /* a BWD_ERR that stopped the loop, 0 = none */
 	struct bwd_counters ctr;
@@ -158,6 +161,9 @@ int bwd__flush(struct bwd *b);
 /* Clocks: monotonic and wall, in ms. */
 uint64_t bwd__now_ms(void);
 uint64_t bwd__wall_ms(void);
+/* Monotonic and wall-clock ms as of the current loop iteration (read once per
+ * iteration; directly when there is no loop). */
+void bwd__clock(struct bwd *b, uint64_t *now, uint64_t *wall);
 /* daemon.c: the core's tracer; the core tells each line's level. */
 void bwd__trace(void *ctx, uint32_t replica, enum pbft_trace_level level, const char *line);
 /* daemon.c: encode this replica's INFO into b->scratch. 0 or a wire error. */

@@ -36,11 +36,27 @@ static void fail(struct bwd *b, int err)
 	ev_break(b->loop, EVBREAK_ALL);
 }
 
+/* The clocks as of this loop iteration: read once per iteration, not per frame (two
+ * clock_gettime calls per frame were 4 % of a replica's CPU at 140k requests/s; the
+ * core's timeouts are milliseconds, and libev's own ev_now is just as coarse). */
+void bwd__clock(struct bwd *b, uint64_t *now, uint64_t *wall)
+{
+	unsigned int iter = b->loop != NULL ? ev_iteration(b->loop) : 0;
+
+	if (b->loop == NULL || !b->clock_valid || b->clock_iter != iter) {
+		b->clock_now = bwd__now_ms();
+		b->clock_wall = bwd__wall_ms();
+		b->clock_iter = iter;
+		b->clock_valid = b->loop != NULL;
+	}
+	*now = b->clock_now;
+	*wall = b->clock_wall;
+}
+
 /* Step the core with ev; its effects stay in b->up until the next flush. */
 static void step(struct bwd *b, struct pbft_event *ev)
 {
-	ev->now = bwd__now_ms();
-	ev->wall = bwd__wall_ms();
+	bwd__clock(b, &ev->now, &ev->wall);
 	int rc = pbft_step(b->core, ev, &b->up);
 	b->pending = 1;
 	b->deadline = b->up.deadline;

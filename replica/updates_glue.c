@@ -247,9 +247,11 @@ static void sign_own(struct bwd *b, const struct wire_upd_statement *st)
 static void resign_if_needed(struct bwd *b)
 {
 	struct bwd_upd *u = b->upd;
-	uint64_t seq = store_last_executed(b->store);
-	uint64_t bucket = bucket_of(u, bwd__wall_ms());
+	uint64_t seq = store_last_executed(b->store), now, wall;
 	struct wire_upd_statement st;
+
+	bwd__clock(b, &now, &wall);
+	uint64_t bucket = bucket_of(u, wall);
 
 	if (store_transfer_pending(b->store, NULL))
 		return; /* the state is incomplete: nothing true to sign */
@@ -269,7 +271,7 @@ static void resign_if_needed(struct bwd *b)
 		int same = last->log_size == st.log_size &&
 			   memcmp(last->index_root, st.index_root, WIRE_UPD_HASH_LEN) == 0 &&
 			   memcmp(last->log_root, st.log_root, WIRE_UPD_HASH_LEN) == 0;
-		if (same && bwd__now_ms() - u->signed_at < BWD_UPD_RESIGN_MS) {
+		if (same && now < u->signed_at + BWD_UPD_RESIGN_MS) {
 			if (!u->resign_pending) {
 				u->resign_pending = 1;
 				arm_tick(b);

@@ -275,12 +275,22 @@ int ptree_set(struct ptree *t, uint64_t partition, const uint8_t d[PTREE_DIGEST_
 	return PTREE_OK;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int ptree_update(struct ptree *t, ptree_digest_fn fn, void *ctx)
 {
 	uint64_t *cur, *next, ncur;
 
 	if (t == NULL || t->node == NULL)
 		return PTREE_ERR_ARG;
+	/* In ascending order: a store digests its partitions in one walk of its keys. */
+	if (t->npending > 1)
+		qsort(t->pending, t->npending, sizeof(*t->pending), cmp_u64);
 	/* Fetch first: a failure leaves every mark in place and no node half-updated. */
 	for (uint64_t i = 0; i < t->npending; i++) {
 		uint64_t p = t->pending[i];

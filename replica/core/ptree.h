@@ -86,8 +86,8 @@ int ptree_mark(struct ptree *t, uint64_t partition);
 int ptree_marked(const struct ptree *t, uint64_t partition);
 /* Partition p's digest is now d (copied): no callback needed for it. */
 int ptree_set(struct ptree *t, uint64_t partition, const uint8_t d[PTREE_DIGEST_LEN]);
-/* Fetch the digest of every marked partition (fn may be NULL if only ptree_set was used)
- * and recompute only the inner nodes on their paths to the root. On a callback failure
+/* Fetch the digest of every marked partition, in ascending order (fn may be NULL if
+ * only ptree_set was used), and recompute only the inner nodes on their paths to the root. On a callback failure
  * the tree stays dirty and consistent (the update can be repeated). */
 int ptree_update(struct ptree *t, ptree_digest_fn fn, void *ctx);
 /* Recompute every inner node from the partition digests (after bulk ptree_set calls,

@@ -7,27 +7,33 @@
 
 #include "crypto/crypto.h"
 
-/* Digest of partition p as seen by snap (NULL: live), by a range scan. */
-static int part_digest(struct store *s, const leveldb_snapshot_t *snap, uint64_t p,
+/* Digest of partition p by a range scan of it, with it: an iterator of the live
+ * state, positioned at or before p's first key (a lower partition's scan leaves it
+ * there). Every state key starts with 'S' | partition, so the iterator is either
+ * before p's range (seek) or at or past its start (no seek): a refresh visits the
+ * partitions in ascending order and walks the state once, seeking only over gaps. */
+static int part_digest(struct store *s, leveldb_iterator_t *it, uint64_t p,
 		       uint8_t out[PTREE_DIGEST_LEN])
 {
 	uint8_t start[STORE__STATE_PREFIX];
 	struct ptree_part_hash h;
-	leveldb_iterator_t *it;
 	int rc;
 
-	it = store__ldb_iter(&s->ldb, snap);
-	if (it == NULL)
-		return STORE_ERR_NOMEM;
 	if (ptree_part_begin(&h, p) != 0) {
 		ptree_part_abort(&h);
-		leveldb_iter_destroy(it);
 		return STORE_ERR_TREE;
 	}
 	start[0] = STORE__P_STATE;
 	store__be32(start + 1, (uint32_t)p);
-	for (leveldb_iter_seek(it, (const char *)start, sizeof(start)); leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
+	if (leveldb_iter_valid(it)) { /* else past the last key: p is empty */
+		size_t klen;
+		const char *k = leveldb_iter_key(it, &klen);
+		size_t n = klen < sizeof(start) ? klen : sizeof(start);
+		int c = memcmp(k, start, n);
+		if (c < 0 || (c == 0 && klen < sizeof(start)))
+			leveldb_iter_seek(it, (const char *)start, sizeof(start));
+	}
+	for (; leveldb_iter_valid(it); leveldb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = leveldb_iter_key(it, &klen);
 		const char *v = leveldb_iter_value(it, &vlen);
@@ -37,7 +43,6 @@ static int part_digest(struct store *s, const leveldb_snapshot_t *snap, uint64_t
 			       v, (uint32_t)vlen);
 	}
 	rc = store__ldb_iter_status(&s->ldb, it);
-	leveldb_iter_destroy(it);
 	if (rc != 0) {
 		ptree_part_abort(&h);
 		return rc;
@@ -50,6 +55,7 @@ static int part_digest(struct store *s, const leveldb_snapshot_t *snap, uint64_t
 struct refresh_ctx {
 	struct store *s;
 	leveldb_writebatch_t *wb;
+	leveldb_iterator_t *it;
 	int err;
 };
 
@@ -57,7 +63,7 @@ static int refresh_one(void *ctx, uint64_t p, uint8_t out[PTREE_DIGEST_LEN])
 {
 	struct refresh_ctx *r = ctx;
 	uint8_t key[STORE__META_PART_LEN];
-	int rc = part_digest(r->s, NULL, p, out);
+	int rc = part_digest(r->s, r->it, p, out);
 
 	if (rc != 0) {
 		r->err = rc;
@@ -76,7 +82,7 @@ static int refresh_one(void *ctx, uint64_t p, uint8_t out[PTREE_DIGEST_LEN])
 
 int store__refresh(struct store *s)
 {
-	struct refresh_ctx r = { s, NULL, 0 };
+	struct refresh_ctx r = { s, NULL, NULL, 0 };
 	int rc;
 
 	if (!ptree_dirty(&s->tree))
@@ -84,7 +90,15 @@ int store__refresh(struct store *s)
 	r.wb = leveldb_writebatch_create();
 	if (r.wb == NULL)
 		return STORE_ERR_NOMEM;
+	/* One iterator for every partition: ptree_update visits them in ascending order. */
+	r.it = store__ldb_iter(&s->ldb, NULL);
+	if (r.it == NULL) {
+		leveldb_writebatch_destroy(r.wb);
+		return STORE_ERR_NOMEM;
+	}
+	leveldb_iter_seek(r.it, (const char *)(uint8_t[]){ STORE__P_STATE }, 1);
 	rc = ptree_update(&s->tree, refresh_one, &r);
+	leveldb_iter_destroy(r.it);
 	if (rc != 0)
 		rc = r.err != 0 ? r.err : STORE_ERR_TREE;
 	else
