@@ -15,7 +15,7 @@ WARMUP=${BENCH_WARMUP:-2}
 DURATION=${BENCH_DURATION:-8}
 # Closed-loop client counts: every client of a run is a lane of one key (the default of
 # --lanes), so 2048 clients cost one handshake and one connection per replica.
-SWEEP=${BENCH_SWEEP:-1,16,64,256,1024,2048}
+SWEEP=${BENCH_SWEEP:-1,16,64,256,512,768,1024,2048}
 # Robust mode (client_auth = signatures): each replica verifies an Ed25519 signature per
 # request, so the group saturates at a few thousand ops/s and larger counts add only
 # queueing.
@@ -119,6 +119,15 @@ def field(name, key):
     r = best.get(name)
     return float(r[key]) if r and r.get(key) not in (None, "") else None
 
+# The issue asks for both figures at one load: the sweep point with the most ops/s among
+# those whose p50 is within the bar (the curve is flat past saturation while p50 grows
+# with the clients queued).
+def best_within_p50(name, limit):
+    ok = [r for r in rows(name) if r.get("p50_ms") not in (None, "") and float(r["p50_ms"]) <= limit]
+    return max(ok, key=lambda r: float(r["ops_per_s"])) if ok else None
+
+within = best_within_p50("null-sweep", 5)
+
 # The Ed25519 verify rate of this run's crypto table: the row of a prebuilt public key,
 # as replicas verify the requests of a client they know. None when it is missing.
 def verify_rate():
@@ -145,6 +154,9 @@ def robust_bar():
 bars = ["| issue 5 bar | goal | measured | measured / goal (≥ 1 meets it) |", "|---|---:|---:|---:|",
         bar("null ops/s at saturation (best sweep point)", field("null-sweep", "ops_per_s"), 150000, True),
         bar("p50 ms at that load", field("null-sweep", "p50_ms"), 5, False),
+        bar("null ops/s with p50 ≤ 5 ms (best such sweep point: %s clients)" %
+            (within["clients"] if within else "none"),
+            float(within["ops_per_s"]) if within else None, 150000, True),
         bar("single-client null p50 ms", field("null-1", "p50_ms"), 0.2, False),
         bar("single-client null p99 ms", field("null-1", "p99_ms"), 1, False),
         bar("put 1 KiB ops/s", field("put-1k", "ops_per_s"), 40000, True),
