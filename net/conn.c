@@ -154,10 +154,19 @@ void net__reap(struct net *net)
 
 int net__conn_queue_raw(struct net_conn *c, const void *data, size_t len)
 {
+	int rc = net__conn_reserve(c, len, 0);
+
+	if (rc == NET_OK && data != NULL)
+		memcpy(c->out_last->data + c->out_last->tail - len, data, len);
+	return rc;
+}
+
+int net__conn_reserve(struct net_conn *c, size_t len, size_t extra)
+{
 	struct net__chunk *ch = c->out_last;
 
-	if (ch == NULL || ch->cap - ch->tail < len) {
-		size_t cap = len > NET__CHUNK ? len : NET__CHUNK;
+	if (ch == NULL || ch->cap - ch->tail < len + extra) {
+		size_t cap = len + extra > NET__CHUNK ? len + extra : NET__CHUNK;
 		ch = malloc(sizeof *ch + cap);
 		if (ch == NULL)
 			return NET_ERR_NOMEM;
@@ -170,12 +179,39 @@ int net__conn_queue_raw(struct net_conn *c, const void *data, size_t len)
 			c->out_first = ch;
 		c->out_last = ch;
 	}
-	if (data != NULL)
-		memcpy(ch->data + ch->tail, data, len);
 	ch->tail += len;
 	c->out_bytes += len;
 	conn_mark_dirty(c);
 	return NET_OK;
+}
+
+void net__conn_seal(struct net_conn *c)
+{
+	struct net__chunk *ch = c->bundle;
+	uint8_t hdr[8 + NET_FRAME_HDR], *p;
+	size_t len;
+	int i;
+
+	if (ch == NULL)
+		return;
+	c->bundle = NULL;
+	p = ch->data + c->bundle_off;
+	len = ch->tail - c->bundle_off - NET_FRAME_HDR;
+	for (i = 0; i < 4; i++)
+		p[i] = (uint8_t)(len >> (8 * i));
+	for (i = 0; i < 8; i++)
+		hdr[i] = (uint8_t)(c->ctr_out >> (8 * i));
+	memcpy(hdr + 8, p, NET_FRAME_HDR);
+	/* Room for the tag was kept when the frame was opened and at each message since. */
+	if (crypto_hmac_tag(&c->mac_out, hdr, sizeof hdr, p + NET_FRAME_HDR, len,
+			    ch->data + ch->tail, NET_FRAME_TAG) != 0) {
+		net__conn_fail(c, NET_ERR_CRYPTO, "frame MAC computation failed");
+		return;
+	}
+	ch->tail += NET_FRAME_TAG;
+	c->out_bytes += NET_FRAME_TAG;
+	c->ctr_out++;
+	c->net->stats.frames_out++;
 }
 
 /* Drop n written bytes from the front of the queue. The last chunk is kept for reuse. */
@@ -207,7 +243,8 @@ void net__conn_flush(struct net_conn *c)
 
 	if (c->state == NET__CONNECTING || c->state == NET__CLOSED)
 		return;
-	while (c->out_bytes > 0) {
+	net__conn_seal(c);
+	while (c->state != NET__CLOSED && c->out_bytes > 0) {
 		struct iovec iov[NET__MAX_IOV];
 		struct msghdr msg;
 		struct net__chunk *ch;
@@ -269,12 +306,38 @@ int net__frame_parse(struct crypto_hmac *mac, uint64_t ctr, size_t max, const ui
 	return NET_OK;
 }
 
+size_t net__frame_max(size_t msg_max)
+{
+	return NET_MSG_HDR + (msg_max > NET_BUNDLE_MAX ? msg_max : NET_BUNDLE_MAX);
+}
+
+int net__frame_next(const uint8_t *payload, size_t len, size_t msg_max, size_t *off,
+		    const uint8_t **msg, uint32_t *msg_len)
+{
+	size_t left = len - *off;
+	uint32_t n;
+
+	if (left < NET_MSG_HDR)
+		return NET_ERR_FRAME_BAD;
+	n = (uint32_t)payload[*off] | (uint32_t)payload[*off + 1] << 8 |
+	    (uint32_t)payload[*off + 2] << 16 | (uint32_t)payload[*off + 3] << 24;
+	*msg_len = n;
+	if (n > left - NET_MSG_HDR)
+		return NET_ERR_FRAME_BAD;
+	if (n > msg_max)
+		return NET_ERR_FRAME_SIZE;
+	*msg = payload + *off + NET_MSG_HDR;
+	*off += NET_MSG_HDR + n;
+	return NET_OK;
+}
+
 /* Parse and deliver every complete frame in rbuf. Returns 0 if the connection closed. */
 static int conn_process_frames(struct net_conn *c)
 {
 	struct net *net = c->net;
-	size_t max = c->peer.role == NET_ROLE_CLIENT ? net->cfg.limits.max_frame_client
-						     : net->cfg.limits.max_frame;
+	size_t msg_max = c->peer.role == NET_ROLE_CLIENT ? net->cfg.limits.max_frame_client
+							 : net->cfg.limits.max_frame;
+	size_t max = net__frame_max(msg_max);
 	size_t pos = 0;
 
 	while (pos < c->rlen) {
@@ -294,10 +357,34 @@ static int conn_process_frames(struct net_conn *c)
 			break; /* incomplete */
 		c->ctr_in++;
 		net->stats.frames_in++;
-		if (net->cfg.cb.on_frame != NULL)
-			net->cfg.cb.on_frame(net->cfg.cb.ctx, c, f.payload, f.len);
-		if (c->state != NET__OPEN)
+		if (f.len == 0) {
+			net__conn_fail(c, NET_ERR_FRAME_BAD, "frame #%llu holds no message",
+				       (unsigned long long)(c->ctr_in - 1));
 			return 0;
+		}
+		/* The whole frame is checked before any of its messages is delivered. */
+		for (size_t off = 0; off < f.len;) {
+			const uint8_t *m;
+			uint32_t mlen = 0;
+			size_t at = off;
+			err = net__frame_next(f.payload, f.len, msg_max, &off, &m, &mlen);
+			if (err != NET_OK) {
+				net__conn_fail(c, err, "frame #%llu: message at byte %zu: length %u, "
+					       "frame %u bytes, limit %zu",
+					       (unsigned long long)(c->ctr_in - 1), at, mlen, f.len, msg_max);
+				return 0;
+			}
+		}
+		for (size_t off = 0; off < f.len;) {
+			const uint8_t *m = NULL;
+			uint32_t mlen = 0;
+			(void)net__frame_next(f.payload, f.len, msg_max, &off, &m, &mlen);
+			net->stats.msgs_in++;
+			if (net->cfg.cb.on_frame != NULL)
+				net->cfg.cb.on_frame(net->cfg.cb.ctx, c, m, mlen);
+			if (c->state != NET__OPEN)
+				return 0;
+		}
 		pos += f.size;
 	}
 	if (pos > 0) {

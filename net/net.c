@@ -39,6 +39,7 @@ static const char *const net_errors[] = {
 	[27] = "too many connections in handshake",
 	[28] = "replaced by a newer connection from the same replica",
 	[29] = "closed locally",
+	[30] = "malformed frame (its messages do not fill it exactly)",
 };
 
 const char *net_strerror(int err)
@@ -236,10 +237,10 @@ void net_close(struct net *net)
 int net_sendv(struct net_conn *c, const struct iovec *iov, int iovcnt)
 {
 	struct net *net;
-	uint8_t hdr[12];
-	uint8_t *p, *payload;
-	size_t len = 0, frame;
-	int i;
+	struct net__chunk *ch;
+	uint8_t *p;
+	size_t len = 0, need, add;
+	int i, join;
 
 	if (c == NULL || iovcnt < 0 || (iovcnt > 0 && iov == NULL))
 		return NET_ERR_ARG;
@@ -251,38 +252,46 @@ int net_sendv(struct net_conn *c, const struct iovec *iov, int iovcnt)
 			return NET_ERR_FRAME_SIZE;
 		len += iov[i].iov_len;
 	}
-	frame = NET_FRAME_HDR + len + NET_FRAME_TAG;
-	if (c->out_bytes > 0 && c->out_bytes + frame > c->max_out) {
-		net__conn_fail(c, NET_ERR_SLOW, "queued=%zu frame=%zu limit=%zu", c->out_bytes, frame,
+	need = NET_MSG_HDR + len;
+	/* Into the open frame if it is the queue's end, stays within NET_BUNDLE_MAX and its
+	 * chunk has room for the message and the tag; else a frame of its own. */
+	ch = c->bundle;
+	join = ch != NULL && ch == c->out_last &&
+	       ch->tail - c->bundle_off - NET_FRAME_HDR + need <= NET_BUNDLE_MAX &&
+	       ch->cap - ch->tail >= need + NET_FRAME_TAG;
+	add = join ? need : NET_FRAME_HDR + need + NET_FRAME_TAG;
+	if (c->out_bytes > 0 && c->out_bytes + add > c->max_out) {
+		net__conn_fail(c, NET_ERR_SLOW, "queued=%zu frame=%zu limit=%zu", c->out_bytes, add,
 			       c->max_out);
 		return NET_ERR_SLOW;
 	}
-	/* Reserve the frame in the queue, copy the payload in, then tag it in place. */
-	if (net__conn_queue_raw(c, NULL, frame) != NET_OK) {
-		net__conn_fail(c, NET_ERR_NOMEM, "output queue allocation of %zu bytes", frame);
-		return NET_ERR_NOMEM;
+	if (join) {
+		ch->tail += need;
+		c->out_bytes += need;
+	} else {
+		net__conn_seal(c);
+		if (c->state != NET__OPEN)
+			return NET_ERR_CRYPTO;
+		if (net__conn_reserve(c, NET_FRAME_HDR + need, NET_FRAME_TAG) != NET_OK) {
+			net__conn_fail(c, NET_ERR_NOMEM, "output queue allocation of %zu bytes", add);
+			return NET_ERR_NOMEM;
+		}
+		ch = c->out_last;
+		c->bundle = ch;
+		c->bundle_off = ch->tail - NET_FRAME_HDR - need;
 	}
-	p = c->out_last->data + c->out_last->tail - frame;
+	p = ch->data + ch->tail - need;
 	p[0] = (uint8_t)len;
 	p[1] = (uint8_t)(len >> 8);
 	p[2] = (uint8_t)(len >> 16);
 	p[3] = (uint8_t)(len >> 24);
-	payload = p + NET_FRAME_HDR;
+	p += NET_MSG_HDR;
 	for (i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len > 0)
-			memcpy(payload, iov[i].iov_base, iov[i].iov_len);
-		payload += iov[i].iov_len;
+			memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
 	}
-	for (i = 0; i < 8; i++)
-		hdr[i] = (uint8_t)(c->ctr_out >> (8 * i));
-	memcpy(hdr + 8, p, NET_FRAME_HDR);
-	if (crypto_hmac_tag(&c->mac_out, hdr, sizeof hdr, p + NET_FRAME_HDR, len, payload,
-			    NET_FRAME_TAG) != 0) {
-		net__conn_fail(c, NET_ERR_CRYPTO, "frame MAC computation failed");
-		return NET_ERR_CRYPTO;
-	}
-	c->ctr_out++;
-	net->stats.frames_out++;
+	net->stats.msgs_out++;
 	return NET_OK;
 }
 

@@ -31,16 +31,22 @@ struct net_conn;
  * static key is the configured key for the replica id it claims; a client's key is offered
  * to accept_client once its signature has verified.
  *
- * Frames after the handshake, one per net_send:
+ * Frames after the handshake:
  *   length u32 | payload [length] | tag [16]
  *   tag = HMAC-SHA256(direction key, counter u64 || length u32 || payload), truncated to 16,
  * where counter counts the frames sent in that direction from 0. A replayed, reordered,
- * deleted or altered frame fails the tag and closes the connection. */
-#define NET_PROTO_VERSION 1u
+ * deleted or altered frame fails the tag and closes the connection. The payload is one
+ * or more messages, each message length u32 | message; the messages one net_send call
+ * after another queues on a connection within a loop turn share a frame (and its tag)
+ * while the payload stays within NET_BUNDLE_MAX, a larger message has a frame of its
+ * own. A frame whose messages do not fill it exactly closes the connection. */
+#define NET_PROTO_VERSION 2u      /* 2: frames bundle messages */
 #define NET_HELLO_LEN     124u
 #define NET_SIG_LEN       CRYPTO_ED25519_SIG
 #define NET_FRAME_HDR     4u
 #define NET_FRAME_TAG     CRYPTO_HMAC_DEFAULT_TAG
+#define NET_MSG_HDR       4u
+#define NET_BUNDLE_MAX    (64u * 1024u) /* payload bytes up to which messages share a frame */
 #define NET_AUTH_KEY_LEN  32u
 
 /* Errors (negative) and the reasons a connection goes down or a handshake is refused. */
@@ -74,7 +80,8 @@ enum net_err {
 	NET_ERR_SLOW = -26,       /* slow peer: output queue over its limit */
 	NET_ERR_LIMIT = -27,      /* too many connections still in handshake */
 	NET_ERR_REPLACED = -28,   /* a newer connection from the same replica took over */
-	NET_ERR_SHUTDOWN = -29    /* closed locally (net_conn_close, net_close) */
+	NET_ERR_SHUTDOWN = -29,   /* closed locally (net_conn_close, net_close) */
+	NET_ERR_FRAME_BAD = -30   /* a frame's messages do not fill it exactly */
 };
 
 /* A static, human-readable string for a net_err. Never NULL. */
@@ -110,7 +117,7 @@ struct net_callbacks {
 	 * the call (net_conn_peer gives it again later). The initiator is up once it has sent
 	 * its signature: if the responder then refuses it, on_down(NET_ERR_EOF) follows. */
 	void (*on_up)(void *ctx, struct net_conn *conn, const struct net_peer *peer);
-	/* One authenticated frame; payload is borrowed for the call only. */
+	/* One authenticated message (of a frame); payload is borrowed for the call only. */
 	void (*on_frame)(void *ctx, struct net_conn *conn, const uint8_t *payload, size_t len);
 	/* conn, which was up, is gone; reason is a net_err. After this returns conn is freed.
 	 * Called from the loop (never from inside net_send or net_conn_close), and from
@@ -123,8 +130,8 @@ struct net_callbacks {
 };
 
 struct net_limits {
-	size_t max_frame;             /* payload bytes; default 32 MiB */
-	size_t max_frame_client;      /* payload bytes accepted from a client (<= max_frame);
+	size_t max_frame;             /* message bytes; default 32 MiB */
+	size_t max_frame_client;      /* message bytes accepted from a client (<= max_frame);
 				       * default 2 MiB */
 	size_t max_out_replica;       /* queued output bytes to a replica; default 64 MiB */
 	size_t max_out_client;        /* queued output bytes to a client; default 8 MiB */
@@ -176,13 +183,13 @@ int net_listen(struct net *net, const char *host, uint16_t port, uint16_t *bound
  * NET_ERR_EXISTS if already dialling replica_id. */
 int net_connect(struct net *net, uint32_t replica_id, const char *host, uint16_t port);
 
-/* Queue one frame carrying data (copied). It is flushed on the next loop turn.
- * NET_ERR_FRAME_SIZE if len > max_frame (the connection stays up); NET_ERR_CLOSED if the
- * connection is not open; NET_ERR_SLOW if the queue would exceed the peer's limit, in
- * which case the connection is dropped (on_down follows from the loop). A frame is always
- * accepted into an empty queue. */
+/* Queue one message carrying data (copied), in the connection's open frame or a new one.
+ * It is flushed on the next loop turn. NET_ERR_FRAME_SIZE if len > max_frame (the
+ * connection stays up); NET_ERR_CLOSED if the connection is not open; NET_ERR_SLOW if the
+ * queue would exceed the peer's limit, in which case the connection is dropped (on_down
+ * follows from the loop). A message is always accepted into an empty queue. */
 int net_send(struct net_conn *conn, const void *data, size_t len);
-/* Same, one frame whose payload is the concatenation of iov[0..iovcnt) (copied). */
+/* Same, one message that is the concatenation of iov[0..iovcnt) (copied). */
 int net_sendv(struct net_conn *conn, const struct iovec *iov, int iovcnt);
 /* net_send on an open connection to replica id (the one we dialled if it is up, else
  * the one it dialled); NET_ERR_NOPEER if there is none. */
@@ -205,6 +212,7 @@ struct net_stats {
 	uint64_t handshakes_ok;
 	uint64_t handshakes_failed; /* refused, timed out or broken before OPEN */
 	uint64_t frames_in, frames_out;
+	uint64_t msgs_in, msgs_out;  /* messages carried by those frames */
 	uint64_t bytes_in, bytes_out; /* socket bytes, framing included */
 	uint64_t dropped;           /* open connections closed other than by EOF or locally */
 	size_t unauth;              /* connections in handshake now */

@@ -73,6 +73,10 @@ struct net_conn {
 	/* output */
 	struct net__chunk *out_first, *out_last;
 	size_t out_bytes;
+	struct net__chunk *bundle;      /* holds the frame still open to more messages
+					 * (its header and tag are written when it is
+					 * sealed), or NULL */
+	size_t bundle_off;              /* where that frame starts in it */
 };
 
 struct net__listener {
@@ -128,7 +132,8 @@ struct net__frame {
 	uint32_t len;           /* the length prefix, once its 4 bytes are in */
 };
 /* Decode the frame at the start of buf[0..avail) as frame number ctr of its direction,
- * whose tag is checked with mac (the inbound key). Pure:
+ * whose tag is checked with mac (the inbound key); max is the payload limit (see
+ * net__frame_max). Pure:
  * reads buf, writes only f.
  *   NET_OK, f->payload set: complete and authentic, f->size <= avail bytes long;
  *   NET_OK, f->payload NULL: incomplete, the frame needs f->size bytes (NET_FRAME_HDR
@@ -137,11 +142,26 @@ struct net__frame {
  *   NET_ERR_MAC: the tag does not verify (altered, replayed, reordered or deleted). */
 int net__frame_parse(struct crypto_hmac *mac, uint64_t ctr, size_t max, const uint8_t *buf,
 		     size_t avail, struct net__frame *f);
+/* The largest frame payload for messages of at most msg_max bytes: one such message, or
+ * a bundle of smaller ones. */
+size_t net__frame_max(size_t msg_max);
+/* The next message of an authentic frame's payload[0..len), from *off on: NET_OK with
+ * *msg and *msg_len set and *off moved past it, or NET_ERR_FRAME_BAD (a length runs
+ * past the frame, or the frame holds no message), or NET_ERR_FRAME_SIZE (a message
+ * above msg_max). Call while *off < len. Pure. */
+int net__frame_next(const uint8_t *payload, size_t len, size_t msg_max, size_t *off,
+		    const uint8_t **msg, uint32_t *msg_len);
 struct net_conn *net__conn_new(struct net *net, int fd, int initiator, const char *addr_text);
 void net__conn_fail(struct net_conn *c, int reason, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void net__conn_open(struct net_conn *c);
 int net__conn_queue_raw(struct net_conn *c, const void *data, size_t len);
+/* Room for len bytes at the end of the queue, in a chunk that has extra more bytes free
+ * after them (so a frame and its tag stay in one chunk); the len bytes are queued
+ * (their content is the caller's to write), the extra are not. */
+int net__conn_reserve(struct net_conn *c, size_t len, size_t extra);
+/* Write the open frame's length and tag: no message joins it any more. */
+void net__conn_seal(struct net_conn *c);
 void net__conn_flush(struct net_conn *c);
 void net__reap(struct net *net);
 

@@ -2,10 +2,11 @@
  * mode byte, then what the peer sends once the connection is open. Each run opens a
  * responder connection the way the handshake ends (net__hello_parse of a fixed hello,
  * net__hs_keys of a fixed transcript hash and shared secret, net__conn_open) and feeds it
- * the stream over a socketpair. A reference decoder written from net.h predicts the frames
- * that must be delivered (exactly those whose tag is right for their position) and the
- * reason the connection must close with; the connection and net__frame_parse run directly
- * on the stream must both match it, and nothing may be left behind.
+ * the stream over a socketpair. A reference decoder written from net.h predicts the
+ * messages that must be delivered (exactly those of the frames whose tag is right for
+ * their position and whose messages fill them exactly) and the reason the connection must
+ * close with; the connection and net__frame_parse with net__frame_next run directly on the
+ * stream must both match it, and nothing may be left behind.
  * Mode byte: bit 0 makes the peer a client (smaller frame limit) instead of replica 1,
  * bits 1-7 select the write size (fuzz_net.h). */
 #include "tests/fuzz/fuzz_net.h"
@@ -26,17 +27,25 @@ static struct crypto_hmac pure_mac;             /* the same key, for net__frame_
 
 /* What the reference decoder expects of one stream. */
 struct expect {
-	size_t frames; /* authentic frames at the front of the stream */
-	size_t end;    /* bytes they take */
+	size_t frames; /* frames delivered: authentic, filled by their messages */
+	size_t ctr;    /* frames counted in (one more if an authentic one was malformed) */
+	size_t end;    /* bytes the delivered frames take */
+	size_t msgs;   /* their messages */
 	int reason;    /* why the connection then closes */
 };
+
+/* The messages the reference expects, in order: offset in the stream and length; room
+ * for one per 4 bytes of the stream (a message takes at least its length). */
+static struct want_msg {
+	size_t off, len;
+} *want;
+static size_t want_cap;
 
 /* What the connection under test did. */
 static struct {
 	const uint8_t *stream;
 	size_t size;
-	size_t pos;      /* where the next delivered frame must start */
-	size_t frames;   /* frames delivered */
+	size_t msgs;     /* messages delivered */
 	size_t ups, downs;
 	int down_reason;
 	enum net_role role;
@@ -51,19 +60,15 @@ static void on_up(void *ctx, struct net_conn *c, const struct net_peer *peer)
 	run.ups++;
 }
 
-/* A delivered frame must be the next one of the stream, byte for byte. */
+/* A delivered message must be the next one the reference expects, byte for byte. */
 static void on_frame(void *ctx, struct net_conn *c, const uint8_t *payload, size_t len)
 {
-	const uint8_t *p = run.stream + run.pos;
-
 	(void)ctx;
 	(void)c;
-	if (run.size - run.pos < NET_FRAME_HDR + NET_FRAME_TAG ||
-	    fn_le(p, 4) != len || run.size - run.pos - NET_FRAME_HDR - NET_FRAME_TAG < len ||
-	    (len > 0 && memcmp(p + NET_FRAME_HDR, payload, len) != 0))
+	if (run.msgs >= want_cap || want[run.msgs].len != len ||
+	    (len > 0 && memcmp(run.stream + want[run.msgs].off, payload, len) != 0))
 		abort();
-	run.pos += NET_FRAME_HDR + len + NET_FRAME_TAG;
-	run.frames++;
+	run.msgs++;
 }
 
 static void on_down(void *ctx, struct net_conn *c, int reason)
@@ -131,12 +136,45 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The reference decoder: frame k is length u32 | payload | tag, the tag being the first 16
- * bytes of HMAC-SHA256(key, k u64 || length u32 || payload); the first frame that is too
- * long, incomplete or wrongly tagged ends the stream. */
-static struct expect reference(const uint8_t *p, size_t n, size_t max)
+/* The messages of an authentic payload[0..len) at stream offset base, each length u32 |
+ * message: NET_OK with them appended to want[] from *nmsgs on (*nmsgs moved past them), or
+ * NET_ERR_FRAME_BAD (none, or a length running past the payload) or NET_ERR_FRAME_SIZE (one
+ * above msg_max), *nmsgs then unchanged. */
+static int reference_msgs(const uint8_t *payload, size_t len, size_t base, size_t msg_max,
+			  size_t *nmsgs)
 {
-	struct expect e = {0, 0, NET_ERR_EOF};
+	size_t off = 0, k = *nmsgs;
+
+	if (len == 0)
+		return NET_ERR_FRAME_BAD;
+	while (off < len) {
+		uint64_t m;
+
+		if (len - off < 4)
+			return NET_ERR_FRAME_BAD;
+		m = fn_le(payload + off, 4);
+		if (m > len - off - 4)
+			return NET_ERR_FRAME_BAD;
+		if (m > msg_max)
+			return NET_ERR_FRAME_SIZE;
+		if (k >= want_cap)
+			abort(); /* cannot happen: want has room for one per 4 bytes */
+		want[k].off = base + off + 4;
+		want[k].len = (size_t)m;
+		k++;
+		off += 4 + (size_t)m;
+	}
+	*nmsgs = k;
+	return NET_OK;
+}
+
+/* The reference decoder: frame k is length u32 | payload | tag, the tag being the first 16
+ * bytes of HMAC-SHA256(key, k u64 || length u32 || payload), the payload one or more
+ * messages; the first frame that is too long, incomplete, wrongly tagged or not filled by
+ * its messages ends the stream. */
+static struct expect reference(const uint8_t *p, size_t n, size_t max, size_t msg_max)
+{
+	struct expect e = {0, 0, 0, 0, NET_ERR_EOF};
 
 	for (;;) {
 		size_t rem = n - e.end;
@@ -169,29 +207,58 @@ static struct expect reference(const uint8_t *p, size_t n, size_t max)
 			e.reason = NET_ERR_MAC;
 			return e;
 		}
+		e.ctr++;
+		i = reference_msgs(p + e.end + NET_FRAME_HDR, (size_t)len, e.end + NET_FRAME_HDR,
+				   msg_max, &e.msgs);
+		if (i != NET_OK) {
+			e.reason = i;
+			return e;
+		}
 		e.frames++;
 		e.end += NET_FRAME_HDR + (size_t)len + NET_FRAME_TAG;
 	}
 }
 
-/* net__frame_parse, frame after frame over the whole stream, agrees with the reference. */
-static void check_pure(const uint8_t *p, size_t n, size_t max, const struct expect *e)
+/* net__frame_parse and net__frame_next, frame after frame and message after message over
+ * the whole stream, agree with the reference. */
+static void check_pure(const uint8_t *p, size_t n, size_t max, size_t msg_max,
+		       const struct expect *e)
 {
-	size_t pos = 0;
+	size_t pos = 0, msgs = 0;
 	uint64_t ctr = 0;
 
 	for (;;) {
 		struct net__frame f;
 		int err = net__frame_parse(&pure_mac, ctr, max, p + pos, n - pos, &f);
 
+		if (err == NET_OK && f.payload != NULL) {
+			size_t off = 0;
+			if (f.len == 0)
+				err = NET_ERR_FRAME_BAD;
+			while (err == NET_OK && off < f.len) {
+				const uint8_t *m;
+				uint32_t mlen;
+				err = net__frame_next(f.payload, f.len, msg_max, &off, &m, &mlen);
+				if (err == NET_OK && (msgs >= e->msgs || want[msgs].len != mlen ||
+						      m != p + want[msgs].off))
+					abort();
+				msgs += err == NET_OK;
+			}
+			if (err != NET_OK) {
+				if (err != e->reason || pos != e->end || ctr + 1 != e->ctr)
+					abort();
+				return;
+			}
+		}
+
 		if (err != NET_OK) {
-			if (err != e->reason || pos != e->end || ctr != e->frames)
+			if (err != e->reason || pos != e->end || ctr != e->frames || msgs != e->msgs)
 				abort();
 			return;
 		}
 		if (f.payload == NULL) {
 			/* Incomplete: the end of the stream, cleanly between frames or not. */
-			if (f.size <= n - pos || pos != e->end || ctr != e->frames ||
+			if (f.size <= n - pos || pos != e->end || ctr != e->frames || msgs != e->msgs ||
 			    e->reason != (pos == n ? NET_ERR_EOF : NET_ERR_TRUNCATED))
 				abort();
 			if (f.size != (n - pos < NET_FRAME_HDR ? NET_FRAME_HDR
@@ -211,7 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct net *net = replica0.net;
 	const uint8_t *p = data + 1;
-	size_t n, max;
+	size_t n, max, msg_max;
 	struct expect e;
 	struct net_conn *c;
 	char detail[160];
@@ -224,9 +291,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run.stream = p;
 	run.size = n;
 	run.role = data[0] & 1 ? NET_ROLE_CLIENT : NET_ROLE_REPLICA;
-	max = run.role == NET_ROLE_CLIENT ? MAX_FRAME_CLIENT : MAX_FRAME;
-	e = reference(p, n, max);
-	check_pure(p, n, max, &e);
+	if (n / 4 + 1 > want_cap) {
+		free(want);
+		want_cap = n / 4 + 1;
+		want = malloc(want_cap * sizeof *want);
+		if (want == NULL)
+			abort();
+	}
+	msg_max = run.role == NET_ROLE_CLIENT ? MAX_FRAME_CLIENT : MAX_FRAME;
+	max = net__frame_max(msg_max);
+	e = reference(p, n, max, msg_max);
+	check_pure(p, n, max, msg_max, &e);
 
 	/* A responder connection, brought up as the end of the handshake does. */
 	fn_socketpair(fds);
@@ -241,7 +316,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	fn_drive(net, c, fds[1], p, n, fn_chunk(data[0] >> 1, n));
-	if (run.frames != e.frames || run.pos != e.end || c->ctr_in != e.frames)
+	if (run.msgs != e.msgs || c->ctr_in != e.ctr)
 		abort();
 	net__reap(net);
 	if (run.downs != 1 || run.down_reason != e.reason)

@@ -1,7 +1,8 @@
 /* test_net_attack.c: a raw socket misbehaves against a listening replica: garbage bytes,
  * a truncated hello, an oversized length prefix, a frame with a flipped MAC or payload bit,
- * a replayed frame, reordered frames. Each closes that connection with the right reason,
- * and the replica keeps serving a good peer afterwards. */
+ * a replayed frame, reordered frames, authentic frames whose messages do not fill them.
+ * Each closes that connection with the right reason, and the replica keeps serving a good
+ * peer afterwards. */
 #include "tests/unit/test_net_harness.h"
 
 struct fixture {
@@ -12,17 +13,25 @@ struct fixture {
 	struct h_raw r;
 };
 
-static void fixture_open(struct fixture *f)
+/* max_client: the replica's message limit for clients, 0 for the default. */
+static void fixture_open_limit(struct fixture *f, size_t max_client)
 {
 	struct net_config cfg;
 
 	f->loop = ev_loop_new(0);
 	h_config(&f->s, &cfg, NET_ROLE_REPLICA, 0);
+	if (max_client != 0)
+		cfg.limits.max_frame_client = max_client;
 	h_start(&f->s, f->loop, &cfg);
 	f->port = h_listen(&f->s);
 	ck_assert_int_eq(crypto_ed25519_generate(&f->k), 0);
 	h_raw_init(&f->r, &f->k, NET_ROLE_CLIENT, 0);
 	h_raw_connect(&f->r, f->port);
+}
+
+static void fixture_open(struct fixture *f)
+{
+	fixture_open_limit(f, 0);
 }
 
 /* The raw connection is closed by the replica, which logged `reason`; a good peer then
@@ -41,7 +50,7 @@ static void fixture_close(struct fixture *f, const char *reason)
 /* Handshake as a client and deliver one good frame, so the stream is known to work. */
 static void open_and_prove(struct fixture *f)
 {
-	uint8_t p[50], fr[50 + 20];
+	uint8_t p[50], fr[50 + 24];
 	size_t n;
 
 	h_raw_handshake(f->loop, &f->r, 0);
@@ -86,14 +95,14 @@ START_TEST(test_oversized_length_prefix)
 	h_raw_send(&f.r, hdr, sizeof hdr);
 	ck_assert(h_run_until_count(f.loop, &f.s.downs, 1));
 	ck_assert_int_eq(f.s.last_down, NET_ERR_FRAME_SIZE);
-	fixture_close(&f, "reason=\"frame too large\" detail=\"frame #1 length 4294967295, limit 2097152\"");
+	fixture_close(&f, "reason=\"frame too large\" detail=\"frame #1 length 4294967295, limit 2097156\"");
 }
 END_TEST
 
 static void tampered_frame(size_t bit_byte)
 {
 	struct fixture f;
-	uint8_t p[64], fr[64 + 20];
+	uint8_t p[64], fr[64 + 24];
 	size_t n;
 
 	fixture_open(&f);
@@ -105,25 +114,25 @@ static void tampered_frame(size_t bit_byte)
 	ck_assert(h_run_until_count(f.loop, &f.s.downs, 1));
 	ck_assert_int_eq(f.s.last_down, NET_ERR_MAC);
 	ck_assert_int_eq(f.s.frames, 1);
-	fixture_close(&f, "reason=\"bad frame MAC (altered, replayed, reordered or deleted frame)\" detail=\"frame #1 length 64\"");
+	fixture_close(&f, "reason=\"bad frame MAC (altered, replayed, reordered or deleted frame)\" detail=\"frame #1 length 68\"");
 }
 
 START_TEST(test_flipped_mac_bit)
 {
-	tampered_frame(4 + 64 + 7); /* a tag byte */
+	tampered_frame(4 + 4 + 64 + 7); /* a tag byte */
 }
 END_TEST
 
 START_TEST(test_flipped_payload_bit)
 {
-	tampered_frame(4 + 20);
+	tampered_frame(4 + 4 + 20);
 }
 END_TEST
 
 START_TEST(test_replayed_frame)
 {
 	struct fixture f;
-	uint8_t p[50], fr[50 + 20];
+	uint8_t p[50], fr[50 + 24];
 	size_t n;
 
 	fixture_open(&f);
@@ -135,14 +144,14 @@ START_TEST(test_replayed_frame)
 	ck_assert(h_run_until_count(f.loop, &f.s.downs, 1));
 	ck_assert_int_eq(f.s.last_down, NET_ERR_MAC);
 	ck_assert_int_eq(f.s.frames, 1);
-	fixture_close(&f, "reason=\"bad frame MAC (altered, replayed, reordered or deleted frame)\" detail=\"frame #1 length 50\"");
+	fixture_close(&f, "reason=\"bad frame MAC (altered, replayed, reordered or deleted frame)\" detail=\"frame #1 length 54\"");
 }
 END_TEST
 
 START_TEST(test_reordered_frames)
 {
 	struct fixture f;
-	uint8_t p[40], fr0[40 + 20], fr1[40 + 20];
+	uint8_t p[40], fr0[40 + 24], fr1[40 + 24];
 	size_t n0, n1;
 
 	fixture_open(&f);
@@ -156,14 +165,14 @@ START_TEST(test_reordered_frames)
 	ck_assert(h_run_until_count(f.loop, &f.s.downs, 1));
 	ck_assert_int_eq(f.s.last_down, NET_ERR_MAC);
 	ck_assert_int_eq(f.s.frames, 0);
-	fixture_close(&f, "detail=\"frame #0 length 40\"");
+	fixture_close(&f, "detail=\"frame #0 length 44\"");
 }
 END_TEST
 
 START_TEST(test_truncated_frame)
 {
 	struct fixture f;
-	uint8_t p[200], fr[200 + 20];
+	uint8_t p[200], fr[200 + 24];
 	size_t n;
 
 	fixture_open(&f);
@@ -175,7 +184,70 @@ START_TEST(test_truncated_frame)
 	ck_assert(h_run_until_count(f.loop, &f.s.downs, 1));
 	ck_assert_int_eq(f.s.last_down, NET_ERR_TRUNCATED);
 	ck_assert_int_eq(f.s.frames, 1);
-	fixture_close(&f, "reason=\"peer closed in the middle of a message\" detail=\"closed with 190 bytes of a frame\"");
+	fixture_close(&f, "reason=\"peer closed in the middle of a message\" detail=\"closed with 194 bytes of a frame\"");
+}
+END_TEST
+
+/* An authentic frame (right counter, right tag) whose payload is not a whole number of
+ * messages, or holds one above the client limit: the connection closes with reason and
+ * none of the frame's messages is delivered, not even the good ones before the bad. */
+static void bad_bundle(size_t max_client, const uint8_t *payload, uint32_t len, int reason,
+		       const char *detail)
+{
+	struct fixture f;
+	uint8_t *fr = malloc((size_t)len + 20);
+	size_t n;
+
+	ck_assert_ptr_nonnull(fr);
+	fixture_open_limit(&f, max_client);
+	open_and_prove(&f);
+	n = h_raw_frame_payload(&f.r, payload, len, fr);
+	h_raw_send(&f.r, fr, n);
+	free(fr);
+	ck_assert(h_run_until_count(f.loop, &f.s.downs, 1));
+	ck_assert_int_eq(f.s.last_down, reason);
+	ck_assert_int_eq(f.s.frames, 1); /* open_and_prove's message only */
+	fixture_close(&f, detail);
+}
+
+START_TEST(test_bundle_length_past_frame)
+{
+	static const uint8_t p[] = { 3, 0, 0, 0, 'a', 'b', 'c', 10, 0, 0, 0, 'x', 'y' };
+
+	bad_bundle(0, p, sizeof p, NET_ERR_FRAME_BAD,
+		   "reason=\"malformed frame (its messages do not fill it exactly)\" "
+		   "detail=\"frame #1: message at byte 7: length 10, frame 13 bytes, limit 2097152\"");
+}
+END_TEST
+
+START_TEST(test_bundle_short_tail)
+{
+	static const uint8_t p[] = { 1, 0, 0, 0, 'a', 0, 0 };
+
+	bad_bundle(0, p, sizeof p, NET_ERR_FRAME_BAD,
+		   "detail=\"frame #1: message at byte 5: length 0, frame 7 bytes, limit 2097152\"");
+}
+END_TEST
+
+START_TEST(test_empty_frame)
+{
+	bad_bundle(0, (const uint8_t *)"", 0, NET_ERR_FRAME_BAD,
+		   "reason=\"malformed frame (its messages do not fill it exactly)\" "
+		   "detail=\"frame #1 holds no message\"");
+}
+END_TEST
+
+/* Below NET_BUNDLE_MAX a frame can carry a message above a small client limit. */
+START_TEST(test_bundled_message_over_limit)
+{
+	uint8_t p[2 * NET_MSG_HDR + 10 + 1500];
+
+	memset(p, 'm', sizeof p);
+	memcpy(p, "\x0a\x00\x00\x00", 4);
+	memcpy(p + 14, "\xdc\x05\x00\x00", 4); /* 1500 */
+	bad_bundle(1000, p, sizeof p, NET_ERR_FRAME_SIZE,
+		   "reason=\"frame too large\" "
+		   "detail=\"frame #1: message at byte 14: length 1500, frame 1518 bytes, limit 1000\"");
 }
 END_TEST
 
@@ -259,6 +331,10 @@ static Suite *net_attack_suite(void)
 	tcase_add_test(tc, test_replayed_frame);
 	tcase_add_test(tc, test_reordered_frames);
 	tcase_add_test(tc, test_truncated_frame);
+	tcase_add_test(tc, test_bundle_length_past_frame);
+	tcase_add_test(tc, test_bundle_short_tail);
+	tcase_add_test(tc, test_empty_frame);
+	tcase_add_test(tc, test_bundled_message_over_limit);
 	tcase_add_test(tc, test_mutated_hellos);
 	tcase_add_test(tc, test_small_order_key);
 	suite_add_tcase(s, tc);

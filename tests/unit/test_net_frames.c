@@ -68,8 +68,13 @@ START_TEST(test_replicas_exchange)
 	ck_assert_int_eq(a.bad_payload + b.bad_payload, 0);
 
 	net_get_stats(a.net, &st);
-	ck_assert_uint_eq(st.frames_in, MANY + 1);
-	ck_assert_uint_eq(st.frames_out, MANY + 1);
+	/* Messages queued in one loop turn share frames. */
+	ck_assert_uint_eq(st.msgs_in, MANY + 1);
+	ck_assert_uint_eq(st.msgs_out, MANY + 1);
+	ck_assert_uint_ge(st.frames_in, 2);
+	ck_assert_uint_lt(st.frames_in, st.msgs_in);
+	ck_assert_uint_ge(st.frames_out, 2);
+	ck_assert_uint_lt(st.frames_out, st.msgs_out);
 	ck_assert_uint_eq(st.handshakes_ok, 1);
 	ck_assert_uint_eq(st.open, 1);
 	ck_assert_uint_eq(st.queued, 0);
@@ -196,6 +201,62 @@ START_TEST(test_accept_client_refuses)
 }
 END_TEST
 
+/* Send sizes[0..n) as messages numbered from *seq in one loop turn, run until a has them
+ * all, and return the frames they took. */
+static uint64_t turn_of_messages(struct ev_loop *loop, struct h_node *a, struct h_node *b,
+				 const size_t *sizes, int n, uint64_t *seq)
+{
+	static uint8_t buf[NET_BUNDLE_MAX + 100];
+	struct net_stats st0, st;
+	int want = a->frames + n;
+
+	net_get_stats(a->net, &st0);
+	for (int i = 0; i < n; i++) {
+		ck_assert_uint_le(sizes[i], sizeof buf);
+		h_fill(buf, sizes[i], (*seq)++);
+		ck_assert_int_eq(net_send(b->conn_of[0], buf, sizes[i]), NET_OK);
+	}
+	ck_assert(h_run_until_count(loop, &a->frames, want));
+	ck_assert_int_eq(a->bad_payload, 0); /* whole and in order */
+	net_get_stats(a->net, &st);
+	ck_assert_uint_eq(st.msgs_in - st0.msgs_in, (uint64_t)n);
+	return st.frames_in - st0.frames_in;
+}
+
+/* The messages of one loop turn to a peer share frames while the payload stays within
+ * NET_BUNDLE_MAX; a message that does not fit starts a new frame, and one larger than
+ * NET_BUNDLE_MAX has a frame of its own. */
+START_TEST(test_messages_share_frames)
+{
+	struct ev_loop *loop = ev_loop_new(0);
+	struct h_node a, b;
+	struct net_config ca, cb;
+	uint64_t seq = 0;
+	size_t sizes[100];
+
+	h_config(&a, &ca, NET_ROLE_REPLICA, 0);
+	h_start(&a, loop, &ca);
+	h_config(&b, &cb, NET_ROLE_REPLICA, 1);
+	h_start(&b, loop, &cb);
+	ck_assert_int_eq(net_connect(b.net, 0, "127.0.0.1", h_listen(&a)), NET_OK);
+	ck_assert(h_run_until_up(loop, &a, &b));
+
+	for (int i = 0; i < 100; i++)
+		sizes[i] = 1000;
+	ck_assert_uint_eq(turn_of_messages(loop, &a, &b, sizes, 3, &seq), 1);
+	/* 65 messages of 1000 bytes (+ 4 each) fit in 64 KiB, 66 do not. */
+	ck_assert_uint_eq(turn_of_messages(loop, &a, &b, sizes, 65, &seq), 1);
+	ck_assert_uint_eq(turn_of_messages(loop, &a, &b, sizes, 66, &seq), 2);
+	ck_assert_uint_eq(turn_of_messages(loop, &a, &b, sizes, 100, &seq), 2);
+	/* small, one above NET_BUNDLE_MAX, small: three frames. */
+	sizes[1] = NET_BUNDLE_MAX + 100;
+	ck_assert_uint_eq(turn_of_messages(loop, &a, &b, sizes, 3, &seq), 3);
+	h_stop(&b);
+	h_stop(&a);
+	ev_loop_destroy(loop);
+}
+END_TEST
+
 START_TEST(test_close_inside_on_frame)
 {
 	struct ev_loop *loop = ev_loop_new(0);
@@ -217,7 +278,8 @@ START_TEST(test_close_inside_on_frame)
 	ck_assert_int_eq(net_send(b.conn_of[0], p, sizeof p), NET_OK);
 	ck_assert(h_run_until_count(loop, &a.downs, 1));
 	ck_assert_int_eq(a.last_down, NET_ERR_SHUTDOWN);
-	ck_assert_int_eq(a.frames, 1); /* nothing is delivered after the close */
+	ck_assert_int_eq(a.frames, 1); /* nothing is delivered after the close, not even the
+					* second message of the same frame */
 	/* b's dial notices and reconnects. */
 	ck_assert(h_run_until_count(loop, &b.ups, 2));
 	h_stop(&b);
@@ -278,9 +340,9 @@ START_TEST(test_config_and_arguments)
 	}
 	h_stop(&other);
 
-	for (e = 0; e >= NET_ERR_SHUTDOWN; e--)
+	for (e = 0; e >= NET_ERR_FRAME_BAD; e--)
 		ck_assert_str_ne(net_strerror(e), "unknown net error");
-	ck_assert_str_eq(net_strerror(NET_ERR_SHUTDOWN - 1), "unknown net error");
+	ck_assert_str_eq(net_strerror(NET_ERR_FRAME_BAD - 1), "unknown net error");
 	ck_assert_str_eq(net_strerror(1), "unknown net error");
 	h_stop(&n);
 	net_close(NULL);
@@ -298,6 +360,7 @@ static Suite *net_frames_suite(void)
 	tcase_add_test(tc, test_max_frame_and_one_over);
 	tcase_add_test(tc, test_client_fresh_key);
 	tcase_add_test(tc, test_accept_client_refuses);
+	tcase_add_test(tc, test_messages_share_frames);
 	tcase_add_test(tc, test_close_inside_on_frame);
 	tcase_add_test(tc, test_config_and_arguments);
 	suite_add_tcase(s, tc);

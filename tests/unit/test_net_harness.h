@@ -477,7 +477,10 @@ static inline void h_raw_handshake(struct ev_loop *loop, struct h_raw *r, int co
 }
 
 /* Encode one frame as the raw peer's next frame into out (len + 20 bytes). */
-static inline size_t h_raw_frame(struct h_raw *r, const uint8_t *payload, uint32_t len, uint8_t *out)
+/* A frame whose payload is payload[0..len) as it is (messages already laid out, or not):
+ * out needs len + 20 bytes. */
+static inline size_t h_raw_frame_payload(struct h_raw *r, const uint8_t *payload, uint32_t len,
+					 uint8_t *out)
 {
 	uint8_t hdr[12];
 
@@ -485,9 +488,23 @@ static inline size_t h_raw_frame(struct h_raw *r, const uint8_t *payload, uint32
 	memcpy(out + 4, payload, len);
 	h_put_le(hdr, r->ctr_out, 8);
 	memcpy(hdr + 8, out, 4);
-	ck_assert_int_eq(crypto_hmac_tag(&r->mac_out, hdr, 12, payload, len, out + 4 + len, NET_FRAME_TAG), 0);
+	ck_assert_int_eq(crypto_hmac_tag(&r->mac_out, hdr, 12, out + 4, len, out + 4 + len, NET_FRAME_TAG), 0);
 	r->ctr_out++;
 	return 4 + (size_t)len + NET_FRAME_TAG;
+}
+
+/* A frame carrying the one message msg[0..len): out needs len + 24 bytes. */
+static inline size_t h_raw_frame(struct h_raw *r, const uint8_t *msg, uint32_t len, uint8_t *out)
+{
+	uint8_t *payload = malloc((size_t)len + NET_MSG_HDR);
+	size_t n;
+
+	ck_assert_ptr_nonnull(payload);
+	h_put_le(payload, len, 4);
+	memcpy(payload + NET_MSG_HDR, msg, len);
+	n = h_raw_frame_payload(r, payload, len + NET_MSG_HDR, out);
+	free(payload);
+	return n;
 }
 
 /* Predicate: the other end closed the raw socket (EOF or reset); drains pending input. */
