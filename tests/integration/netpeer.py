@@ -8,7 +8,7 @@
 #   netpeer.py garbage HOST PORT
 #   netpeer.py info HOST PORT GROUP EPOCH                  (client: INFO_REQ -> INFO)
 #   netpeer.py frame HOST PORT GROUP EPOCH KIND            (client, then a bad frame)
-#        KIND: malformed | wrongtype | badmac | oversize | huge
+#        KIND: malformed | wrongtype | badmac | badbundle | oversize | huge
 #   netpeer.py impostor HOST PORT GROUP EPOCH ID KEY.pem   (claims to be replica ID)
 import hashlib
 import hmac
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+NET_VERSION = 2     # net/net.h NET_PROTO_VERSION: a frame carries length-prefixed messages
 HELLO_LEN = 124
 SIG_LEN = 64
 TIMEOUT = 5.0
@@ -71,7 +72,12 @@ class Session:
         msg = struct.pack("<QI", ctr, length) + payload
         return hmac.new(key, msg, hashlib.sha256).digest()[:16]
 
-    def send(self, payload, bad_mac=False):
+    def send(self, message, bad_mac=False):
+        """One frame carrying the one message."""
+        self.send_payload(struct.pack("<I", len(message)) + message, bad_mac)
+
+    def send_payload(self, payload, bad_mac=False):
+        """One frame with this payload as it is (messages laid out or not)."""
         t = self.tag(self.k_out, self.ctr_out, payload)
         if bad_mac:
             t = bytes(b ^ 0xFF for b in t)
@@ -79,6 +85,16 @@ class Session:
         self.ctr_out += 1
 
     def recv(self):
+        """The first message of the next frame (a replica sends one message here)."""
+        payload = self.recv_payload()
+        if payload is None or len(payload) < 4:
+            return None
+        (m,) = struct.unpack("<I", payload[:4])
+        if m > len(payload) - 4:
+            raise RuntimeError("reply frame's message runs past it")
+        return payload[4:4 + m]
+
+    def recv_payload(self):
         self.sock.settimeout(TIMEOUT)
         hdr = recv_exact(self.sock, 4)
         if hdr is None:
@@ -98,7 +114,7 @@ def handshake(host, port, role, replica_id, group, epoch, identity):
     """Returns a Session, or None if the responder closed during the handshake."""
     s = socket.create_connection((host, port), timeout=TIMEOUT)
     eph = X25519PrivateKey.generate()
-    hello = (b"BWK1" + struct.pack("<HBBIQQ", 1, role, 0, replica_id, group, epoch) +
+    hello = (b"BWK1" + struct.pack("<HBBIQQ", NET_VERSION, role, 0, replica_id, group, epoch) +
              raw(eph.public_key()) + raw(identity.public_key()) + os.urandom(32))
     assert len(hello) == HELLO_LEN
     s.sendall(hello)
@@ -154,6 +170,9 @@ def cmd_frame(host, port, group, epoch, kind):
                   struct.pack("<QQ", 0, 1) + b"\x11" * 32)
     elif kind == "badmac":
         sess.send(header(INFO_REQ, SENDER_CLIENT, group, epoch), bad_mac=True)
+    elif kind == "badbundle":    # an authentic frame: an INFO_REQ, then a length past the end
+        info = header(INFO_REQ, SENDER_CLIENT, group, epoch)
+        sess.send_payload(struct.pack("<I", len(info)) + info + struct.pack("<I", 100) + b"x")
     elif kind == "oversize":     # above the client frame limit, below the replica one
         sess.sock.sendall(struct.pack("<I", 3 << 20) + b"\x00" * 1024)
     elif kind == "huge":         # a length prefix near 4 GiB

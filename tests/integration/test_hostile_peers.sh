@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_hostile_peers.sh: a replica refuses a peer presenting another group's replica key
 # (and logs why), and closes connections that send garbage before the handshake, or,
-# after it, malformed, wrong-type, badly MACed, oversized and near-4-GiB frames, while
+# after it, malformed, wrong-type, badly MACed, ill-bundled, oversized and near-4-GiB frames, while
 # it keeps serving (INFO and ordered PUTs) and does not crash.
 . "$(dirname "$0")/lib.sh"
 it_setup "${1:-build}"
@@ -33,13 +33,14 @@ peer impostor 127.0.0.1 "$port" "$((gid + 1))" 1 2 "$G/keys/replica2.key" ||
 	it_fail "a connection for another group id was accepted"
 
 peer garbage 127.0.0.1 "$port" || it_fail "garbage before the handshake was not refused"
-for kind in malformed wrongtype badmac oversize huge; do
+for kind in malformed wrongtype badmac badbundle oversize huge; do
 	peer frame 127.0.0.1 "$port" "$gid" 1 "$kind" || it_fail "$kind frame did not close the connection"
 	it_alive "$pid1" || it_fail "replica 1 died after a $kind frame"
 	peer info 127.0.0.1 "$port" "$gid" 1 >/dev/null || it_fail "replica 1 stopped serving after a $kind frame"
 done
 grep -q 'frame too large' "$G/run/replica1.log" || it_fail "oversized frames are not logged"
 grep -q 'bad frame MAC' "$G/run/replica1.log" || it_fail "bad MACs are not logged"
+grep -q 'malformed frame' "$G/run/replica1.log" || it_fail "malformed frames are not logged"
 
 drops_after=$(it_field "$G" 1 dropped)
 [ "${drops_after:-0}" -ge $((drops_before + 2)) ] ||
