@@ -26,6 +26,31 @@ const struct wire_limits wire_limits_default = {
 /* Body decoders read from the cursor and report every error through it (sticky), so a
  * decoder checks c->err only before it uses a value it has read. */
 
+/* A request's flags: known bits only; digest replies for read-only requests only, and a
+ * designated replier only with them (one encoding per meaning). */
+static int wire__req_flags_ok(uint32_t f)
+{
+	if ((f & ~(WIRE_REQ_READ_ONLY | WIRE_REQ_DIGEST_REPLIES | WIRE_REQ_REPLIER_MASK)) != 0)
+		return 0;
+	if (f & WIRE_REQ_DIGEST_REPLIES)
+		return (f & WIRE_REQ_READ_ONLY) != 0;
+	return (f & WIRE_REQ_REPLIER_MASK) == 0;
+}
+
+/* A reply's flags: known bits only; a digest reply answers a read-only request. */
+static int wire__reply_flags_ok(uint32_t f)
+{
+	if ((f & ~(WIRE_REPLY_READ_ONLY | WIRE_REPLY_DIGEST)) != 0)
+		return 0;
+	return !(f & WIRE_REPLY_DIGEST) || (f & WIRE_REPLY_READ_ONLY);
+}
+
+/* A digest reply's result is a digest. */
+static int wire__reply_result_ok(uint32_t f, uint32_t result_len)
+{
+	return !(f & WIRE_REPLY_DIGEST) || result_len == WIRE_DIGEST_LEN;
+}
+
 static int decode_hdr(const uint8_t *buf, size_t len, struct wire_hdr *h)
 {
 	if (len < WIRE_HDR_LEN)
@@ -92,7 +117,7 @@ static void get_request_body(struct wire_cursor *c, const struct wire_limits *li
 		wire__fail(c, WIRE_ERR_FIELD);
 	r->timestamp = wire__get64(c);
 	r->flags = wire__get32(c);
-	if (c->err == 0 && (r->flags & ~WIRE_REQ_READ_ONLY) != 0)
+	if (c->err == 0 && !wire__req_flags_ok(r->flags))
 		wire__fail(c, WIRE_ERR_FLAGS);
 	r->op = wire__getbytes(c, lim->max_op);
 	r->auth = wire__getbytes(c, lim->max_auth);
@@ -179,9 +204,11 @@ static void get_reply(struct wire_cursor *c, const struct wire_limits *lim, stru
 	if (c->err == 0 && r->lane >= lim->max_lanes)
 		wire__fail(c, WIRE_ERR_FIELD);
 	r->flags = wire__get32(c);
-	if (c->err == 0 && (r->flags & ~WIRE_REPLY_READ_ONLY) != 0)
+	if (c->err == 0 && !wire__reply_flags_ok(r->flags))
 		wire__fail(c, WIRE_ERR_FLAGS);
 	r->result = wire__getbytes(c, lim->max_result);
+	if (c->err == 0 && !wire__reply_result_ok(r->flags, r->result.len))
+		wire__fail(c, WIRE_ERR_FIELD);
 	r->extra = wire__getbytes(c, lim->max_result);
 }
 
@@ -558,11 +585,12 @@ static uint64_t body_len(const struct wire_msg *m, int *err)
 	const uint64_t list = 4u; /* a list's count */
 	switch (m->hdr.type) {
 	case WIRE_REQUEST:
-		if ((m->u.request.flags & ~WIRE_REQ_READ_ONLY) != 0)
+		if (!wire__req_flags_ok(m->u.request.flags))
 			break;
 		return wire__req_body_len(&m->u.request);
 	case WIRE_REPLY:
-		if ((m->u.reply.flags & ~WIRE_REPLY_READ_ONLY) != 0)
+		if (!wire__reply_flags_ok(m->u.reply.flags) ||
+		    !wire__reply_result_ok(m->u.reply.flags, m->u.reply.result.len))
 			break;
 		return 8u + 8u + WIRE_KEY_LEN + 4u + 4u + 4u + (uint64_t)m->u.reply.result.len + 4u +
 		       m->u.reply.extra.len;

@@ -131,3 +131,17 @@ void wire_null_digest(uint64_t group, uint64_t epoch, uint8_t out[WIRE_DIGEST_LE
 	const struct wire_batch null_batch = { 0, 0, { NULL, 0 } };
 	wire_batch_digest(group, epoch, &null_batch, out);
 }
+
+#define RESULT_DOMAIN "bulwark/result/v1"
+
+void wire_result_digest(const uint8_t *result, size_t len, uint8_t out[WIRE_DIGEST_LEN])
+{
+	struct crypto_sha256_ctx ctx = { NULL };
+
+	if (crypto_sha256_init(&ctx) != 0 ||
+	    crypto_sha256_update(&ctx, RESULT_DOMAIN, sizeof(RESULT_DOMAIN) - 1) != 0 ||
+	    (len > 0 && crypto_sha256_update(&ctx, result, len) != 0) ||
+	    crypto_sha256_final(&ctx, out) != 0)
+		memset(out, 0, WIRE_DIGEST_LEN);
+	crypto_sha256_free(&ctx);
+}

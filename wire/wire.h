@@ -83,6 +83,13 @@ struct wire_hdr {
 };
 
 #define WIRE_REQ_READ_ONLY 0x1u
+/* Read-only only: replicas other than the designated replier (flag bits 8..15, a replica
+ * id) answer with the result's digest (wire_result_digest) instead of a result of
+ * WIRE_REPLY_DIGEST_MIN bytes or more: one full result crosses the network, not n. */
+#define WIRE_REQ_DIGEST_REPLIES 0x2u
+#define WIRE_REQ_REPLIER_SHIFT 8u
+#define WIRE_REQ_REPLIER_MASK 0xff00u
+#define WIRE_REQ_REPLIER(flags) (((flags) & WIRE_REQ_REPLIER_MASK) >> WIRE_REQ_REPLIER_SHIFT)
 struct wire_request {
 	uint8_t client[WIRE_KEY_LEN]; /* client's Ed25519 public key */
 	uint32_t lane;                /* one of the key's independent request streams: the
@@ -102,6 +109,8 @@ struct wire_batch {
 };
 
 #define WIRE_REPLY_READ_ONLY 0x1u
+#define WIRE_REPLY_DIGEST 0x2u      /* result is wire_result_digest of the result (32 bytes) */
+#define WIRE_REPLY_DIGEST_MIN 33u   /* shorter results are always sent whole */
 struct wire_reply {
 	uint64_t view;
 	uint64_t timestamp;
@@ -342,6 +351,8 @@ void wire_batch_digest_of(uint64_t group, uint64_t epoch, uint64_t time, uint32_
 			  const uint8_t (*req_digests)[WIRE_DIGEST_LEN], uint8_t out[WIRE_DIGEST_LEN]);
 /* The digest of the null request (empty batch, time 0) that fills gaps in a new view. */
 void wire_null_digest(uint64_t group, uint64_t epoch, uint8_t out[WIRE_DIGEST_LEN]);
+/* SHA-256 over a domain string and a reply's result: what a digest reply carries. */
+void wire_result_digest(const uint8_t *result, size_t len, uint8_t out[WIRE_DIGEST_LEN]);
 
 const char *wire_type_name(uint8_t type);
 

@@ -43,6 +43,9 @@ struct bulwark__session {
 	uint64_t group, epoch;
 	int sign_requests;           /* client_auth = signatures */
 	int read_quorum_2f1;
+	uint64_t clock_now, clock_wall; /* bulwark__clock: as of loop iteration clock_iter */
+	unsigned int clock_iter;
+	int clock_valid;
 	uint32_t retrans_ms;         /* [client] timeout_ms */
 	uint32_t batch_max_bytes;    /* [group] batch_max_bytes: the largest request ordered */
 	struct crypto_ed25519_key key;

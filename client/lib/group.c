@@ -39,6 +39,23 @@ static uint64_t bulwark__wall_ms(void)
 	return bulwark__wall_us() / 1000u;
 }
 
+/* The clocks as of this loop iteration: read once per iteration, not per reply (a
+ * lane's replies and timers need milliseconds; libev's ev_now is as coarse). */
+static void bulwark__clock(struct bulwark__session *s, uint64_t *now, uint64_t *wall)
+{
+	unsigned int iter = ev_iteration(s->loop);
+
+	if (!s->clock_valid || s->clock_iter != iter) {
+		s->clock_now = bulwark__now_ms();
+		s->clock_wall = bulwark__wall_ms();
+		s->clock_iter = iter;
+		s->clock_valid = 1;
+	}
+	*now = s->clock_now;
+	if (wall != NULL)
+		*wall = s->clock_wall;
+}
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -101,7 +118,7 @@ static void bulwark__arm(struct bulwark_client *c)
 	c->armed = when;
 	if (!when)
 		return;
-	now = bulwark__now_ms();
+	bulwark__clock(s, &now, NULL);
 	ev_timer_set(&c->timer, when > now ? (double)(when - now) / 1000.0 : 0.0, 0.0);
 	ev_timer_start(s->loop, &c->timer);
 }
@@ -368,6 +385,7 @@ static int bulwark__machine_new(struct bulwark_client *c)
 	pc.timeout_ms = s->retrans_ms;
 	pc.first_timestamp = first;
 	pc.read_quorum_2f1 = s->read_quorum_2f1;
+	pc.digest_replies = 1; /* one full result per read, digests from the others */
 	pc.limits = &s->lim;
 	pc.auth.ctx = s;
 	pc.auth.authenticate = bulwark__authenticate;
@@ -490,8 +508,7 @@ static void bulwark__on_reply(struct bulwark_client *c, uint32_t id, const struc
 		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.type = PBFT_EV_MESSAGE;
-	ev.now = bulwark__now_ms();
-	ev.wall = bulwark__wall_ms();
+	bulwark__clock(s, &ev.now, &ev.wall);
 	ev.msg = m;
 	ev.from = id;
 	pbft_update_reset(&s->up);
@@ -965,7 +982,7 @@ encoded:
 	if (bulwark__batch_entry_len(s, c->op.len) > s->batch_max_bytes)
 		return BULWARK_ERR_TOO_BIG;
 
-	now = bulwark__now_ms();
+	bulwark__clock(s, &now, NULL);
 	c->op_type = kop.type;
 	c->done = done;
 	c->done_arg = arg;

@@ -1,6 +1,11 @@
 /* client.c: the PBFT client as a pure state machine: one outstanding request, f+1
  * matching replies (2f+1 for read-only, retried as ordered when that fails),
- * retransmission to all replicas with a doubling timeout, following the view. */
+ * retransmission to all replicas with a doubling timeout, following the view.
+ * Read-only requests may ask for digest replies (Castro and Liskov's optimisation): the
+ * designated replier sends the result, the others its digest, and the client accepts
+ * the result once the quorum's replies match it. A replier that fails to deliver one
+ * (silent, slow or lying) costs that request an ordered retry, and the lane names the
+ * next replica from then on. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +16,11 @@
 
 struct pbft__creply {
 	uint8_t set;
+	uint8_t have_dg;           /* dg holds the digest of a full result */
 	uint64_t view;
 	uint32_t flags;
-	struct wire_buf result;
+	struct wire_buf result;    /* the result, or its digest (WIRE_REPLY_DIGEST) */
+	uint8_t dg[WIRE_DIGEST_LEN];
 };
 
 struct pbft_client {
@@ -23,6 +30,8 @@ struct pbft_client {
 	uint64_t view;             /* believed current view */
 	int open;
 	int read_only;             /* the outstanding attempt is read-only */
+	int digests;               /* ... and asked for digest replies */
+	uint32_t replier;          /* the replica named to send the full result */
 	uint64_t ts;
 	struct wire_buf op;
 	uint64_t deadline;
@@ -57,6 +66,8 @@ int pbft_client_new(const struct pbft_client_config *cfg, struct pbft_client **o
 		return PBFT_ERR_ARG;
 	}
 	c->next_ts = cfg->first_timestamp ? cfg->first_timestamp : 1;
+	/* The client keys and lanes spread the full replies over the replicas. */
+	c->replier = (((uint32_t)cfg->key[0] | (uint32_t)cfg->key[1] << 8) + cfg->lane) % cfg->n;
 	wire_buf_init(&c->op);
 	wire_buf_init(&c->result);
 	wire_buf_init(&c->auth);
@@ -121,6 +132,8 @@ static int pbft__client_send(struct pbft_client *c, int to_all, struct pbft_upda
 	m.u.request.lane = c->cfg.lane;
 	m.u.request.timestamp = c->ts;
 	m.u.request.flags = c->read_only ? WIRE_REQ_READ_ONLY : 0;
+	if (c->read_only && c->digests)
+		m.u.request.flags |= WIRE_REQ_DIGEST_REPLIES | c->replier << WIRE_REQ_REPLIER_SHIFT;
 	m.u.request.op.p = c->op.p;
 	m.u.request.op.len = (uint32_t)c->op.len;
 	wire_request_digest(c->cfg.group, c->cfg.epoch, &m.u.request, digest);
@@ -153,6 +166,7 @@ static int pbft__client_attempt(struct pbft_client *c, uint64_t now, int read_on
 {
 	c->ts = c->next_ts++;
 	c->read_only = read_only;
+	c->digests = read_only && c->cfg.digest_replies;
 	c->backoff = 1;
 	c->deadline = now + c->cfg.timeout_ms;
 	pbft__client_clear(c);
@@ -185,10 +199,40 @@ static uint32_t pbft__client_quorum(const struct pbft_client *c)
 	return c->cfg.f + 1;
 }
 
-static int pbft__client_same(const struct pbft__creply *a, const struct pbft__creply *b)
+/* The digest a digest reply would carry for full reply a (computed once). */
+static const uint8_t *pbft__client_dg(struct pbft__creply *a)
 {
-	return a->flags == b->flags && a->result.len == b->result.len &&
-	       (a->result.len == 0 || memcmp(a->result.p, b->result.p, a->result.len) == 0);
+	if (!a->have_dg) {
+		wire_result_digest(a->result.p, a->result.len, a->dg);
+		a->have_dg = 1;
+	}
+	return a->dg;
+}
+
+/* Two replies agree: the same result, or a result and its digest (a digest stands only
+ * for a result a replica may digest, WIRE_REPLY_DIGEST_MIN bytes or more). */
+static int pbft__client_same(struct pbft__creply *a, struct pbft__creply *b)
+{
+	int da = (a->flags & WIRE_REPLY_DIGEST) != 0, db = (b->flags & WIRE_REPLY_DIGEST) != 0;
+
+	if (da == db)
+		return a->flags == b->flags && a->result.len == b->result.len &&
+		       (a->result.len == 0 || memcmp(a->result.p, b->result.p, a->result.len) == 0);
+	if (da) {
+		struct pbft__creply *t = a;
+		a = b;
+		b = t;
+	}
+	/* a is full, b a digest */
+	return (a->flags | WIRE_REPLY_DIGEST) == b->flags && a->result.len >= WIRE_REPLY_DIGEST_MIN &&
+	       memcmp(pbft__client_dg(a), b->result.p, WIRE_DIGEST_LEN) == 0;
+}
+
+/* The named replier failed this lane's read-only request: name the next one. */
+static void pbft__client_next_replier(struct pbft_client *c)
+{
+	if (c->digests)
+		c->replier = (c->replier + 1) % c->cfg.n;
 }
 
 static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev,
@@ -196,8 +240,10 @@ static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev
 {
 	const struct wire_msg *m = ev->msg;
 	const struct wire_reply *rp = &m->u.reply;
-	struct pbft__creply *slot;
-	uint32_t quorum = pbft__client_quorum(c), match = 0, replied = 0, best = 0;
+	struct pbft__creply *slot, *full = NULL;
+	uint32_t quorum = pbft__client_quorum(c), replied = 0, best = 0, accept = UINT32_MAX;
+	uint32_t allowed = c->read_only ? WIRE_REPLY_READ_ONLY | (c->digests ? WIRE_REPLY_DIGEST : 0) : 0;
+	int stuck = 0;
 	uint64_t minview = UINT64_MAX;
 
 	if (m->hdr.type != WIRE_REPLY || ev->from >= c->cfg.n || m->hdr.sender != ev->from ||
@@ -206,10 +252,11 @@ static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev
 	if (!c->open || rp->timestamp != c->ts || rp->lane != c->cfg.lane ||
 	    memcmp(rp->client, c->cfg.key, WIRE_KEY_LEN) != 0 ||
 	    ((rp->flags & WIRE_REPLY_READ_ONLY) != 0) != (c->read_only != 0) ||
-	    (rp->flags & ~(uint32_t)WIRE_REPLY_READ_ONLY))
+	    (rp->flags & ~allowed))
 		return 0;
 	slot = &c->rep[ev->from];
 	slot->set = 1;
+	slot->have_dg = 0;
 	slot->view = rp->view;
 	slot->flags = rp->flags;
 	wire_buf_reset(&slot->result);
@@ -218,29 +265,40 @@ static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev
 		slot->set = 0;
 		return PBFT_ERR_NOMEM;
 	}
+	/* Group the replies by agreement; a group of quorum size is accepted if it holds a
+	 * full result (with digest replies the named replier's, or a short one). */
 	for (uint32_t j = 0; j < c->cfg.n; j++) {
 		uint32_t same = 0;
+		struct pbft__creply *f = NULL;
 
 		if (!c->rep[j].set)
 			continue;
 		replied++;
 		for (uint32_t k = 0; k < c->cfg.n; k++) {
-			if (c->rep[k].set && pbft__client_same(&c->rep[j], &c->rep[k]))
-				same++;
+			if (!c->rep[k].set || (k != j && !pbft__client_same(&c->rep[j], &c->rep[k])))
+				continue;
+			same++;
+			if (!(c->rep[k].flags & WIRE_REPLY_DIGEST))
+				f = &c->rep[k];
 		}
 		if (same > best)
 			best = same;
-		if (pbft__client_same(&c->rep[j], slot)) {
-			match++;
-			if (c->rep[j].view < minview)
-				minview = c->rep[j].view;
+		if (same >= quorum && f == NULL)
+			stuck = 1;
+		if (same >= quorum && f != NULL && accept == UINT32_MAX) {
+			accept = j;
+			full = f;
 		}
 	}
-	if (match >= quorum) {
+	if (accept != UINT32_MAX) {
+		for (uint32_t k = 0; k < c->cfg.n; k++)
+			if (c->rep[k].set && (k == accept || pbft__client_same(&c->rep[accept], &c->rep[k])) &&
+			    c->rep[k].view < minview)
+				minview = c->rep[k].view;
 		/* Accepted. The lowest view among the matching replies is one a correct
 		 * replica is at or beyond: follow it. */
 		wire_buf_reset(&c->result);
-		wire_put_fixed(&c->result, slot->result.p, slot->result.len);
+		wire_put_fixed(&c->result, full->result.p, full->result.len);
 		if (wire_buf_error(&c->result))
 			return PBFT_ERR_NOMEM;
 		c->result_ts = c->ts;
@@ -250,8 +308,12 @@ static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev
 		c->deadline = 0;
 		return 1;
 	}
-	if (c->read_only && best + (c->cfg.n - replied) < quorum) {
-		/* The read-only replies can no longer agree: order it instead. */
+	if (c->read_only && (best + (c->cfg.n - replied) < quorum ||
+			     (stuck && c->rep[c->replier].set))) {
+		/* The read-only replies can no longer agree, or a quorum agrees on a digest
+		 * the named replier did not send the result of: order it instead. */
+		if (stuck)
+			pbft__client_next_replier(c);
 		return pbft__client_attempt(c, ev->now, 0, 1, up);
 	}
 	return 0;
@@ -270,6 +332,7 @@ int pbft_client_step(struct pbft_client *c, const struct pbft_event *ev, struct 
 	} else if (ev->type == PBFT_EV_TICK) {
 		if (c->open && c->deadline && ev->now >= c->deadline) {
 			if (c->read_only) {
+				pbft__client_next_replier(c);
 				rc = pbft__client_attempt(c, ev->now, 0, 1, up);
 			} else {
 				if (c->backoff < PBFT__CLIENT_MAX_BACKOFF)

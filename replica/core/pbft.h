@@ -313,6 +313,9 @@ struct pbft_client_config {
 	uint64_t timeout_ms;            /* retransmission timeout, doubles up to 8x */
 	uint64_t first_timestamp;       /* above any timestamp used before (e.g. wall clock us) */
 	int read_quorum_2f1;            /* 1: read-only needs 2f+1 matching (default) */
+	int digest_replies;             /* 1: read-only requests ask for digest replies, the
+					 * full result from one replica (chosen by key and
+					 * lane, the next after one fails to deliver it) */
 	const struct wire_limits *limits;
 	struct pbft_client_auth_ops auth;
 };

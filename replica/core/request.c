@@ -374,6 +374,14 @@ static int pbft__read_only(struct pbft *r, const struct wire_request *req, uint3
 		   (unsigned long long)req->timestamp, (unsigned long long)r->last_executed);
 	uint8_t cid[PBFT__CID_LEN];
 	pbft__cid(cid, req->client, req->lane);
+	/* Digest replies: only the replier the client named sends the result itself. */
+	if ((req->flags & WIRE_REQ_DIGEST_REPLIES) && WIRE_REQ_REPLIER(req->flags) != r->id &&
+	    r->scratch.len >= WIRE_REPLY_DIGEST_MIN) {
+		uint8_t dg[WIRE_DIGEST_LEN];
+		wire_result_digest(r->scratch.p, r->scratch.len, dg);
+		return pbft__send_reply(r, up, cid, r->view, req->timestamp,
+					WIRE_REPLY_READ_ONLY | WIRE_REPLY_DIGEST, dg, sizeof(dg));
+	}
 	return pbft__send_reply(r, up, cid, r->view, req->timestamp, WIRE_REPLY_READ_ONLY,
 				r->scratch.p, r->scratch.len);
 }
@@ -395,7 +403,8 @@ int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 		pbft__drop(r, "request forwarded by a non-member");
 		return PBFT_OK;
 	}
-	if (req->flags & ~(uint32_t)WIRE_REQ_READ_ONLY) {
+	if (req->flags & ~(uint32_t)(WIRE_REQ_READ_ONLY | WIRE_REQ_DIGEST_REPLIES |
+				     WIRE_REQ_REPLIER_MASK)) {
 		pbft__drop(r, "request with unknown flags");
 		return PBFT_OK;
 	}

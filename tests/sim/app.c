@@ -462,8 +462,13 @@ static int sim__execute_ro(void *ctx, const struct wire_request *req, struct wir
 	if (sim__parse(req->op, &code, &key, &val) != 0 || code != 'G') {
 		wire_put_fixed(result, "ERDONLY", 7);
 	} else {
+		/* The ordered GET's result, padding, its length: SIM_RO_RESULT bytes at least,
+		 * long enough for digest replies (tests/sim/check.c takes it apart). */
 		olen = sim__get_result(a, key, out);
 		wire_put_fixed(result, out, olen);
+		for (size_t i = olen + 1; i < SIM_RO_RESULT; i++)
+			wire_put_u8(result, (uint8_t)(0xa0 + i));
+		wire_put_u8(result, (uint8_t)olen);
 	}
 	return wire_buf_error(result) ? -1 : 0;
 }

@@ -274,8 +274,15 @@ void sim_byz_send(struct sim *s, struct sim_replica *r, int to_client, uint32_t 
 		if ((k & (SIM_BYZ_DIGEST | SIM_BYZ_GARBAGE)) && m.hdr.type == WIRE_REPLY &&
 		    sim_rng_chance(&s->rng, 0.5)) {
 			static const uint8_t lie[] = {'L', 'I', 'E'};
+			uint8_t dg[WIRE_DIGEST_LEN];
 			m.u.reply.result.p = lie;
 			m.u.reply.result.len = sizeof(lie);
+			if (m.u.reply.flags & WIRE_REPLY_DIGEST) {
+				/* A digest of nothing any replica computed. */
+				sim__random_bytes(s, dg, sizeof(dg));
+				m.u.reply.result.p = dg;
+				m.u.reply.result.len = sizeof(dg);
+			}
 			if (sim__encode(s, r, &m) == 0)
 				sim__send_scratch(s, r, 1, to);
 			/* The same lie again, its header naming another replica: only the

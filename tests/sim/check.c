@@ -234,6 +234,20 @@ static void sim__check_ro(struct sim *s, uint32_t client, uint64_t ts, const uin
 	k = sim_key_index(op + 2, op[1]);
 	if (k < 0)
 		return;
+	/* The GET result, padding, its length (SIM_RO_RESULT in app.c). */
+	size_t olen = rlen >= 1 ? res[rlen - 1] : 0;
+	if (rlen < 2 || olen + 1 > rlen) {
+		sim_fail(s, "SAFETY: client %u accepted a malformed read-only answer (%zu bytes, ts %" PRIu64 ")",
+			 client, rlen, ts);
+		return;
+	}
+	for (size_t i = olen; i + 1 < rlen; i++)
+		if (res[i] != (uint8_t)(0xa0 + i + 1)) {
+			sim_fail(s, "SAFETY: client %u accepted a read-only answer with altered padding (ts %" PRIu64 ")",
+				 client, ts);
+			return;
+		}
+	rlen = olen;
 	if (rlen == 1 && res[0] == 0)
 		return;
 	h = &s->keyhist[k];

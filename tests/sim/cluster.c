@@ -1034,6 +1034,7 @@ int sim_init(struct sim *s, const struct sim_scenario *sc, const struct sim_para
 		cc.timeout_ms = p->client_timeout_ms;
 		cc.first_timestamp = 1;
 		cc.read_quorum_2f1 = 1;
+		cc.digest_replies = p->digest_replies;
 		cc.limits = &s->limits;
 		cc.auth.ctx = cl;
 		cc.auth.authenticate = sim__authenticate;

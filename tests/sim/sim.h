@@ -98,6 +98,9 @@ struct sim_event *sim_queue_pop(struct sim_queue *q);
  * one, the state after a later write (cut); a process crash keeps everything. Checkpoint
  * snapshots are in memory (LevelDB snapshots) and vanish with any crash. */
 #define SIM_MAX_RESULT 64u
+/* A read-only GET answers the ordered GET's result, padding, and that result's length
+ * (a byte, last): at least this long, so that digest replies carry it (app.c). */
+#define SIM_RO_RESULT 48u
 
 struct sim_kv {
 	uint32_t klen, vlen;
@@ -369,6 +372,7 @@ struct sim_params {
 	int defer_writes;            /* 0: no replica, 1: every replica, 2: each at random
 				      * (seeded), writes executed batches at checkpoints */
 	int no_vcache;               /* verify every signature for real (--bench) */
+	int digest_replies;          /* clients ask read-only requests for digest replies */
 };
 
 /* Ed25519 verification is deterministic, and every replica verifies the same signed

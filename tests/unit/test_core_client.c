@@ -1,6 +1,7 @@
 /* test_core_client.c: the client machine (f+1 matching replies, a lone wrong reply
  * ignored, duplicates from one replica not counted, retransmission to all with a
- * doubling timeout) and read-only requests with their fallback to ordering. */
+ * doubling timeout), read-only requests with their fallback to ordering, and digest
+ * replies (one replica sends the result, the others its digest). */
 #include "tests/unit/test_core_harness.h"
 
 static struct h H;
@@ -145,6 +146,195 @@ START_TEST(t_read_only_fallback_on_mismatch)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- digest replies */
+#define LONG_VALUE "0123456789abcdefghijklmnopqrstuvwxyzABCDEF" /* 42 bytes: digested */
+
+/* Client 0 again, asking read-only requests for digest replies if on. Returns the
+ * replica it names first (from its key and lane 0). */
+static uint32_t make_client0(int on)
+{
+	struct pbft_client_config cc;
+	const uint8_t *k = H.keys.cli[0].pub;
+
+	pbft_client_free(H.c[0]);
+	memset(&cc, 0, sizeof(cc));
+	cc.n = H_N;
+	cc.f = H_F;
+	cc.group = H_GROUP;
+	cc.epoch = H_EPOCH;
+	memcpy(cc.key, k, WIRE_KEY_LEN);
+	cc.timeout_ms = 500;
+	cc.first_timestamp = 100;
+	cc.read_quorum_2f1 = 1;
+	cc.digest_replies = on;
+	cc.auth.ctx = &H.aux[0];
+	cc.auth.authenticate = h_client_auth;
+	ck_assert_int_eq(pbft_client_new(&cc, &H.c[0]), 0);
+	return ((uint32_t)k[0] | (uint32_t)k[1] << 8) % H_N;
+}
+
+static uint32_t digest_client(void)
+{
+	return make_client0(1);
+}
+
+/* What the filter saw: read-only requests' named repliers, digest and full replies. */
+static struct {
+	uint32_t replier[16], nreq;
+	uint32_t digests, fulls;
+	uint32_t drop_from; /* drop the replies of this replica (H_N: none) */
+} seen;
+
+static int watch(struct h *h, const struct h_msg *m, const struct wire_msg *dm)
+{
+	(void)h;
+	if (dm->hdr.type == WIRE_REQUEST && (dm->u.request.flags & WIRE_REQ_DIGEST_REPLIES) &&
+	    m->from == WIRE_SENDER_CLIENT && m->to == 0 && seen.nreq < 16)
+		seen.replier[seen.nreq++] = WIRE_REQ_REPLIER(dm->u.request.flags);
+	if (dm->hdr.type != WIRE_REPLY || !(dm->u.reply.flags & WIRE_REPLY_READ_ONLY))
+		return 0;
+	if (m->from == seen.drop_from)
+		return 1;
+	if (dm->u.reply.flags & WIRE_REPLY_DIGEST)
+		seen.digests++;
+	else
+		seen.fulls++;
+	return 0;
+}
+
+static void watch_start(uint32_t drop_from)
+{
+	memset(&seen, 0, sizeof(seen));
+	seen.drop_from = drop_from;
+	H.filter = watch;
+}
+
+/* The named replier sends the result, the three others its digest; a short result is
+ * sent whole by all. Reads stay unordered. */
+START_TEST(t_digest_replies)
+{
+	uint32_t rep = digest_client();
+	uint64_t seqs, ts;
+
+	ck_assert(h_do(&H, 0, "k=" LONG_VALUE, 0, 2000));
+	ck_assert(h_do(&H, 0, "s=short", 0, 2000));
+	seqs = h_status(&H, 0).last_executed;
+	watch_start(H_N);
+	ck_assert(h_do(&H, 0, "k", 1, 2000));
+	ck_assert_str_eq(h_result(&H, 0), LONG_VALUE);
+	ck_assert_uint_eq(seen.nreq, 1);
+	ck_assert_uint_eq(seen.replier[0], rep);
+	ck_assert_uint_eq(seen.fulls, 1);
+	ck_assert_uint_ge(seen.digests, 2);
+	ck_assert_uint_eq(h_status(&H, 0).last_executed, seqs);
+	pbft_client_result(H.c[0], &ts);
+	ck_assert_uint_eq(ts, 102);
+	watch_start(H_N);
+	ck_assert(h_do(&H, 0, "s", 1, 2000));
+	ck_assert_str_eq(h_result(&H, 0), "short");
+	ck_assert_uint_eq(seen.digests, 0);
+	ck_assert_uint_eq(h_status(&H, 0).last_executed, seqs);
+}
+END_TEST
+
+/* The named replier answers from a forged state: the others' digests agree with each
+ * other, not with its result. The client orders the read at once (the right value) and
+ * names the next replica from then on. */
+START_TEST(t_digest_replier_lies)
+{
+	uint32_t rep = digest_client();
+	uint64_t t0, ts;
+
+	ck_assert(h_do(&H, 0, "k=" LONG_VALUE, 0, 2000));
+	h_set(&H.app[rep].st, "k", "forged-forged-forged-forged-forged-forged");
+	watch_start(H_N);
+	t0 = H.now;
+	h_invoke(&H, 0, "k", 1);
+	h_run(&H, 1000000);
+	ck_assert(H.cdone[0]);
+	ck_assert_uint_eq(H.now, t0); /* no timeout waited */
+	ck_assert_str_eq(h_result(&H, 0), LONG_VALUE);
+	pbft_client_result(H.c[0], &ts);
+	ck_assert_uint_eq(ts, 102); /* the ordered retry */
+	h_set(&H.app[rep].st, "k", LONG_VALUE);
+	ck_assert(h_do(&H, 0, "k", 1, 2000));
+	ck_assert_uint_eq(seen.nreq, 2);
+	ck_assert_uint_eq(seen.replier[1], (rep + 1) % H_N);
+}
+END_TEST
+
+/* The named replier is silent: a quorum of digests is not a result. After the timeout
+ * the read is ordered, and the next read names the next replica. */
+START_TEST(t_digest_replier_silent)
+{
+	uint32_t rep = digest_client();
+	uint64_t ts;
+
+	ck_assert(h_do(&H, 0, "k=" LONG_VALUE, 0, 2000));
+	watch_start(rep);
+	ck_assert(h_do(&H, 0, "k", 1, 5000));
+	ck_assert_str_eq(h_result(&H, 0), LONG_VALUE);
+	pbft_client_result(H.c[0], &ts);
+	ck_assert_uint_eq(ts, 102);
+	ck_assert_uint_eq(seen.fulls, 0);
+	ck_assert_uint_ge(seen.digests, 3);
+	watch_start(H_N);
+	ck_assert(h_do(&H, 0, "k", 1, 2000));
+	ck_assert_uint_eq(seen.replier[0], (rep + 1) % H_N);
+	ck_assert_uint_eq(seen.fulls, 1);
+}
+END_TEST
+
+/* Crafted replies: a digest never stands for a result too short to be digested, nor for
+ * a result it is not the digest of; a full reply from any replica completes the quorum. */
+static int feed_digest(uint32_t from, uint64_t ts, const uint8_t dg[WIRE_DIGEST_LEN])
+{
+	return h_feed_reply_bytes(&H, H.c[0], from, 0, ts, 0, WIRE_REPLY_READ_ONLY | WIRE_REPLY_DIGEST,
+				  dg, WIRE_DIGEST_LEN);
+}
+
+START_TEST(t_digest_matching_rules)
+{
+	uint8_t dg[WIRE_DIGEST_LEN], shortdg[WIRE_DIGEST_LEN], wrong[WIRE_DIGEST_LEN];
+	uint64_t ts = 100;
+
+
+	(void)digest_client();
+	wire_result_digest((const uint8_t *)LONG_VALUE, strlen(LONG_VALUE), dg);
+	wire_result_digest((const uint8_t *)"short", 5, shortdg);
+	memcpy(wrong, dg, sizeof(wrong));
+	wrong[0] ^= 1;
+	pbft_update_reset(&H.up);
+	ck_assert_int_eq(pbft_client_invoke(H.c[0], H.now, (const uint8_t *)"k", 1, 1, &H.up), 0);
+	/* A digest of "short" (no replica may digest it) and "short" itself: no match
+	 * (2 groups of one, and two replies still to come: not given up yet). */
+	ck_assert_int_eq(feed_digest(0, ts, shortdg), 0);
+	ck_assert_int_eq(feed_reply(1, ts, WIRE_REPLY_READ_ONLY, "short", 0), 0);
+	/* 0 changes its answer to LONG_VALUE's digest, 2 agrees, 3 sends the value: 2f+1 = 3
+	 * agree and one of them is the value. */
+	ck_assert_int_eq(feed_digest(0, ts, dg), 0);
+	ck_assert_int_eq(feed_digest(2, ts, dg), 0);
+	ck_assert_int_eq(feed_reply(3, ts, WIRE_REPLY_READ_ONLY, LONG_VALUE, 0), 1);
+	ck_assert_str_eq(h_result(&H, 0), LONG_VALUE);
+	/* A digest that is not the value's does not count for it: 1, 2, 3 agree again only
+	 * once 1 sends the right one. */
+	pbft_update_reset(&H.up);
+	ck_assert_int_eq(pbft_client_invoke(H.c[0], H.now, (const uint8_t *)"k", 1, 1, &H.up), 0);
+	ck_assert_int_eq(feed_digest(1, ts + 1, wrong), 0);
+	ck_assert_int_eq(feed_digest(2, ts + 1, dg), 0);
+	ck_assert_int_eq(feed_reply(3, ts + 1, WIRE_REPLY_READ_ONLY, LONG_VALUE, 0), 0);
+	ck_assert_int_eq(feed_digest(1, ts + 1, dg), 1);
+	/* A client that did not ask for digest replies does not count one at all. */
+	(void)make_client0(0);
+	pbft_update_reset(&H.up);
+	ck_assert_int_eq(pbft_client_invoke(H.c[0], H.now, (const uint8_t *)"k", 1, 1, &H.up), 0);
+	ck_assert_int_eq(feed_digest(0, ts, dg), 0);
+	ck_assert_int_eq(feed_reply(1, ts, WIRE_REPLY_READ_ONLY, LONG_VALUE, 0), 0);
+	ck_assert_int_eq(feed_reply(2, ts, WIRE_REPLY_READ_ONLY, LONG_VALUE, 0), 0);
+	ck_assert_int_eq(feed_reply(3, ts, WIRE_REPLY_READ_ONLY, LONG_VALUE, 0), 1);
+}
+END_TEST
+
 START_TEST(t_client_config_checked)
 {
 	struct pbft_client_config cc;
@@ -175,6 +365,10 @@ static Suite *core_client_suite(void)
 	tcase_add_test(tc, t_read_only);
 	tcase_add_test(tc, t_read_only_fallback_on_timeout);
 	tcase_add_test(tc, t_read_only_fallback_on_mismatch);
+	tcase_add_test(tc, t_digest_replies);
+	tcase_add_test(tc, t_digest_replier_lies);
+	tcase_add_test(tc, t_digest_replier_silent);
+	tcase_add_test(tc, t_digest_matching_rules);
 	tcase_add_test(tc, t_client_config_checked);
 	suite_add_tcase(s, tc);
 	return s;

@@ -855,8 +855,9 @@ static H_UNUSED void h_hdr(struct wire_hdr *hd, uint8_t type, uint32_t sender)
 /* Feed client machine c (of client 0's key) a REPLY from replica `from` with view, ts,
  * lane, flags and result res, encoded and decoded as the wire would. Returns
  * pbft_client_step's result; the update is left in h->up. */
-static H_UNUSED int h_feed_reply(struct h *h, struct pbft_client *c, uint32_t from, uint64_t view,
-				 uint64_t ts, uint32_t lane, uint32_t flags, const char *res)
+static H_UNUSED int h_feed_reply_bytes(struct h *h, struct pbft_client *c, uint32_t from,
+				       uint64_t view, uint64_t ts, uint32_t lane, uint32_t flags,
+				       const uint8_t *res, size_t len)
 {
 	struct wire_msg m, d;
 	struct wire_buf b;
@@ -870,8 +871,8 @@ static H_UNUSED int h_feed_reply(struct h *h, struct pbft_client *c, uint32_t fr
 	memcpy(m.u.reply.client, h->keys.cli[0].pub, WIRE_KEY_LEN);
 	m.u.reply.lane = lane;
 	m.u.reply.flags = flags;
-	m.u.reply.result.p = (const uint8_t *)res;
-	m.u.reply.result.len = (uint32_t)strlen(res);
+	m.u.reply.result.p = res;
+	m.u.reply.result.len = (uint32_t)len;
 	wire_buf_init(&b);
 	ck_assert_int_eq(wire_encode(&b, &m), 0);
 	ck_assert_int_eq(wire_decode(b.p, b.len, NULL, &d), 0);
@@ -884,6 +885,13 @@ static H_UNUSED int h_feed_reply(struct h *h, struct pbft_client *c, uint32_t fr
 	rc = pbft_client_step(c, &ev, &h->up);
 	wire_buf_free(&b);
 	return rc;
+}
+
+static H_UNUSED int h_feed_reply(struct h *h, struct pbft_client *c, uint32_t from, uint64_t view,
+				 uint64_t ts, uint32_t lane, uint32_t flags, const char *res)
+{
+	return h_feed_reply_bytes(h, c, from, view, ts, lane, flags, (const uint8_t *)res,
+				  strlen(res));
 }
 
 #endif

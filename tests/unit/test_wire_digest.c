@@ -121,6 +121,30 @@ START_TEST(test_null_pinned)
 }
 END_TEST
 
+/* A digest reply's result: SHA-256("bulwark/result/v1" || result), empty result too. */
+START_TEST(test_result_digest)
+{
+	static const char dom[] = "bulwark/result/v1";
+	uint8_t d[WIRE_DIGEST_LEN], want[WIRE_DIGEST_LEN], pre[sizeof(dom) - 1 + 40];
+	uint8_t res[40];
+
+	for (size_t i = 0; i < sizeof(res); i++)
+		res[i] = (uint8_t)(3 * i + 1);
+	memcpy(pre, dom, sizeof(dom) - 1);
+	memcpy(pre + sizeof(dom) - 1, res, sizeof(res));
+	wire_result_digest(res, sizeof(res), d);
+	crypto_sha256(pre, sizeof(pre), want);
+	ck_assert_mem_eq(d, want, WIRE_DIGEST_LEN);
+	wire_result_digest(NULL, 0, d);
+	crypto_sha256(pre, sizeof(dom) - 1, want);
+	ck_assert_mem_eq(d, want, WIRE_DIGEST_LEN);
+	res[39] ^= 1;
+	wire_result_digest(res, sizeof(res), d);
+	crypto_sha256(pre, sizeof(pre), want);
+	ck_assert(memcmp(d, want, WIRE_DIGEST_LEN) != 0);
+}
+END_TEST
+
 static int req_differs(uint64_t group, uint64_t epoch, const struct wire_request *r,
 		       const uint8_t base[WIRE_DIGEST_LEN])
 {
@@ -346,6 +370,7 @@ static Suite *wire_digest_suite(void)
 	tcase_add_test(tc, test_batch_every_field);
 	tcase_add_test(tc, test_batch_digest_of);
 	tcase_add_test(tc, test_decode_digests);
+	tcase_add_test(tc, test_result_digest);
 	suite_add_tcase(s, tc);
 	return s;
 }

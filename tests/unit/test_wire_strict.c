@@ -387,6 +387,40 @@ START_TEST(test_body_flags)
 	ck_assert_int_eq(dec_buf(&b, NULL), WIRE_ERR_FIELD);
 	b.p[off] ^= WIRE_REQ_READ_ONLY;
 	ck_assert_int_eq(dec_buf(&b, NULL), 0);
+
+	/* Digest replies: a read-only request may ask for them and name its replier (any
+	 * byte: the replica compares it with its id); a digest reply answers a read-only
+	 * request with exactly a digest. */
+	struct wire_msg m = { .hdr = hdr(WIRE_REQUEST) };
+	struct wire_msg got;
+	m.u.request.timestamp = 1;
+	m.u.request.flags = WIRE_REQ_READ_ONLY | WIRE_REQ_DIGEST_REPLIES | (200u << WIRE_REQ_REPLIER_SHIFT);
+	put_msg(&b, &m);
+	ck_assert_int_eq(wire_decode(b.p, b.len, &wire_limits_default, &got), 0);
+	ck_assert_uint_eq(WIRE_REQ_REPLIER(got.u.request.flags), 200);
+	m.u.request.flags = WIRE_REQ_DIGEST_REPLIES | (1u << WIRE_REQ_REPLIER_SHIFT);
+	ck_assert_int_eq(wire_encode(&b, &m), WIRE_ERR_FLAGS); /* not read-only */
+	m.u.request.flags = WIRE_REQ_READ_ONLY | (1u << WIRE_REQ_REPLIER_SHIFT);
+	ck_assert_int_eq(wire_encode(&b, &m), WIRE_ERR_FLAGS); /* a replier without digests */
+	uint8_t dg[WIRE_DIGEST_LEN] = { 7 };
+	m = (struct wire_msg){ .hdr = hdr(WIRE_REPLY) };
+	m.u.reply.flags = WIRE_REPLY_READ_ONLY | WIRE_REPLY_DIGEST;
+	m.u.reply.result = (struct wire_bytes){ dg, WIRE_DIGEST_LEN };
+	put_msg(&b, &m);
+	ck_assert_int_eq(wire_decode(b.p, b.len, &wire_limits_default, &got), 0);
+	ck_assert_uint_eq(got.u.reply.result.len, WIRE_DIGEST_LEN);
+	/* The result length field follows the flags: 31 bytes and the frame shortened. */
+	size_t rlen_off = WIRE_HDR_LEN + 8 + 8 + WIRE_KEY_LEN + 4 + 4;
+	b.p[rlen_off] = WIRE_DIGEST_LEN - 1;
+	memmove(b.p + rlen_off + 4 + WIRE_DIGEST_LEN - 1, b.p + rlen_off + 4 + WIRE_DIGEST_LEN,
+		b.len - (rlen_off + 4 + WIRE_DIGEST_LEN));
+	b.len--;
+	ck_assert_int_eq(dec_buf(&b, NULL), WIRE_ERR_FIELD);
+	m.u.reply.result.len = 5;
+	ck_assert_int_eq(wire_encode(&b, &m), WIRE_ERR_FLAGS);
+	m.u.reply.flags = WIRE_REPLY_DIGEST;
+	m.u.reply.result.len = WIRE_DIGEST_LEN;
+	ck_assert_int_eq(wire_encode(&b, &m), WIRE_ERR_FLAGS); /* not read-only */
 	wire_buf_free(&b);
 }
 END_TEST
