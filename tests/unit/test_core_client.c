@@ -157,18 +157,8 @@ static uint32_t make_client0(int on)
 	const uint8_t *k = H.keys.cli[0].pub;
 
 	pbft_client_free(H.c[0]);
-	memset(&cc, 0, sizeof(cc));
-	cc.n = H_N;
-	cc.f = H_F;
-	cc.group = H_GROUP;
-	cc.epoch = H_EPOCH;
-	memcpy(cc.key, k, WIRE_KEY_LEN);
-	cc.timeout_ms = 500;
-	cc.first_timestamp = 100;
-	cc.read_quorum_2f1 = 1;
+	h_client_config(&H, 0, &cc);
 	cc.digest_replies = on;
-	cc.auth.ctx = &H.aux[0];
-	cc.auth.authenticate = h_client_auth;
 	ck_assert_int_eq(pbft_client_new(&cc, &H.c[0]), 0);
 	return ((uint32_t)k[0] | (uint32_t)k[1] << 8) % H_N;
 }

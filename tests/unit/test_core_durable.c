@@ -682,19 +682,9 @@ static struct pbft_client *lane_client(uint32_t lane, const struct wire_limits *
 	struct pbft_client_config cc;
 	struct pbft_client *c = NULL;
 
-	memset(&cc, 0, sizeof(cc));
-	cc.n = H_N;
-	cc.f = H_F;
-	cc.group = H_GROUP;
-	cc.epoch = H_EPOCH;
-	memcpy(cc.key, H.keys.cli[0].pub, WIRE_KEY_LEN);
+	h_client_config(&H, 0, &cc);
 	cc.lane = lane;
-	cc.timeout_ms = 500;
-	cc.first_timestamp = 100;
-	cc.read_quorum_2f1 = 1;
 	cc.limits = lim;
-	cc.auth.ctx = &H.aux[0];
-	cc.auth.authenticate = h_client_auth;
 	*rc = pbft_client_new(&cc, &c);
 	return c;
 }

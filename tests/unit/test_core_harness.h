@@ -722,6 +722,23 @@ static H_UNUSED void h_start(struct h *h, uint32_t i)
 	wire_buf_free(&b);
 }
 
+/* The config of client c's machine: its key, lane 0, the harness's group, a 500 ms
+ * timeout, timestamps from 100, 2f+1 for reads, no digest replies. */
+static H_UNUSED void h_client_config(struct h *h, uint32_t c, struct pbft_client_config *cc)
+{
+	memset(cc, 0, sizeof(*cc));
+	cc->n = H_N;
+	cc->f = H_F;
+	cc->group = H_GROUP;
+	cc->epoch = H_EPOCH;
+	memcpy(cc->key, h->keys.cli[c].pub, WIRE_KEY_LEN);
+	cc->timeout_ms = 500;
+	cc->first_timestamp = 100;
+	cc->read_quorum_2f1 = 1;
+	cc->auth.ctx = &h->aux[c];
+	cc->auth.authenticate = h_client_auth;
+}
+
 static H_UNUSED void h_init(struct h *h)
 {
 	memset(h, 0, sizeof(*h));
@@ -745,17 +762,7 @@ static H_UNUSED void h_init(struct h *h)
 		ck_assert_int_eq(crypto_ed25519_from_seed(&h->keys.cli[c], seed), 0);
 		h->aux[c].keys = &h->keys;
 		h->aux[c].id = c;
-		memset(&cc, 0, sizeof(cc));
-		cc.n = H_N;
-		cc.f = H_F;
-		cc.group = H_GROUP;
-		cc.epoch = H_EPOCH;
-		memcpy(cc.key, h->keys.cli[c].pub, 32);
-		cc.timeout_ms = 500;
-		cc.first_timestamp = 100;
-		cc.read_quorum_2f1 = 1;
-		cc.auth.ctx = &h->aux[c];
-		cc.auth.authenticate = h_client_auth;
+		h_client_config(h, c, &cc);
 		ck_assert_int_eq(pbft_client_new(&cc, &h->c[c]), 0);
 	}
 }
