@@ -505,6 +505,10 @@ static int sim__checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_L
 	/* Deferring, the batches since the last checkpoint are written now (one write). */
 	if (a->defer && a->written.last_executed != a->last_executed)
 		sim__app_wrote(a);
+	/* bulwarkd syncs the state here (store_checkpoint), before the records below the
+	 * checkpoint can go; with one write order the next records sync did it. */
+	if (sim_replica_split_disk(s, a->id))
+		sim_replica_sync(s, a->id);
 	if (sim_app_root(a, digest) != 0)
 		return -1;
 	sn = sim__snap_find(a, seq);

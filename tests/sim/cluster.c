@@ -315,12 +315,23 @@ static int sim__journal_keep(struct sim_store *st, uint32_t upto)
 
 /* Until the next sync, a machine crash keeps the first cut unsynced writes: none (the
  * page cache lost, as the core must expect) in 2 of 5 cases, else 1, 2 or 3 of them. */
-static void sim__disk_draw_cut(struct sim_store *st)
+static uint32_t sim__disk_draw(struct sim_store *st)
 {
 	uint64_t x = sim_rng_below(&st->rng, 5);
 
-	st->cut = x < 2 ? 0 : (uint32_t)(x - 1);
+	return x < 2 ? 0 : (uint32_t)(x - 1);
+}
+
+static void sim__disk_draw_cut(struct sim_store *st)
+{
+	st->cut = sim__disk_draw(st);
 	st->writes = 0;
+}
+
+static void sim__disk_draw_app_cut(struct sim_store *st)
+{
+	st->app_cut = sim__disk_draw(st);
+	st->app_writes = 0;
 }
 
 /* One more unsynced write, after the records and app writes before it. */
@@ -341,15 +352,45 @@ static int sim__disk_sync(struct sim_replica *r)
 	return rc;
 }
 
+/* Split disk: a synced records write makes the records log durable, nothing else. */
+static int sim__disk_records_sync(struct sim_replica *r)
+{
+	int rc = sim__journal_keep(&r->store, UINT32_MAX);
+
+	sim__disk_draw_cut(&r->store);
+	return rc;
+}
+
 void sim_replica_app_wrote(struct sim *s, uint32_t replica)
 {
-	sim__disk_wrote(&s->rep[replica]);
+	struct sim_replica *r = &s->rep[replica];
+
+	if (!r->store.split) {
+		sim__disk_wrote(r);
+		return;
+	}
+	r->store.app_writes++;
+	if (r->store.app_writes == r->store.app_cut)
+		sim_app_take_cut(&r->app);
 }
 
 void sim_replica_sync(struct sim *s, uint32_t replica)
 {
-	if (sim__disk_sync(&s->rep[replica]) != 0)
+	struct sim_replica *r = &s->rep[replica];
+
+	if (r->store.split) {
+		/* The app's file (LevelDB) only. */
+		sim_app_synced(&r->app);
+		sim__disk_draw_app_cut(&r->store);
+		return;
+	}
+	if (sim__disk_sync(r) != 0)
 		sim_fail(s, "out of memory in the store");
+}
+
+int sim_replica_split_disk(const struct sim *s, uint32_t replica)
+{
+	return s->rep[replica].store.split;
 }
 
 /* The update's records as one write (bulwarkd: one leveldb_write, synced if asked). */
@@ -386,8 +427,11 @@ static int sim__store_apply(struct sim_replica *r, const struct pbft_update *up)
 		st->j[st->nj++] = op;
 	}
 	if (up->sync)
-		return sim__disk_sync(r);
-	sim__disk_wrote(r);
+		return st->split ? sim__disk_records_sync(r) : sim__disk_sync(r);
+	if (st->split)
+		st->writes++; /* the records log's own order: no app cut here */
+	else
+		sim__disk_wrote(r);
 	return 0;
 }
 
@@ -704,6 +748,12 @@ static void sim__crash(struct sim *s, struct sim_replica *r, enum sim_crash_mode
 		keep = r->store.cut;
 		app_keep = keep == 0 ? SIM_APP_KEEP_DURABLE : SIM_APP_KEEP_CUT;
 	}
+	if (r->store.split) {
+		/* Two files: the app's prefix is drawn apart from the records'. */
+		app_keep = SIM_APP_KEEP_ALL;
+		if (mode == SIM_CRASH_MACHINE && r->store.app_cut < r->store.app_writes)
+			app_keep = r->store.app_cut == 0 ? SIM_APP_KEEP_DURABLE : SIM_APP_KEEP_CUT;
+	}
 	sim_log(s, "NET crash replica %u (%s; last executed %" PRIu64 ", %zu records on disk, "
 		"%u of %u unsynced writes kept, %zu records of the open turn lost)",
 		r->id, mode == SIM_CRASH_MACHINE ? "machine" : "process", r->app.last_executed,
@@ -711,6 +761,8 @@ static void sim__crash(struct sim *s, struct sim_replica *r, enum sim_crash_mode
 	if (sim__journal_keep(&r->store, keep) != 0 || sim_app_crash(&r->app, app_keep) != 0)
 		sim_fail(s, "out of memory in the store");
 	sim__disk_draw_cut(&r->store);
+	if (r->store.split)
+		sim__disk_draw_app_cut(&r->store);
 	pbft_update_reset(&r->up);
 	r->turn_open = 0;
 	if (mode == SIM_CRASH_MACHINE)
@@ -1015,6 +1067,9 @@ int sim_init(struct sim *s, const struct sim_scenario *sc, const struct sim_para
 		 * network's. */
 		sim_rng_seed(&r->store.rng, seed ^ (0x5eed0d15cull + i) * 0x9e3779b97f4a7c15ull);
 		sim__disk_draw_cut(&r->store);
+		r->store.split = p->split_disk;
+		if (r->store.split)
+			sim__disk_draw_app_cut(&r->store);
 		r->batch_on_flush = p->batch_on_flush == 2 ? sim_rng_chance(&s->rng, 0.5)
 							  : p->batch_on_flush;
 		r->app.defer = p->defer_writes == 2 ? sim_rng_chance(&s->rng, 0.5) : p->defer_writes;

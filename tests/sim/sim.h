@@ -241,9 +241,17 @@ struct sim_store {
 	size_t n, cap;
 	struct sim_store_op *j;
 	size_t nj, capj;
-	uint32_t writes;       /* unsynced writes so far (records and app) */
+	uint32_t writes;       /* unsynced writes so far (records and app; records only
+				* when split) */
 	uint32_t cut;          /* a machine crash keeps writes 1..cut */
 	struct sim_rng rng;    /* draws cut; the replica's own, apart from the network's */
+	/* split (sim_params.split_disk): bulwarkd as built, the records log and LevelDB two
+	 * files with a write order and syncs each. A records sync makes no app write
+	 * durable nor an app sync (checkpoint, finish_transfer, session record) a record,
+	 * and a machine crash keeps a prefix of each, drawn apart. */
+	int split;
+	uint32_t app_writes;   /* unsynced app writes so far */
+	uint32_t app_cut;      /* a machine crash keeps app writes 1..app_cut */
 };
 
 /* How a replica crashes: the process dies (unsynced writes survive in the page cache),
@@ -373,6 +381,7 @@ struct sim_params {
 				      * (seeded), writes executed batches at checkpoints */
 	int no_vcache;               /* verify every signature for real (--bench) */
 	int digest_replies;          /* clients ask read-only requests for digest replies */
+	int split_disk;              /* records log and app state are two files (sim_store) */
 };
 
 /* Ed25519 verification is deterministic, and every replica verifies the same signed
@@ -438,6 +447,8 @@ int sim_schedule_crash(struct sim *s, uint64_t at, uint32_t replica, enum sim_cr
  * one (finish_transfer): where it falls in the replica's write order. */
 void sim_replica_app_wrote(struct sim *s, uint32_t replica);
 void sim_replica_sync(struct sim *s, uint32_t replica);
+/* 1 if replica's records log and app state are two files (sim_params.split_disk). */
+int sim_replica_split_disk(const struct sim *s, uint32_t replica);
 /* Send bytes (copied) over the simulated network, applying loss, delay, duplication. */
 void sim_net_send(struct sim *s, int from_client, uint32_t from, int to_client, uint32_t to,
 		  const uint8_t *p, size_t len);
