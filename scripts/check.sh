@@ -59,8 +59,10 @@ fi
 
 # Seeds that once found a bug, replayed every time (scenario:seed): state transfer
 # restarted by each new view until it livelocked (the first six); a primary
-# retransmitting a batch of a later view as a PRE-PREPARE of its own view (22337).
-REGRESSION_SEEDS="crash-restart:2746 crash-restart:3899 crash-restart:4836 crash-restart:7706 crash-restart:8210 crash-restart:9829 crash-restart:22337"
+# retransmitting a batch of a later view as a PRE-PREPARE of its own view (22337); a
+# primary whose NEW-VIEW assigned seqs beyond its window proposing them again after a
+# restart (crash-split:72957).
+REGRESSION_SEEDS="crash-restart:2746 crash-restart:3899 crash-restart:4836 crash-restart:7706 crash-restart:8210 crash-restart:9829 crash-restart:22337 crash-split:72957"
 if want sim && [ -x "$SAN/bulwark-sim" ]; then
 	echo "== simulator regression seeds: $REGRESSION_SEEDS"
 	for rs in $REGRESSION_SEEDS; do

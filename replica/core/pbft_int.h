@@ -25,9 +25,14 @@
  * Every record value is little-endian, encoded with the wire_put_* functions.
  *
  *  PBFT__REC_VIEW     key 0    u64 view, u8 active (0: changing to `view`),
- *                              u64 last active view (timeouts double from it)
+ *                              u64 last active view (timeouts double from it),
+ *                              u64 max-s of the view's NEW-VIEW (0 while changing)
  *                              written before a VIEW-CHANGE is sent and when a view is
- *                              entered (NEW-VIEW accepted).
+ *                              entered (NEW-VIEW accepted). A primary's NEW-VIEW
+ *                              assigns every seq up to max-s, some perhaps beyond its
+ *                              own window (it had not caught up to min-s yet), whose
+ *                              PP records it cannot keep: after a restart it proposes
+ *                              above max-s, never again at those seqs.
  *  PBFT__REC_PP       key seq  u64 view, digest[32], u64 time, u32 count, bytes reqs
  *                              the pre-prepare accepted (or proposed, or adopted from a
  *                              NEW-VIEW) for seq; written before the PREPARE that
@@ -222,6 +227,7 @@ struct pbft {
 	uint64_t last_executed;
 	uint64_t last_committed;
 	uint64_t last_proposed;    /* primary: highest seq proposed */
+	uint64_t nv_max_s;         /* max-s of the NEW-VIEW that started `view` (VIEW record) */
 	uint64_t dropped;
 
 	struct pbft__entry *log;   /* L */

@@ -40,7 +40,9 @@ static int pbft__rec_view(struct pbft *r, struct wire_cursor *c)
 	r->view = wire_get_u64(c);
 	r->active = wire_get_u8(c) != 0;
 	r->last_active_view = wire_get_u64(c);
-	if (wire_cursor_end(c) != WIRE_OK || r->last_active_view > r->view)
+	r->nv_max_s = wire_get_u64(c);
+	if (wire_cursor_end(c) != WIRE_OK || r->last_active_view > r->view ||
+	    (!r->active && r->nv_max_s != 0))
 		return PBFT_ERR_RECORD;
 	return PBFT_OK;
 }
@@ -174,6 +176,9 @@ int pbft__restore(struct pbft *r, const struct pbft_record *recs, const uint8_t 
 		r->last_active_view = r->view;
 	if (r->last_proposed < r->low)
 		r->last_proposed = r->low;
+	/* Our own NEW-VIEW assigned every seq up to max-s (pbft__rec_view). */
+	if (r->active && pbft__primary(r, r->view) == r->id && r->last_proposed < r->nv_max_s)
+		r->last_proposed = r->nv_max_s;
 	if (r->last_committed < r->low)
 		r->last_committed = r->low;
 	if (r->last_executed < r->low) {

@@ -15,6 +15,7 @@ int pbft__view_record(struct pbft *r, struct pbft_update *up)
 	wire_put_u64(b, r->view);
 	wire_put_u8(b, (uint8_t)(r->active ? 1 : 0));
 	wire_put_u64(b, r->last_active_view);
+	wire_put_u64(b, r->active ? r->nv_max_s : 0);
 	return pbft__record(up, PBFT__REC_VIEW, 0, b, 1);
 }
 
@@ -280,6 +281,7 @@ static int pbft__enter_view(struct pbft *r, uint64_t v, const struct pbft__vcset
 	r->view = v;
 	r->active = 1;
 	r->last_active_view = v;
+	r->nv_max_s = d->max_s;
 	rc = pbft__view_record(r, up);
 	if (rc)
 		return rc;
@@ -572,6 +574,7 @@ int pbft__start_view_change(struct pbft *r, uint64_t view, struct pbft_update *u
 		return PBFT_OK;
 	r->view = view;
 	r->active = 0;
+	r->nv_max_s = 0;
 	/* Persist before the VIEW-CHANGE: after a crash we must not act in older views. */
 	rc = pbft__view_record(r, up);
 	if (rc)

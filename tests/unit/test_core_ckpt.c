@@ -125,6 +125,54 @@ START_TEST(t_restart_rejects_bad_records)
 }
 END_TEST
 
+/* A VIEW record: view, active, last active view, the view's NEW-VIEW max-s. */
+static size_t view_rec(uint8_t out[25], uint64_t view, uint8_t active, uint64_t max_s)
+{
+	struct wire_buf b;
+
+	wire_buf_init(&b);
+	wire_put_u64(&b, view);
+	wire_put_u8(&b, active);
+	wire_put_u64(&b, view);
+	wire_put_u64(&b, max_s);
+	ck_assert_uint_eq(b.len, 25);
+	memcpy(out, b.p, b.len);
+	wire_buf_free(&b);
+	return 25;
+}
+
+/* A primary restarted in the view its NEW-VIEW started proposes above that NEW-VIEW's
+ * max-s, even with no PP record of it (those seqs were beyond its window then); a
+ * backup, or a replica still changing views, takes nothing from it. */
+START_TEST(t_restart_primary_above_newview)
+{
+	struct pbft_record rec;
+	struct pbft_status st;
+	struct pbft *r = NULL;
+	uint8_t v[25];
+
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = 1;
+	rec.len = view_rec(v, 4, 1, 9); /* view 4: replica 0 is its primary (n = 4) */
+	ck_assert_int_eq(pbft_new(&H.cfg[0], &rec, v, 1, 0, H.now, &r), 0);
+	pbft_get_status(r, &st);
+	ck_assert_uint_eq(st.view, 4);
+	ck_assert_uint_eq(st.last_proposed, 9);
+	pbft_free(r);
+	r = NULL;
+	ck_assert_int_eq(pbft_new(&H.cfg[1], &rec, v, 1, 0, H.now, &r), 0);
+	pbft_get_status(r, &st);
+	ck_assert_uint_eq(st.last_proposed, 0); /* replica 1 is a backup of view 4 */
+	pbft_free(r);
+	r = NULL;
+	rec.len = view_rec(v, 4, 0, 9); /* changing to view 4: no NEW-VIEW yet */
+	ck_assert_int_eq(pbft_new(&H.cfg[0], &rec, v, 1, 0, H.now, &r), PBFT_ERR_RECORD);
+	ck_assert_ptr_null(r);
+	rec.len = 17; /* the record without the field */
+	ck_assert_int_eq(pbft_new(&H.cfg[0], &rec, v, 1, 0, H.now, &r), PBFT_ERR_RECORD);
+}
+END_TEST
+
 /* A replica down for more than a log window comes back below everyone's low watermark:
  * it learns the stable checkpoint, fetches only the differing partitions, and rejoins. */
 START_TEST(t_state_transfer)
@@ -190,6 +238,7 @@ static Suite *core_ckpt_suite(void)
 	tcase_add_test(tc, t_memory_bounded);
 	tcase_add_test(tc, t_restart_from_records);
 	tcase_add_test(tc, t_restart_rejects_bad_records);
+	tcase_add_test(tc, t_restart_primary_above_newview);
 	tcase_add_test(tc, t_state_transfer);
 	tcase_add_test(tc, t_state_transfer_bad_server);
 	suite_add_tcase(s, tc);
