@@ -26,9 +26,7 @@ const struct wire_limits wire_limits_default = {
 /* Body decoders read from the cursor and report every error through it (sticky), so a
  * decoder checks c->err only before it uses a value it has read. */
 
-/* A request's flags: known bits only; digest replies for read-only requests only, and a
- * designated replier only with them (one encoding per meaning). */
-static int wire__req_flags_ok(uint32_t f)
+int wire_req_flags_ok(uint32_t f)
 {
 	if ((f & ~(WIRE_REQ_READ_ONLY | WIRE_REQ_DIGEST_REPLIES | WIRE_REQ_REPLIER_MASK)) != 0)
 		return 0;
@@ -117,7 +115,7 @@ static void get_request_body(struct wire_cursor *c, const struct wire_limits *li
 		wire__fail(c, WIRE_ERR_FIELD);
 	r->timestamp = wire__get64(c);
 	r->flags = wire__get32(c);
-	if (c->err == 0 && !wire__req_flags_ok(r->flags))
+	if (c->err == 0 && !wire_req_flags_ok(r->flags))
 		wire__fail(c, WIRE_ERR_FLAGS);
 	r->op = wire__getbytes(c, lim->max_op);
 	r->auth = wire__getbytes(c, lim->max_auth);
@@ -585,7 +583,7 @@ static uint64_t body_len(const struct wire_msg *m, int *err)
 	const uint64_t list = 4u; /* a list's count */
 	switch (m->hdr.type) {
 	case WIRE_REQUEST:
-		if (!wire__req_flags_ok(m->u.request.flags))
+		if (!wire_req_flags_ok(m->u.request.flags))
 			break;
 		return wire__req_body_len(&m->u.request);
 	case WIRE_REPLY:

@@ -90,6 +90,9 @@ struct wire_hdr {
 #define WIRE_REQ_REPLIER_SHIFT 8u
 #define WIRE_REQ_REPLIER_MASK 0xff00u
 #define WIRE_REQ_REPLIER(flags) (((flags) & WIRE_REQ_REPLIER_MASK) >> WIRE_REQ_REPLIER_SHIFT)
+/* 1 if a request's flags are valid: known bits only; digest replies for read-only
+ * requests only, and a designated replier only with them (one encoding per meaning). */
+int wire_req_flags_ok(uint32_t flags);
 struct wire_request {
 	uint8_t client[WIRE_KEY_LEN]; /* client's Ed25519 public key */
 	uint32_t lane;                /* one of the key's independent request streams: the

@@ -17,6 +17,7 @@
 struct pbft__creply {
 	uint8_t set;
 	uint8_t have_dg;           /* dg holds the digest of a full result */
+	uint64_t agree;            /* bit k: replica k's reply agrees with this one */
 	uint64_t view;
 	uint32_t flags;
 	struct wire_buf result;    /* the result, or its digest (WIRE_REPLY_DIGEST) */
@@ -156,8 +157,10 @@ static int pbft__client_send(struct pbft_client *c, int to_all, struct pbft_upda
 
 static void pbft__client_clear(struct pbft_client *c)
 {
-	for (uint32_t i = 0; i < c->cfg.n; i++)
+	for (uint32_t i = 0; i < c->cfg.n; i++) {
 		c->rep[i].set = 0;
+		c->rep[i].agree = 0;
+	}
 }
 
 /* A fresh attempt (new timestamp) of the outstanding op. */
@@ -265,6 +268,22 @@ static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev
 		slot->set = 0;
 		return PBFT_ERR_NOMEM;
 	}
+	/* Only this reply is new: compare it with each other one, once (n results, not n^2
+	 * per reply); the groups below read the agreement bits. */
+	slot->agree = 0;
+	for (uint32_t k = 0; k < c->cfg.n; k++) {
+		uint64_t bit = 1ull << ev->from;
+		if (k == ev->from || !c->rep[k].set) {
+			c->rep[k].agree &= ~bit;
+			continue;
+		}
+		if (pbft__client_same(slot, &c->rep[k])) {
+			slot->agree |= 1ull << k;
+			c->rep[k].agree |= bit;
+		} else {
+			c->rep[k].agree &= ~bit;
+		}
+	}
 	/* Group the replies by agreement; a group of quorum size is accepted if it holds a
 	 * full result (with digest replies the named replier's, or a short one). */
 	for (uint32_t j = 0; j < c->cfg.n; j++) {
@@ -275,7 +294,7 @@ static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev
 			continue;
 		replied++;
 		for (uint32_t k = 0; k < c->cfg.n; k++) {
-			if (!c->rep[k].set || (k != j && !pbft__client_same(&c->rep[j], &c->rep[k])))
+			if (!c->rep[k].set || (k != j && !(c->rep[j].agree >> k & 1)))
 				continue;
 			same++;
 			if (!(c->rep[k].flags & WIRE_REPLY_DIGEST))
@@ -292,7 +311,7 @@ static int pbft__client_reply(struct pbft_client *c, const struct pbft_event *ev
 	}
 	if (accept != UINT32_MAX) {
 		for (uint32_t k = 0; k < c->cfg.n; k++)
-			if (c->rep[k].set && (k == accept || pbft__client_same(&c->rep[accept], &c->rep[k])) &&
+			if (c->rep[k].set && (k == accept || (c->rep[accept].agree >> k & 1)) &&
 			    c->rep[k].view < minview)
 				minview = c->rep[k].view;
 		/* Accepted. The lowest view among the matching replies is one a correct

@@ -403,8 +403,7 @@ int pbft__recv_request(struct pbft *r, const struct wire_msg *m, uint32_t from,
 		pbft__drop(r, "request forwarded by a non-member");
 		return PBFT_OK;
 	}
-	if (req->flags & ~(uint32_t)(WIRE_REQ_READ_ONLY | WIRE_REQ_DIGEST_REPLIES |
-				     WIRE_REQ_REPLIER_MASK)) {
+	if (!wire_req_flags_ok(req->flags)) {
 		pbft__drop(r, "request with unknown flags");
 		return PBFT_OK;
 	}

@@ -82,14 +82,11 @@ static struct store__seg *seg_find(struct store__reclog *l, uint64_t id)
 
 static int seg_add(struct store__reclog *l, uint64_t id)
 {
-	if (l->nsegs == l->capsegs) {
-		size_t cap = l->capsegs ? l->capsegs * 2 : 8;
-		struct store__seg *n = realloc(l->segs, cap * sizeof(*n));
-		if (n == NULL)
-			return STORE_ERR_NOMEM;
-		l->segs = n;
-		l->capsegs = cap;
-	}
+	struct store__seg *segs = store__grow(l->segs, &l->capsegs, l->nsegs, sizeof(*segs), 8);
+
+	if (segs == NULL)
+		return STORE_ERR_NOMEM;
+	l->segs = segs;
 	l->segs[l->nsegs].id = id;
 	l->segs[l->nsegs].live = 0;
 	l->nsegs++;
@@ -122,14 +119,11 @@ static int live_put(struct store__reclog *l, uint8_t kind, uint64_t key, uint64_
 	if (g == NULL)
 		return STORE_ERR_CORRUPT;
 	if (i < 0) {
-		if (l->nlive == l->caplive) {
-			size_t cap = l->caplive ? l->caplive * 2 : 64;
-			struct store__live *n = realloc(l->live, cap * sizeof(*n));
-			if (n == NULL)
-				return STORE_ERR_NOMEM;
-			l->live = n;
-			l->caplive = cap;
-		}
+		struct store__live *live = store__grow(l->live, &l->caplive, l->nlive,
+							sizeof(*live), 64);
+		if (live == NULL)
+			return STORE_ERR_NOMEM;
+		l->live = live;
 		i = (long)l->nlive++;
 	} else {
 		seg_unref(l, l->live[i].seg);
@@ -338,20 +332,6 @@ static int parse_name(const char *name, uint64_t *id, int *spare)
 	return 0;
 }
 
-static int push_id(uint64_t **ids, size_t *n, size_t *cap, uint64_t id)
-{
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		uint64_t *p = realloc(*ids, ncap * sizeof(*p));
-		if (p == NULL)
-			return STORE_ERR_NOMEM;
-		*ids = p;
-		*cap = ncap;
-	}
-	(*ids)[(*n)++] = id;
-	return 0;
-}
-
 static int rotate(struct store *s);
 
 int store__reclog_open(struct store *s, const char *db_path, uint64_t segment_bytes)
@@ -391,7 +371,13 @@ int store__reclog_open(struct store *s, const char *db_path, uint64_t segment_by
 		if (parse_name(de->d_name, &id, &spare) != 0)
 			continue;
 		if (!spare) {
-			rc = push_id(&ids, &nids, &capids, id);
+			uint64_t *more = store__grow(ids, &capids, nids, sizeof(*ids), 16);
+			if (more == NULL) {
+				rc = STORE_ERR_NOMEM;
+			} else {
+				ids = more;
+				ids[nids++] = id;
+			}
 		} else if (l->nspare < STORE__RECLOG_SPARES) {
 			l->spare[l->nspare++] = id;
 		} else {

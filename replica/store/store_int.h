@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "replica/core/ptree.h"
 #include "replica/store/ldb.h"
@@ -101,6 +102,20 @@ struct store {
 };
 
 /* ---------------------------------------------------------------- big-endian helpers */
+/* The array arr (*cap elements of elem bytes, n in use) with room for one more: arr
+ * itself, or arr moved to twice the room (first when empty), *cap updated; NULL when out
+ * of memory (arr and *cap unchanged). */
+static inline void *store__grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	if (n < *cap)
+		return arr;
+	size_t ncap = *cap ? *cap * 2 : first;
+	void *np = realloc(arr, ncap * elem);
+	if (np != NULL)
+		*cap = ncap;
+	return np;
+}
+
 static inline void store__be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);

@@ -140,13 +140,11 @@ static int map_set(struct store__txn *t, const uint8_t *k, size_t klen, const vo
 	}
 	h = txn_hash(t->hash_key, k, klen);
 	i = txn_find(t, k, klen, h, &slot);
-	if (i < 0 && t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		struct store__change *chg = realloc(t->chg, cap * sizeof(*chg));
+	if (i < 0) {
+		struct store__change *chg = store__grow(t->chg, &t->cap, t->n, sizeof(*chg), 64);
 		if (chg == NULL)
 			return STORE_ERR_NOMEM;
 		t->chg = chg;
-		t->cap = cap;
 	}
 	off = t->arena.len;
 	wire_put_fixed(&t->arena, k, klen);

@@ -673,32 +673,32 @@ static int sim__finish_transfer(void *ctx, uint64_t ckpt, const uint8_t digest[W
 }
 
 /* ---------------------------------------------------------------- crashes */
-/* im := the live state (partitions shared: the next write to one copies it). */
-static void sim__image_set(struct sim_app_image *im, const struct sim_app *a)
+/* im := partitions part (shared: the next write to one copies it), last executed and the
+ * transfer mark. */
+static void sim__image_assign(struct sim_app_image *im, struct sim_part *const part[SIM_PARTS],
+			      uint64_t last_executed, int transfer_pending)
 {
 	for (uint32_t i = 0; i < SIM_PARTS; i++) {
-		struct sim_part *p = a->part[i];
+		struct sim_part *p = part[i];
 		if (p != NULL)
 			p->refs++;
 		sim__part_unref(im->part[i]);
 		im->part[i] = p;
 	}
-	im->last_executed = a->last_executed;
-	im->transfer_pending = a->transfer_pending;
+	im->last_executed = last_executed;
+	im->transfer_pending = transfer_pending;
 }
 
-/* dst := src (partitions shared). */
+/* im := the live state. */
+static void sim__image_set(struct sim_app_image *im, const struct sim_app *a)
+{
+	sim__image_assign(im, a->part, a->last_executed, a->transfer_pending);
+}
+
+/* dst := src. */
 static void sim__image_copy(struct sim_app_image *dst, const struct sim_app_image *src)
 {
-	for (uint32_t i = 0; i < SIM_PARTS; i++) {
-		struct sim_part *p = src->part[i];
-		if (p != NULL)
-			p->refs++;
-		sim__part_unref(dst->part[i]);
-		dst->part[i] = p;
-	}
-	dst->last_executed = src->last_executed;
-	dst->transfer_pending = src->transfer_pending;
+	sim__image_assign(dst, src->part, src->last_executed, src->transfer_pending);
 }
 
 /* The app wrote its live state to the store (one write in the replica's write order). */

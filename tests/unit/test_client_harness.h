@@ -959,6 +959,17 @@ static CH_UNUSED void ch_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 }
 
+/* A client of h's group on h's loop with the key at key_path (NULL: a fresh key). */
+static CH_UNUSED struct bulwark_client *ch_open_client(struct ch *h, const char *key_path)
+{
+	struct bulwark_client *c = NULL;
+	char err[512] = "";
+	int rc = bulwark_client_open(h->config, key_path, h->loop, &c, err, sizeof(err));
+
+	ck_assert_msg(rc == BULWARK_OK, "open: %s (%s)", bulwark_strerror(rc), err);
+	return c;
+}
+
 /* A blocking GET of key on c reads value at version. */
 static CH_UNUSED void ch_expect_get(struct bulwark_client *c, const char *key, const char *value,
 				   uint64_t version)

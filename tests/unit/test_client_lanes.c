@@ -9,16 +9,6 @@
 
 static struct ch h;
 
-static struct bulwark_client *open_client(void)
-{
-	struct bulwark_client *c = NULL;
-	char err[512] = "";
-	int rc = bulwark_client_open(h.config, NULL, h.loop, &c, err, sizeof(err));
-
-	ck_assert_msg(rc == BULWARK_OK, "open: %s (%s)", bulwark_strerror(rc), err);
-	return c;
-}
-
 static struct bulwark_client *open_lane(struct bulwark_client *c)
 {
 	struct bulwark_client *l = NULL;
@@ -104,7 +94,7 @@ static unsigned client_conns(uint32_t i)
 /* ---------------------------------------------------------------- two lanes */
 START_TEST(two_lanes_at_once)
 {
-	struct bulwark_client *c = open_client(), *l;
+	struct bulwark_client *c = ch_open_client(&h, NULL), *l;
 	struct op_rec a, b;
 	uint8_t pc[32], pl[32];
 	int running;
@@ -198,7 +188,7 @@ START_TEST(many_lanes_one_connection_each)
 {
 	enum { W = 32, OPS = 10 };
 	struct lane_worker w[W];
-	struct bulwark_client *c = open_client();
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	int running = W;
 
 	for (int i = 0; i < W; i++) {
@@ -246,7 +236,7 @@ static void send_reply(uint32_t from, const uint8_t pub[32], uint32_t lane, uint
 
 START_TEST(closed_lane_late_reply_dropped)
 {
-	struct bulwark_client *c = open_client(), *l, *l2, *l3;
+	struct bulwark_client *c = ch_open_client(&h, NULL), *l, *l2, *l3;
 	struct op_rec a, b, d;
 	uint8_t pub[32];
 	uint64_t ver;
@@ -308,7 +298,7 @@ END_TEST
 /* ---------------------------------------------------------------- closing */
 START_TEST(lane_outlives_its_base)
 {
-	struct bulwark_client *c = open_client(), *l, *l2;
+	struct bulwark_client *c = ch_open_client(&h, NULL), *l, *l2;
 	struct bulwark_replica_status st[CH_N];
 	struct op_rec a;
 	uint8_t pc[32], pl[32];
@@ -369,7 +359,7 @@ static void close_done(void *arg, const struct bulwark_result *res)
 
 START_TEST(close_lane_in_callback)
 {
-	struct bulwark_client *c = open_client(), *l = open_lane(c);
+	struct bulwark_client *c = ch_open_client(&h, NULL), *l = open_lane(c);
 	struct bulwark_op op = {BULWARK_OP_PUT, "cb", 2, "1", 1, 0};
 	struct close_rec r = {NULL, 1, 1};
 
@@ -393,7 +383,7 @@ END_TEST
 /* ---------------------------------------------------------------- the limit */
 START_TEST(lane_limit_and_reuse)
 {
-	struct bulwark_client *c = open_client(), *l;
+	struct bulwark_client *c = ch_open_client(&h, NULL), *l;
 	struct bulwark_client **lanes = calloc(BULWARK_MAX_LANES, sizeof(*lanes));
 	uint64_t ver;
 
@@ -422,7 +412,7 @@ END_TEST
 /* ---------------------------------------------------------------- robust mode */
 START_TEST(lanes_with_signatures)
 {
-	struct bulwark_client *c = open_client(), *l = open_lane(c);
+	struct bulwark_client *c = ch_open_client(&h, NULL), *l = open_lane(c);
 	struct op_rec a, b;
 	int running = 2;
 

@@ -10,16 +10,6 @@
 
 static struct ch h;
 
-static struct bulwark_client *open_client(const char *key_path)
-{
-	struct bulwark_client *c = NULL;
-	char err[512] = "";
-	int rc = bulwark_client_open(h.config, key_path, h.loop, &c, err, sizeof(err));
-
-	ck_assert_msg(rc == BULWARK_OK, "open: %s (%s)", bulwark_strerror(rc), err);
-	return c;
-}
-
 static void setup_macs(void)
 {
 	ch_start(&h, 0, FAST_CLIENT);
@@ -38,7 +28,7 @@ static void teardown(void)
 /* ---------------------------------------------------------------- semantics */
 START_TEST(kv_semantics)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	uint64_t ver = 99;
 	uint8_t *v = NULL;
 	size_t vl = 7;
@@ -81,7 +71,7 @@ END_TEST
 
 START_TEST(too_big_and_bad_arguments)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	static uint8_t big[BULWARK_MAX_VALUE + 1];
 	uint8_t key[BULWARK_MAX_KEY + 1];
 	uint64_t ver;
@@ -117,7 +107,7 @@ START_TEST(too_big_and_bad_arguments)
 	bulwark_client_close(c);
 	/* A request above the group's batch_max_bytes is refused before it is sent. */
 	ch_write_config(&h, 1024, FAST_CLIENT);
-	c = open_client(NULL);
+	c = ch_open_client(&h, NULL);
 	ck_assert_int_eq(bulwark_put(c, "k", 1, big, 1000, &ver), BULWARK_ERR_TOO_BIG);
 	ck_assert_int_eq(bulwark_put(c, "k", 1, big, 800, &ver), BULWARK_OK);
 	bulwark_client_close(c);
@@ -181,7 +171,7 @@ START_TEST(many_clients_on_one_loop)
 
 	for (int i = 0; i < W; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
-		w[i].c = open_client(NULL);
+		w[i].c = ch_open_client(&h, NULL);
 		snprintf(w[i].key, sizeof(w[i].key), "w%d", i);
 		w[i].left = OPS;
 		w[i].running = &running;
@@ -201,7 +191,7 @@ END_TEST
 /* ---------------------------------------------------------------- faults */
 START_TEST(silent_backup)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	uint64_t ver;
 
 	ck_assert_int_eq(bulwark_put(c, "a", 1, "1", 1, &ver), BULWARK_OK);
@@ -217,7 +207,7 @@ END_TEST
 
 START_TEST(lying_replica_is_outvoted)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	uint64_t ver;
 
 	h.r[2].lie = 1;
@@ -236,7 +226,7 @@ END_TEST
 
 START_TEST(malformed_replies_are_ignored)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	struct bulwark_replica_status st[CH_N];
 	uint64_t ver;
 
@@ -258,7 +248,7 @@ END_TEST
 
 START_TEST(primary_stopped_view_change)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	struct bulwark_replica_status st[CH_N];
 	uint64_t ver;
 	size_t n;
@@ -286,7 +276,7 @@ END_TEST
 
 START_TEST(silent_primary_view_change)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	uint64_t ver;
 
 	ck_assert_int_eq(bulwark_put(c, "q", 1, "1", 1, &ver), BULWARK_OK);
@@ -303,7 +293,7 @@ END_TEST
 
 START_TEST(whole_group_down_times_out)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	uint64_t ver, t0;
 	uint8_t *v;
 	size_t vl;
@@ -326,7 +316,7 @@ END_TEST
 
 START_TEST(two_silent_replicas_block_writes)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	uint64_t ver;
 
 	/* More than f faulty: no quorum, so no answer may be accepted. */
@@ -364,7 +354,7 @@ static void cancel_done(void *arg, const struct bulwark_result *res)
 
 START_TEST(close_cancels_and_close_in_callback)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	struct cancel_rec rec = {0, 1, 1, NULL};
 	struct bulwark_op op = {BULWARK_OP_PUT, "k", 1, "v", 1, 0};
 
@@ -375,7 +365,7 @@ START_TEST(close_cancels_and_close_in_callback)
 	ck_assert_int_eq(rec.status, BULWARK_ERR_CANCELLED);
 
 	/* Closing from inside the completion callback is safe (ASan checks the rest). */
-	c = open_client(NULL);
+	c = ch_open_client(&h, NULL);
 	memset(&rec, 0, sizeof(rec));
 	rec.status = 1;
 	rec.pending = 1;
@@ -398,7 +388,7 @@ START_TEST(keys_file_and_ephemeral)
 
 	ck_assert_int_eq(bulwark_keygen(h.dir, "me", 0, pub, NULL, 0), BULWARK_OK);
 	snprintf(keyp, sizeof(keyp), "%s/me.key", h.dir);
-	a = open_client(keyp);
+	a = ch_open_client(&h, keyp);
 	bulwark_client_public_key(a, pa);
 	ck_assert_mem_eq(pa, pub, 32);
 	ck_assert_uint_eq(bulwark_client_replicas(a), CH_N);
@@ -406,13 +396,13 @@ START_TEST(keys_file_and_ephemeral)
 	ck_assert_int_eq(bulwark_put(a, "f", 1, "1", 1, &ver), BULWARK_OK);
 	bulwark_client_close(a);
 	/* The same key file in a new client: timestamps continue above the old ones. */
-	a = open_client(keyp);
+	a = ch_open_client(&h, keyp);
 	ck_assert_int_eq(bulwark_put(a, "f", 1, "2", 1, &ver), BULWARK_OK);
 	ck_assert_uint_eq(ver, 2);
 	bulwark_client_close(a);
 	/* Two ephemeral clients have different keys. */
-	a = open_client(NULL);
-	b = open_client(NULL);
+	a = ch_open_client(&h, NULL);
+	b = ch_open_client(&h, NULL);
 	bulwark_client_public_key(a, pa);
 	bulwark_client_public_key(b, pb);
 	ck_assert_int_ne(memcmp(pa, pb, 32), 0);
@@ -477,7 +467,7 @@ END_TEST
 /* ---------------------------------------------------------------- status */
 START_TEST(status_reports_each_replica)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	struct bulwark_replica_status st[CH_N];
 	uint64_t ver;
 	size_t n = 0;
@@ -520,7 +510,7 @@ END_TEST
 /* ---------------------------------------------------------------- robust mode */
 START_TEST(signatures_mode)
 {
-	struct bulwark_client *c = open_client(NULL);
+	struct bulwark_client *c = ch_open_client(&h, NULL);
 	uint64_t ver;
 
 	ck_assert_int_eq(bulwark_put(c, "sig", 3, "ned", 3, &ver), BULWARK_OK);
