@@ -33,6 +33,12 @@ const char *bwd_strerror(int err);
  * changing it makes the store refuse to open (STORE_ERR_FORMAT). */
 #define BWD_TREE_FANOUT 16u
 #define BWD_TREE_LEVELS 3u
+/* The changes of the last two checkpoint flushes kept in memory as a read cache while
+ * together at most this many bytes (store_config.recent_bytes): a put reads its key's
+ * version, and recently written keys (the newest release's manifests and chunks) are
+ * the ones read again. With the deferred changes (up to STORE_DEFER_MAX_BYTES) this
+ * bounds what the store holds in memory beyond LevelDB's own caches. */
+#define BWD_RECENT_BYTES (32u << 20)
 /* Client connections a replica serves at once (net's max_clients) and the size of the
  * core's pending-request table and of its in-memory cache of the client table. The
  * client table itself (each client's last timestamp and reply) is replicated state in

@@ -207,6 +207,7 @@ static int open_store(struct bwd *b)
 	 * LevelDB once per checkpoint interval. A crash loses them, and the replica
 	 * executes those batches again from the certificates 2f+1 replicas synced. */
 	sc.defer_writes = 1;
+	sc.recent_bytes = BWD_RECENT_BYTES;
 	err[0] = '\0';
 	rc = store_open(&sc, &b->store, err, sizeof(err));
 	if (rc != STORE_OK) {

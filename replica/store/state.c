@@ -400,6 +400,7 @@ int store_write_partition(struct store *s, uint64_t partition, int first,
 	rc = check_page(s, partition, page);
 	if (rc != 0)
 		return rc;
+	store__recent_drop(s);
 	wb = leveldb_writebatch_create();
 	if (wb == NULL)
 		return STORE_ERR_NOMEM;

@@ -240,11 +240,14 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 	rc = store__txn_init(&s->txn);
 	if (rc == 0)
 		rc = store__txn_init(&s->pend);
+	for (int i = 0; i < 2 && rc == 0; i++)
+		rc = store__txn_init(&s->recent[i]);
 	if (rc != 0) {
 		open_report(s, cfg->path, rc, errbuf, errlen);
 		goto err_after_txn;
 	}
 	s->defer = cfg->defer_writes != 0;
+	s->recent_max = s->defer ? cfg->recent_bytes : 0;
 	rc = store__ldb_open(&s->ldb, cfg->path, cfg->create, cfg->cache_bytes);
 	if (rc != 0) {
 		open_report(s, cfg->path, rc, errbuf, errlen);
@@ -268,6 +271,8 @@ err_after_ldb:
 err_after_txn:
 	store__txn_free(&s->txn);
 	store__txn_free(&s->pend);
+	store__txn_free(&s->recent[0]);
+	store__txn_free(&s->recent[1]);
 	ptree_free(&s->tree);
 err_after_alloc:
 	wire_buf_free(&s->key);
@@ -287,6 +292,8 @@ void store_close(struct store *s)
 	store__ldb_close(&s->ldb);
 	store__txn_free(&s->txn);
 	store__txn_free(&s->pend);
+	store__txn_free(&s->recent[0]);
+	store__txn_free(&s->recent[1]);
 	store__reclog_close(s);
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);
@@ -400,7 +407,7 @@ int store_get(struct store *s, uint8_t ns, const void *key, size_t klen, struct 
 		return rc;
 	const uint8_t *v;
 	size_t vlen;
-	rc = store__pend_get(s, s->key.p, s->key.len, &v, &vlen);
+	rc = store__mem_get(s, s->key.p, s->key.len, &v, &vlen);
 	if (rc == 0) {
 		wire_buf_reset(value);
 		wire_put_fixed(value, v, vlen);

@@ -86,6 +86,9 @@ struct store_config {
 	int defer_writes;     /* keep executed batches in memory and write them with
 			       * store_flush (at the latest at the next checkpoint, or when
 			       * STORE_DEFER_MAX_BYTES of changes wait): see store_txn_commit */
+	size_t recent_bytes;  /* with defer_writes: the changes of the last two flushes stay
+			       * in memory as a read cache while together at most this
+			       * many bytes (keys and values); 0 = none */
 };
 #define STORE_RECORDS_SEGMENT_DEFAULT (8u << 20)
 /* Deferred changes above this size are written at once (bounds the memory they use). */

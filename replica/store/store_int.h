@@ -90,6 +90,9 @@ struct store {
 	struct ptree tree;            /* the live state's tree; dirty partitions marked */
 	struct store__txn txn;
 	struct store__txn pend;       /* defer: executed changes not yet written */
+	struct store__txn recent[2];  /* defer: the last two flushes' changes, [0] newer,
+				       * kept as a read cache (store__mem_get) */
+	size_t recent_max;            /* store_config.recent_bytes */
 	struct store__reclog rlog;    /* the durable records (not in LevelDB) */
 	int defer;                    /* store_config.defer_writes */
 	int defer_failed;             /* a batch was half merged: no deferred write any more */
@@ -160,10 +163,14 @@ int store__refresh(struct store *s);
 /* Transaction internals (txn.c). */
 int store__txn_init(struct store__txn *t);
 void store__txn_free(struct store__txn *t);
-/* The deferred value of LevelDB key k: 0 (borrowed until the next store call),
- * STORE_ERR_NOT_FOUND (deleted), or 1 (not deferred: read LevelDB). */
-int store__pend_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
-		    size_t *vlen);
+/* The value of LevelDB key k as held in memory (deferred, or kept from a recent flush):
+ * 0 (borrowed until the next store call), STORE_ERR_NOT_FOUND (deleted), or 1 (not
+ * held: read LevelDB). */
+int store__mem_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
+		   size_t *vlen);
+/* Forget the recent flushes' changes (before LevelDB's state keys are written other than
+ * by store_flush). */
+void store__recent_drop(struct store *s);
 
 /* The durable records' log (reclog.c): open (replaying it) in db_path/records, close,
  * append an update's records, hand the live ones out (sorted by kind, key). */

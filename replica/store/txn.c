@@ -208,16 +208,63 @@ void store_txn_abort(struct store *s)
 	map_clear(&s->txn);
 }
 
-int store__pend_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
-		    size_t *vlen)
+/* Empty t and give back its memory but the smallest table (kept when a smaller one
+ * cannot be had). */
+static void map_release(struct store__txn *t)
 {
-	const struct store__change *c = map_get(&s->pend, k, klen);
+	uint32_t *slot = calloc(TXN_MIN_SLOTS, sizeof(*slot));
 
+	map_clear(t);
+	wire_buf_free(&t->arena);
+	wire_buf_init(&t->arena);
+	free(t->chg);
+	t->chg = NULL;
+	t->cap = 0;
+	if (slot != NULL) {
+		free(t->slot);
+		t->slot = slot;
+		t->nslot = TXN_MIN_SLOTS;
+	}
+}
+
+void store__recent_drop(struct store *s)
+{
+	map_release(&s->recent[0]);
+	map_release(&s->recent[1]);
+}
+
+/* After pend was written: pend becomes the newest recent flush and the oldest one's
+ * memory the next pend, then the recent flushes are cut to recent_max bytes. */
+static void recent_rotate(struct store *s)
+{
+	struct store__txn spare = s->recent[1];
+
+	s->recent[1] = s->recent[0];
+	s->recent[0] = s->pend;
+	s->pend = spare;
+	map_clear(&s->pend);
+	if (s->recent[0].arena.len + s->recent[1].arena.len > s->recent_max)
+		map_release(&s->recent[1]);
+	if (s->recent[0].arena.len > s->recent_max)
+		map_release(&s->recent[0]);
+}
+
+int store__mem_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
+		   size_t *vlen)
+{
+	const struct store__txn *t = &s->pend;
+	const struct store__change *c = map_get(t, k, klen);
+
+	/* Newest first: a key changed again since lives in the newer table. */
+	for (int i = 0; c == NULL && i < 2; i++) {
+		t = &s->recent[i];
+		c = map_get(t, k, klen);
+	}
 	if (c == NULL)
 		return 1;
 	if (c->deleted)
 		return STORE_ERR_NOT_FOUND;
-	*value = s->pend.arena.p + c->off + c->klen;
+	*value = t->arena.p + c->off + c->klen;
 	*vlen = c->vlen;
 	return 0;
 }
@@ -246,7 +293,7 @@ int store_txn_get(struct store *s, uint8_t ns, const void *key, size_t klen,
 		*vlen = c->vlen;
 		return 0;
 	}
-	rc = store__pend_get(s, s->key.p, s->key.len, value, vlen);
+	rc = store__mem_get(s, s->key.p, s->key.len, value, vlen);
 	if (rc <= 0)
 		return rc;
 	rc = store__ldb_get(&s->ldb, NULL, s->key.p, s->key.len, &s->val);
@@ -341,8 +388,8 @@ int store_flush(struct store *s, int sync)
 	if (s->pend.n == 0 && s->flushed == s->last_executed && !sync)
 		return 0;
 	rc = write_changes(s, &s->pend, s->last_executed, sync);
-	if (rc == 0)
-		map_clear(&s->pend);
+	if (rc == 0 && s->pend.n > 0)
+		recent_rotate(s);
 	return rc;
 }
 

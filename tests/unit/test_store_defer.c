@@ -1,7 +1,9 @@
 /* test_store_defer.c: replica/store with deferred writes (store_config.defer_writes):
  * reads see deferred batches, nothing reaches LevelDB before a flush, and what a flush,
  * a synced commit, the size bound, store_close, a checkpoint and a state transfer write;
- * the dirty marks that keep cached digests right across a crash, deferred or not. */
+ * the dirty marks that keep cached digests right across a crash, deferred or not; the
+ * recent flushes kept in memory (store_config.recent_bytes): newest first, bounded,
+ * forgotten when a transfer writes the state. Every deferring store here keeps them. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
 #include "tests/unit/test_client_table.h"
@@ -17,12 +19,14 @@
 
 #include "replica/core/ptree.h"
 #include "replica/store/store.h"
+#include "replica/store/store_int.h"
 
 #define NS_TEST ((uint8_t)'T')
 #define FANOUT 4u
 #define LEVELS 2u
 #define NPART 16u /* FANOUT^LEVELS */
 #define NOPS(a) (sizeof(a) / sizeof((a)[0]))
+#define RECENT_BYTES (1u << 20) /* recent flushes kept by a deferring store */
 
 static char path_a[300], path_b[300];
 
@@ -38,21 +42,27 @@ static void setup(void)
 static int try_open(const char *path, int defer, int verify, struct store **out)
 {
 	struct store_config cfg = { .path = path, .fanout = FANOUT, .levels = LEVELS, .create = 1,
-				    .verify = verify, .defer_writes = defer };
+				    .verify = verify, .defer_writes = defer,
+				    .recent_bytes = RECENT_BYTES };
 
 	return store_open(&cfg, out, NULL, 0);
 }
 
-static struct store *open_at(const char *path, int defer, int verify)
+static struct store *open_recent(const char *path, int defer, int verify, size_t recent)
 {
 	struct store_config cfg = { .path = path, .fanout = FANOUT, .levels = LEVELS, .create = 1,
-				    .verify = verify, .defer_writes = defer };
+				    .verify = verify, .defer_writes = defer, .recent_bytes = recent };
 	struct store *s = NULL;
 	char err[256];
 	int rc = store_open(&cfg, &s, err, sizeof(err));
 
 	ck_assert_msg(rc == 0, "store_open: %s (%s)", store_strerror(rc), err);
 	return s;
+}
+
+static struct store *open_at(const char *path, int defer, int verify)
+{
+	return open_recent(path, defer, verify, RECENT_BYTES);
 }
 
 /* ---------------------------------------------------------------- crashes */
@@ -928,6 +938,144 @@ START_TEST(finish_transfer_flushes_first)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- recent flushes */
+/* 1 if store s holds key in memory (deferred or a recent flush's), not only in LevelDB. */
+static int in_memory(struct store *s, const char *key)
+{
+	const uint8_t *v;
+	size_t vlen;
+	uint64_t partition;
+
+	ck_assert_int_eq(store__state_key(s, NS_TEST, key, strlen(key), &partition), 0);
+	return store__mem_get(s, s->key.p, s->key.len, &v, &vlen) != 1;
+}
+
+/* Batches 1..3 each flushed: the last two flushes stay in memory, newest first, deletions
+ * included; an older flush's keys are read from LevelDB. */
+START_TEST(recent_flushes_serve_reads)
+{
+	static const struct op b1[] = { { "a", "1" }, { "old", "o" }, { "gone", "g" } };
+	static const struct op b2[] = { { "a", "10" }, { "gone", NULL }, { "mid", "m" } };
+	static const struct op b3[] = { { "a", "100" }, { "new", "n" } };
+	struct store *s = open_at(path_a, 1, 0);
+
+	ck_assert_int_eq(exec(s, 1, b1, NOPS(b1), 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	ck_assert(in_memory(s, "old"));
+	ck_assert_int_eq(exec(s, 2, b2, NOPS(b2), 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	ck_assert_int_eq(exec(s, 3, b3, NOPS(b3), 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	/* b1's flush is forgotten, b2's and b3's kept. */
+	ck_assert(!in_memory(s, "old"));
+	ck_assert(in_memory(s, "mid"));
+	ck_assert(in_memory(s, "gone"));
+	ck_assert(in_memory(s, "new"));
+	ck_assert(in_memory(s, "a"));
+	expect_value(s, "a", "100");
+	expect_txn_value(s, "a", "100");
+	expect_value(s, "gone", NULL);
+	expect_txn_value(s, "gone", NULL);
+	expect_value(s, "old", "o");
+	expect_txn_value(s, "old", "o");
+	expect_value(s, "mid", "m");
+	/* An empty flush (last executed only) keeps what is in memory. */
+	ck_assert_int_eq(exec(s, 4, NULL, 0, 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	ck_assert(in_memory(s, "mid"));
+	store_close(s);
+	/* Reopened, the same values come from LevelDB. */
+	s = open_at(path_a, 1, 0);
+	ck_assert(!in_memory(s, "a"));
+	expect_value(s, "a", "100");
+	expect_value(s, "gone", NULL);
+	expect_value(s, "mid", "m");
+	store_close(s);
+}
+END_TEST
+
+/* Flushes kept only within recent_bytes: a flush larger than it is not kept, and two are
+ * kept only while both fit. */
+START_TEST(recent_flushes_bounded)
+{
+	static const struct op b1[] = { { "a", "0123456789012345678901234567890123456789" } };
+	static const struct op b2[] = { { "b", "0123456789012345678901234567890123456789" } };
+	static const struct op big[] = { { "c", "0123456789012345678901234567890123456789"
+						"0123456789012345678901234567890123456789" } };
+	/* Keys carry the 'S' | partition | ns prefix: each small flush is ~47 bytes. */
+	struct store *s = open_recent(path_a, 1, 0, 60);
+
+	ck_assert_int_eq(exec(s, 1, b1, NOPS(b1), 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	ck_assert(in_memory(s, "a"));
+	ck_assert_int_eq(exec(s, 2, b2, NOPS(b2), 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	ck_assert(in_memory(s, "b"));
+	ck_assert(!in_memory(s, "a"));
+	ck_assert_uint_le(s->recent[0].arena.len + s->recent[1].arena.len, 60);
+	ck_assert_int_eq(exec(s, 3, big, NOPS(big), 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	ck_assert(!in_memory(s, "c"));
+	ck_assert(!in_memory(s, "b"));
+	ck_assert_uint_eq(s->recent[0].arena.len + s->recent[1].arena.len, 0);
+	expect_value(s, "a", b1[0].val);
+	expect_value(s, "b", b2[0].val);
+	expect_value(s, "c", big[0].val);
+	store_close(s);
+	/* recent_bytes 0: nothing is kept. */
+	s = open_recent(path_a, 1, 0, 0);
+	ck_assert_int_eq(exec(s, 4, b1, NOPS(b1), 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	ck_assert(!in_memory(s, "a"));
+	expect_value(s, "a", b1[0].val);
+	store_close(s);
+}
+END_TEST
+
+/* A transfer page written over a key a recent flush holds: the store reads the page's
+ * value at once (the flush's is forgotten), and so does a transaction. */
+START_TEST(transfer_forgets_recent_flushes)
+{
+	static const struct op theirs[] = { { "K", "theirs" } };
+	static const struct op mine[] = { { "K", "mine" } };
+	struct wire_buf page;
+	struct wire_data d;
+	struct store *s;
+	uint8_t root[WIRE_DIGEST_LEN];
+	uint32_t count;
+	int more;
+
+	s = open_at(path_b, 0, 0);
+	ck_assert_int_eq(exec(s, 1, theirs, 1, 0), 0);
+	ck_assert_int_eq(exec(s, XFER_CKPT, NULL, 0, 0), 0);
+	ck_assert_int_eq(store_checkpoint(s, XFER_CKPT, root), 0);
+	wire_buf_init(&page);
+	ck_assert_int_eq(store_read_partition(s, XFER_CKPT, part_of("K"),
+					      (struct wire_bytes){ NULL, 0 }, 1u << 20, &page,
+					      &count, &more), 0);
+	store_close(s);
+
+	s = open_at(path_a, 1, 0);
+	ck_assert_int_eq(exec(s, 1, mine, 1, 0), 0);
+	ck_assert_int_eq(store_flush(s, 0), 0);
+	ck_assert(in_memory(s, "K"));
+	d.ckpt_seq = XFER_CKPT;
+	d.partition = part_of("K");
+	d.flags = 0;
+	d.entries.count = count;
+	d.entries.bytes.p = page.p;
+	d.entries.bytes.len = (uint32_t)page.len;
+	ck_assert_int_eq(store_write_partition(s, d.partition, 1, &d), 0);
+	ck_assert(!in_memory(s, "K"));
+	expect_value(s, "K", "theirs");
+	ck_assert_int_eq(store_finish_transfer(s, XFER_CKPT, root), 0);
+	expect_value(s, "K", "theirs");
+	expect_txn_value(s, "K", "theirs");
+	store_close(s);
+	wire_buf_free(&page);
+}
+END_TEST
+
 static Suite *store_defer_suite(void)
 {
 	Suite *s = suite_create("store_defer");
@@ -947,6 +1095,9 @@ static Suite *store_defer_suite(void)
 	tcase_add_test(tc, local_node_flushes_first);
 	tcase_add_test(tc, transfer_overrides_deferred_key);
 	tcase_add_test(tc, finish_transfer_flushes_first);
+	tcase_add_test(tc, recent_flushes_serve_reads);
+	tcase_add_test(tc, recent_flushes_bounded);
+	tcase_add_test(tc, transfer_forgets_recent_flushes);
 	suite_add_tcase(s, tc);
 	/* Its own case: it moves 2 x 32 MiB through LevelDB. */
 	tcase_add_unchecked_fixture(big, tmp_base_setup, tmp_base_teardown);
