@@ -9,6 +9,11 @@
 #include "replica/store/store.h"
 
 #define LDB_BLOOM_BITS 10
+/* Table block size: LevelDB's 4 KiB default holds three 1 KiB values, so compactions and
+ * checkpoint digest scans handle (read, check, compress, index) a block per three
+ * entries; 16 KiB blocks cut the put workload's CPU per op by ~8 % (docs/BENCHMARKS.md)
+ * and left point reads unchanged (a read decodes one block either way). */
+#define LDB_BLOCK_BYTES (16u << 10)
 
 /* The one place LevelDB error strings end up: classify, keep, log once, free. */
 static int ldb_convert(struct store__ldb *l, char *err, const char *what, int fallback)
@@ -56,6 +61,7 @@ int store__ldb_open(struct store__ldb *l, const char *path, int create, size_t c
 	}
 	leveldb_options_set_create_if_missing(l->opt, create ? 1 : 0);
 	leveldb_options_set_paranoid_checks(l->opt, 1);
+	leveldb_options_set_block_size(l->opt, LDB_BLOCK_BYTES);
 	leveldb_options_set_filter_policy(l->opt, l->filter);
 	if (l->cache != NULL)
 		leveldb_options_set_cache(l->opt, l->cache);
