@@ -91,7 +91,8 @@ void app_free(struct app *a)
  * the null op (the standard BFT micro-benchmark): it reads and writes no service state
  * and its result is empty, ordered or read-only (an ordered one still records the
  * client's timestamp for exactly-once, like every ordered request). */
-static int app_apply(struct app *a, struct wire_bytes op, int read_only, uint64_t time_ms)
+static int app_apply(struct app *a, struct wire_bytes op, int read_only, uint64_t time_ms,
+		     struct pbft_ro_digest *dg)
 {
 	wire_buf_reset(&a->res);
 	if (op.len == 0)
@@ -99,7 +100,9 @@ static int app_apply(struct app *a, struct wire_bytes op, int read_only, uint64_
 	if (op.len > 0 && wire_upd_is_op(op.p[0]))
 		return updates_apply(&a->upd, op, read_only, time_ms, &a->res) != 0
 			       ? app_fail(a, APP_ERR_UPDATES) : 0;
-	return kv_apply(&a->kv, op, read_only, &a->res) != 0 ? app_fail(a, APP_ERR_KV) : 0;
+	int rc = read_only ? kv_apply_ro(&a->kv, op, &a->res, dg)
+			   : kv_apply(&a->kv, op, 0, &a->res);
+	return rc != 0 ? app_fail(a, APP_ERR_KV) : 0;
 }
 
 static int app_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
@@ -115,7 +118,7 @@ static int app_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 		return rc;
 	wire_iter_batch(&it, batch);
 	while (wire_next_request(&it, &req)) {
-		rc = app_apply(a, req.op, 0, batch->time);
+		rc = app_apply(a, req.op, 0, batch->time, NULL);
 		if (rc != 0)
 			goto err_after_begin;
 		if (a->res.len > UINT32_MAX ||
@@ -140,10 +143,11 @@ err_after_begin:
 	return rc;
 }
 
-static int app_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result)
+static int app_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result,
+			  struct pbft_ro_digest *dg)
 {
 	struct app *a = ctx;
-	int rc = app_apply(a, req->op, 1, 0);
+	int rc = app_apply(a, req->op, 1, 0, dg);
 
 	if (rc == 0) {
 		wire_put_fixed(result, a->res.p, a->res.len);

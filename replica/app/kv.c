@@ -3,6 +3,7 @@
  * included. */
 #include "replica/app/kv.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define KV_VERSION_LEN 8u
@@ -42,6 +43,9 @@ int kv_app_init(struct kv_app *kv, struct store *store, const struct kv_config *
 	if (kv->cfg.limits.max_key == 0 || kv->cfg.limits.max_key > STORE_MAX_KEY - 1 ||
 	    kv->cfg.limits.max_value > STORE_MAX_VALUE - KV_VERSION_LEN)
 		return KV_ERR_ARG;
+	kv->dg = calloc(KV_DG_SLOTS, sizeof(*kv->dg));
+	if (kv->dg == NULL)
+		return KV_ERR_NOMEM;
 	kv->store = store;
 	wire_buf_init(&kv->val);
 	wire_buf_init(&kv->res);
@@ -52,7 +56,62 @@ void kv_app_free(struct kv_app *kv)
 {
 	wire_buf_free(&kv->val);
 	wire_buf_free(&kv->res);
+	free(kv->dg);
+	kv->dg = NULL;
 	kv->store = NULL;
+}
+
+/* ---------------------------------------------------------------- kept digests */
+/* The slot of key (FNV-1a): keys come from clients, but a collision only evicts. */
+static struct kv_dg_slot *kv_dg_slot(struct kv_app *kv, struct wire_bytes key)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (uint32_t i = 0; i < key.len; i++)
+		h = (h ^ key.p[i]) * 0x100000001b3ull;
+	return &kv->dg[h & (KV_DG_SLOTS - 1)];
+}
+
+static int kv_dg_is(const struct kv_dg_slot *e, struct wire_bytes key)
+{
+	return e->used && e->klen == key.len && memcmp(e->key, key.p, key.len) == 0;
+}
+
+/* key is being written: its kept digest, if any, is no longer its result's. */
+static void kv_dg_forget(struct kv_app *kv, struct wire_bytes key)
+{
+	struct kv_dg_slot *e = kv_dg_slot(kv, key);
+
+	if (kv_dg_is(e, key))
+		e->used = 0;
+}
+
+static void kv_dg_forget_all(struct kv_app *kv)
+{
+	memset(kv->dg, 0, KV_DG_SLOTS * sizeof(*kv->dg));
+}
+
+/* dg = digest of result (the GET of key at version), kept or computed and kept. */
+static void kv_dg_give(struct kv_app *kv, struct wire_bytes key, uint64_t version,
+		       const uint8_t *result, size_t len, struct pbft_ro_digest *dg)
+{
+	struct kv_dg_slot *e = kv_dg_slot(kv, key);
+
+	if (kv_dg_is(e, key) && e->version == version && e->len == len) {
+		memcpy(dg->digest, e->digest, WIRE_DIGEST_LEN);
+		dg->known = 1;
+		return;
+	}
+	wire_result_digest(result, len, dg->digest);
+	dg->known = 1;
+	if (key.len > KV_DG_KEY_MAX || len > UINT32_MAX)
+		return;
+	e->used = 1;
+	e->klen = (uint8_t)key.len;
+	memcpy(e->key, key.p, key.len);
+	e->version = version;
+	e->len = (uint32_t)len;
+	memcpy(e->digest, dg->digest, WIRE_DIGEST_LEN);
 }
 
 const char *kv_last_error(const struct kv_app *kv)
@@ -161,12 +220,15 @@ static void kv_refusal(int derr, const struct wire_kv_op *op, const struct wire_
 	}
 }
 
-int kv_apply(struct kv_app *kv, struct wire_bytes op_bytes, int read_only, struct wire_buf *out)
+/* kv_apply, with dg as kv_apply_ro's. */
+static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
+		  struct wire_buf *out, struct pbft_ro_digest *dg)
 {
 	struct wire_kv_result res;
 	struct wire_kv_op op;
 	struct wire_bytes cur_value;
 	uint64_t cur;
+	size_t start = out->len;
 	int rc;
 
 	memset(&res, 0, sizeof(res));
@@ -183,6 +245,8 @@ int kv_apply(struct kv_app *kv, struct wire_bytes op_bytes, int read_only, struc
 	rc = kv_lookup(kv, &op, read_only, &cur, &cur_value);
 	if (rc != 0)
 		return rc;
+	if (!read_only && op.type != WIRE_KV_GET)
+		kv_dg_forget(kv, op.key);
 	switch (op.type) {
 	case WIRE_KV_GET:
 		if (cur == 0) {
@@ -224,7 +288,21 @@ int kv_apply(struct kv_app *kv, struct wire_bytes op_bytes, int read_only, struc
 		res.reason = WIRE_KV_BAD_TYPE;
 		break;
 	}
-	return kv_result(kv, out, &res);
+	rc = kv_result(kv, out, &res);
+	if (rc == 0 && dg != NULL && op.type == WIRE_KV_GET && res.status == WIRE_KV_OK)
+		kv_dg_give(kv, op.key, cur, out->p + start, out->len - start, dg);
+	return rc;
+}
+
+int kv_apply(struct kv_app *kv, struct wire_bytes op, int read_only, struct wire_buf *out)
+{
+	return kv_run(kv, op, read_only, out, NULL);
+}
+
+int kv_apply_ro(struct kv_app *kv, struct wire_bytes op, struct wire_buf *out,
+		struct pbft_ro_digest *dg)
+{
+	return kv_run(kv, op, 1, out, dg);
 }
 
 /* ---------------------------------------------------------------- pbft_app_ops */
@@ -263,9 +341,10 @@ err_after_begin:
 	return rc;
 }
 
-static int kv_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result)
+static int kv_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result,
+			 struct pbft_ro_digest *dg)
 {
-	return kv_apply(ctx, req->op, 1, result);
+	return kv_apply_ro(ctx, req->op, result, dg);
 }
 
 static int kv_client_last(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
@@ -320,6 +399,7 @@ static int kv_write_partition(void *ctx, uint64_t partition, int first, const st
 {
 	struct kv_app *kv = ctx;
 
+	kv_dg_forget_all(kv);
 	return kv_store_fail(kv, store_write_partition(kv->store, partition, first, page));
 }
 
@@ -327,6 +407,7 @@ static int kv_finish_transfer(void *ctx, uint64_t ckpt, const uint8_t digest[WIR
 {
 	struct kv_app *kv = ctx;
 
+	kv_dg_forget_all(kv);
 	return kv_store_fail(kv, store_finish_transfer(kv->store, ckpt, digest));
 }
 

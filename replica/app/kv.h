@@ -37,9 +37,22 @@ struct kv_config {
 /* Defaults: wire_kv_limits_default (1 KiB keys, 1 MiB values), sync on. */
 void kv_config_default(struct kv_config *cfg);
 
+/* Read-only GET results' digests kept for digest replies (kv_apply_ro): a direct-mapped
+ * table by key, an entry dropped when its key is written or the state transferred. */
+#define KV_DG_SLOTS 4096u
+#define KV_DG_KEY_MAX 48u       /* longer keys' digests are not kept */
+struct kv_dg_slot {
+	uint8_t used, klen;
+	uint8_t key[KV_DG_KEY_MAX];
+	uint64_t version;
+	uint32_t len;           /* the result's length */
+	uint8_t digest[WIRE_DIGEST_LEN];
+};
+
 struct kv_app {
 	struct store *store;    /* borrowed: must outlive the app */
 	struct kv_config cfg;
+	struct kv_dg_slot *dg;  /* KV_DG_SLOTS */
 	struct wire_buf val;    /* scratch: a stored value */
 	struct wire_buf res;    /* scratch: one result */
 	int err;                /* the last failure (kv_err), for kv_last_error */
@@ -64,5 +77,11 @@ const char *kv_last_error(const struct kv_app *kv);
  * otherwise inside the store's open transaction (store_txn_begin). Returns 0 (the
  * result says what happened) or a kv_err when the store failed. */
 int kv_apply(struct kv_app *kv, struct wire_bytes op, int read_only, struct wire_buf *out);
+/* kv_apply read-only, for a replica that answers with the result's digest when dg is
+ * non-NULL (pbft_app_ops execute_ro): a GET's digest is given in dg, hashed once per
+ * value of its key and then kept (KV_DG_SLOTS) until the key is written or the state is
+ * transferred. Many agents polling one key cost one hash, not one each. */
+int kv_apply_ro(struct kv_app *kv, struct wire_bytes op, struct wire_buf *out,
+		struct pbft_ro_digest *dg);
 
 #endif

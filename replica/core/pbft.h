@@ -47,6 +47,12 @@ struct pbft_results {
 /* Append one result (copied). 0 or PBFT_ERR_NOMEM. */
 int pbft_results_add(struct pbft_results *r, const void *data, uint32_t len);
 
+/* What execute_ro may say of its result's digest. */
+struct pbft_ro_digest {
+	int known;                      /* digest is wire_result_digest of the result */
+	uint8_t digest[WIRE_DIGEST_LEN];
+};
+
 /* The replicated application and its state (an in-memory map in the simulator, LevelDB
  * in bulwarkd). The state is digested as a partition tree: keys hash into
  * `partitions` leaves (a power of fanout); inner nodes at levels 0..levels-1 have
@@ -81,8 +87,14 @@ struct pbft_app_ops {
 	 * transfer. The table grows with distinct client keys, one small entry each. */
 	int (*client_last)(void *ctx, const uint8_t client[WIRE_KEY_LEN], uint32_t lane,
 			   uint64_t *timestamp, struct wire_buf *reply);
-	/* Read-only request against the latest executed state; result appended. */
-	int (*execute_ro)(void *ctx, const struct wire_request *req, struct wire_buf *result);
+	/* Read-only request against the latest executed state; result appended. dg is
+	 * non-NULL when this replica answers with the result's digest (digest replies,
+	 * another replica named; results of WIRE_REPLY_DIGEST_MIN bytes or more): the app
+	 * may then set dg->known and dg->digest = wire_result_digest(result) (a digest
+	 * kept from an unchanged earlier result saves hashing it again); else the core
+	 * hashes the result. */
+	int (*execute_ro)(void *ctx, const struct wire_request *req, struct wire_buf *result,
+			  struct pbft_ro_digest *dg);
 	/* Digest of the state after executing seq; the app keeps that state readable (a
 	 * snapshot) for state transfer until release(seq') with seq' > seq. */
 	int (*checkpoint)(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_LEN]);

@@ -364,8 +364,12 @@ static int pbft__read_only(struct pbft *r, const struct wire_request *req, uint3
 		pbft__drop(r, "read-only request with a bad authenticator");
 		return PBFT_OK;
 	}
+	/* Digest replies: only the replier the client named sends the result itself. */
+	int digest_reply = (req->flags & WIRE_REQ_DIGEST_REPLIES) &&
+			   WIRE_REQ_REPLIER(req->flags) != r->id;
+	struct pbft_ro_digest dg = { 0 };
 	wire_buf_reset(&r->scratch);
-	rc = r->cfg.app.execute_ro(r->cfg.app.ctx, req, &r->scratch);
+	rc = r->cfg.app.execute_ro(r->cfg.app.ctx, req, &r->scratch, digest_reply ? &dg : NULL);
 	if (rc != 0)
 		return PBFT_ERR_APP;
 	if (wire_buf_error(&r->scratch))
@@ -374,13 +378,12 @@ static int pbft__read_only(struct pbft *r, const struct wire_request *req, uint3
 		   (unsigned long long)req->timestamp, (unsigned long long)r->last_executed);
 	uint8_t cid[PBFT__CID_LEN];
 	pbft__cid(cid, req->client, req->lane);
-	/* Digest replies: only the replier the client named sends the result itself. */
-	if ((req->flags & WIRE_REQ_DIGEST_REPLIES) && WIRE_REQ_REPLIER(req->flags) != r->id &&
-	    r->scratch.len >= WIRE_REPLY_DIGEST_MIN) {
-		uint8_t dg[WIRE_DIGEST_LEN];
-		wire_result_digest(r->scratch.p, r->scratch.len, dg);
+	if (digest_reply && r->scratch.len >= WIRE_REPLY_DIGEST_MIN) {
+		if (!dg.known)
+			wire_result_digest(r->scratch.p, r->scratch.len, dg.digest);
 		return pbft__send_reply(r, up, cid, r->view, req->timestamp,
-					WIRE_REPLY_READ_ONLY | WIRE_REPLY_DIGEST, dg, sizeof(dg));
+					WIRE_REPLY_READ_ONLY | WIRE_REPLY_DIGEST, dg.digest,
+					sizeof(dg.digest));
 	}
 	return pbft__send_reply(r, up, cid, r->view, req->timestamp, WIRE_REPLY_READ_ONLY,
 				r->scratch.p, r->scratch.len);

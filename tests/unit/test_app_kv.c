@@ -157,7 +157,7 @@ static struct wire_kv_result get_ro(struct replica *r, const char *key, struct w
 	q.flags = WIRE_REQ_READ_ONLY;
 	q.op = (struct wire_bytes){ op.p, (uint32_t)op.len };
 	wire_buf_reset(out);
-	ck_assert_int_eq(r->ops.execute_ro(r->ops.ctx, &q, out), 0);
+	ck_assert_int_eq(r->ops.execute_ro(r->ops.ctx, &q, out, NULL), 0);
 	ck_assert_int_eq(wire_kv_decode_result(out->p, out->len, UINT32_MAX, &res), 0);
 	wire_buf_free(&op);
 	return res;
@@ -433,7 +433,7 @@ START_TEST(kv_limits_and_malformed_change_nothing)
 	memset(&q, 0, sizeof(q));
 	q.op = (struct wire_bytes){ op.p, (uint32_t)op.len };
 	wire_buf_reset(&out);
-	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &out), 0);
+	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &out, NULL), 0);
 	ck_assert_int_eq(wire_kv_decode_result(out.p, out.len, 100, &rr), 0);
 	ck_assert(rr.status == WIRE_KV_BAD_OP && rr.reason == WIRE_KV_BAD_READ_ONLY);
 	rr = get_ro(&r, "123456789", &out);
@@ -625,6 +625,90 @@ START_TEST(kv_state_transfer_through_ops)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- kept digests */
+#define LONG_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* results of 40-byte values */
+#define LONG_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" /* are digested */
+
+/* A read-only GET answered by digest: the result, and dg the digest of exactly it. */
+static void get_ro_digest(struct replica *r, const char *key, const char *want, uint64_t version,
+			  uint8_t digest[WIRE_DIGEST_LEN])
+{
+	struct pbft_ro_digest dg = { 0 };
+	struct wire_buf op, out;
+	struct wire_request q;
+	struct wire_kv_result res;
+	uint8_t true_dg[WIRE_DIGEST_LEN];
+
+	wire_buf_init(&op);
+	wire_buf_init(&out);
+	op_key(&op, WIRE_KV_GET, key);
+	memset(&q, 0, sizeof(q));
+	q.flags = WIRE_REQ_READ_ONLY;
+	q.op = (struct wire_bytes){ op.p, (uint32_t)op.len };
+	ck_assert_int_eq(r->ops.execute_ro(r->ops.ctx, &q, &out, &dg), 0);
+	ck_assert_int_eq(wire_kv_decode_result(out.p, out.len, UINT32_MAX, &res), 0);
+	expect_ok(res, version, want);
+	ck_assert_int_eq(dg.known, 1);
+	wire_result_digest(out.p, out.len, true_dg);
+	ck_assert_msg(memcmp(dg.digest, true_dg, WIRE_DIGEST_LEN) == 0,
+		      "%s: the digest given is not the result's", key);
+	memcpy(digest, dg.digest, WIRE_DIGEST_LEN);
+	wire_buf_free(&op);
+	wire_buf_free(&out);
+}
+
+static void run_one(struct replica *r, void (*put)(struct wire_buf *, const char *, const char *),
+		    const char *key, const char *val)
+{
+	struct batch b = { .n = 0 };
+	struct pbft_results res;
+
+	if (put != NULL)
+		put(batch_next(&b), key, val);
+	else
+		op_key(batch_next(&b), WIRE_KV_DEL, key);
+	ck_assert_int_eq(run_batch(r, &b, &res), 0);
+	results_free(&res);
+	batch_free(&b);
+}
+
+/* Kept digests follow the key: a write or a transfer drops them, even when the new
+ * result has the old one's version and length (a delete, then a put: version 1 again). */
+START_TEST(kv_kept_digests_follow_writes)
+{
+	struct replica a, b2;
+	uint8_t d1[WIRE_DIGEST_LEN], d2[WIRE_DIGEST_LEN], root[WIRE_DIGEST_LEN];
+
+	replica_open(&a, "a", NULL);
+	replica_open(&b2, "b", NULL);
+	run_one(&a, op_put, "k", LONG_A);
+	get_ro_digest(&a, "k", LONG_A, 1, d1);
+	get_ro_digest(&a, "k", LONG_A, 1, d2); /* kept */
+	ck_assert(memcmp(d1, d2, sizeof(d1)) == 0);
+	run_one(&a, NULL, "k", NULL);
+	run_one(&a, op_put, "k", LONG_B);
+	get_ro_digest(&a, "k", LONG_B, 1, d2);
+	ck_assert(memcmp(d1, d2, sizeof(d1)) != 0);
+	/* A read-only request asking for no digest gets none. */
+	struct wire_buf out;
+	wire_buf_init(&out);
+	expect_ok(get_ro(&a, "k", &out), 1, LONG_B);
+	wire_buf_free(&out);
+
+	/* b keeps k = LONG_A's digest, then fetches a's state (k = LONG_B, version 1). */
+	run_one(&b2, op_put, "k", LONG_A);
+	run_one(&b2, op_put, "pad", "x");
+	get_ro_digest(&b2, "k", LONG_A, 1, d1);
+	ck_assert_int_eq(a.ops.checkpoint(a.ops.ctx, a.seq, root), 0);
+	sync_node(&a, &b2, a.seq, 0, 0);
+	ck_assert_int_eq(b2.ops.finish_transfer(b2.ops.ctx, a.seq, root), 0);
+	get_ro_digest(&b2, "k", LONG_B, 1, d1);
+	ck_assert(memcmp(d1, d2, sizeof(d1)) == 0);
+	replica_close(&a);
+	replica_close(&b2);
+}
+END_TEST
+
 START_TEST(kv_init_and_errors)
 {
 	struct kv_app kv;
@@ -664,7 +748,7 @@ START_TEST(kv_init_and_errors)
 	op_key(&op, WIRE_KV_GET, "bad");
 	memset(&q, 0, sizeof(q));
 	q.op = (struct wire_bytes){ op.p, (uint32_t)op.len };
-	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &b), KV_ERR_CORRUPT);
+	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &b, NULL), KV_ERR_CORRUPT);
 	ck_assert_str_eq(kv_last_error(&r.kv), kv_strerror(KV_ERR_CORRUPT));
 	struct batch bt = { .n = 0 };
 	struct pbft_results res;
@@ -697,6 +781,7 @@ static Suite *app_kv_suite(void)
 	tcase_add_test(tc, kv_limits_and_malformed_change_nothing);
 	tcase_add_test(tc, kv_deterministic);
 	tcase_add_test(tc, kv_state_transfer_through_ops);
+	tcase_add_test(tc, kv_kept_digests_follow_writes);
 	tcase_add_test(tc, kv_init_and_errors);
 	suite_add_tcase(s, tc);
 	return s;

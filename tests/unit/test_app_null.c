@@ -150,7 +150,7 @@ START_TEST(null_batch_is_ordered_noop)
 	memset(&q, 0, sizeof(q));
 	q.flags = WIRE_REQ_READ_ONLY;
 	q.op = (struct wire_bytes){ ops[0].p, (uint32_t)ops[0].len };
-	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &out), 0);
+	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &out, NULL), 0);
 	ck_assert_int_eq(wire_kv_decode_result(out.p, out.len, UINT32_MAX, &kr), 0);
 	ck_assert_uint_eq(kr.status, WIRE_KV_OK);
 	ck_assert_uint_eq(kr.version, 1);
@@ -212,7 +212,7 @@ START_TEST(null_read_only)
 	wire_put_u8(&out, 0x5a); /* the result replaces nothing the caller put before */
 	memset(&q, 0, sizeof(q));
 	q.flags = WIRE_REQ_READ_ONLY;
-	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &out), 0);
+	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &out, NULL), 0);
 	ck_assert_uint_eq(out.len, 1);
 	ck_assert_uint_eq(store_last_executed(r.store), 0);
 	wire_buf_free(&out);

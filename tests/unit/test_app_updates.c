@@ -708,7 +708,7 @@ START_TEST(test_refusals)
 	q.flags = WIRE_REQ_READ_ONLY;
 	q.op = (struct wire_bytes){ b.p, (uint32_t)b.len };
 	wire_buf_init(&out);
-	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &out), 0);
+	ck_assert_int_eq(r.ops.execute_ro(r.ops.ctx, &q, &out, NULL), 0);
 	ck_assert_int_eq(wire_upd_decode_result(out.p, out.len, &ro), 0);
 	ck_assert_uint_eq(ro.status, WIRE_UPD_BAD_OP);
 	ck_assert_uint_eq(ro.reason, WIRE_UPD_BAD_READ_ONLY);

@@ -253,6 +253,32 @@ START_TEST(t_digest_replier_lies)
 }
 END_TEST
 
+/* Digests the app gives with its result (kept from an unchanged earlier one) are sent
+ * as they are: right ones answer the read unordered; wrong ones from two of the three
+ * other replicas leave the replier's result without a quorum, and the read is ordered. */
+START_TEST(t_digest_from_app)
+{
+	uint32_t rep = digest_client();
+	uint64_t seqs;
+
+	ck_assert(h_do(&H, 0, "k=" LONG_VALUE, 0, 2000));
+	seqs = h_status(&H, 0).last_executed;
+	for (uint32_t i = 0; i < H_N; i++)
+		H.app[i].ro_digest = 1;
+	watch_start(H_N);
+	ck_assert(h_do(&H, 0, "k", 1, 2000));
+	ck_assert_str_eq(h_result(&H, 0), LONG_VALUE);
+	ck_assert_uint_eq(seen.fulls, 1);
+	ck_assert_uint_ge(seen.digests, 2);
+	ck_assert_uint_eq(h_status(&H, 0).last_executed, seqs);
+	H.app[(rep + 1) % H_N].ro_digest = 2;
+	H.app[(rep + 2) % H_N].ro_digest = 2;
+	ck_assert(h_do(&H, 0, "k", 1, 2000));
+	ck_assert_str_eq(h_result(&H, 0), LONG_VALUE);
+	ck_assert_uint_gt(h_status(&H, 0).last_executed, seqs); /* ordered */
+}
+END_TEST
+
 /* The named replier is silent: a quorum of digests is not a result. After the timeout
  * the read is ordered, and the next read names the next replica. */
 START_TEST(t_digest_replier_silent)
@@ -357,6 +383,7 @@ static Suite *core_client_suite(void)
 	tcase_add_test(tc, t_read_only_fallback_on_mismatch);
 	tcase_add_test(tc, t_digest_replies);
 	tcase_add_test(tc, t_digest_replier_lies);
+	tcase_add_test(tc, t_digest_from_app);
 	tcase_add_test(tc, t_digest_replier_silent);
 	tcase_add_test(tc, t_digest_matching_rules);
 	tcase_add_test(tc, t_client_config_checked);

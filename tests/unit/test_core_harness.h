@@ -48,6 +48,8 @@ struct h_app {
 	uint64_t batches;
 	uint64_t transfers;
 	int fail_finish;   /* make finish_transfer fail this many times */
+	int ro_digest;     /* execute_ro, asked for a digest: 0 leaves it to the core, 1 gives
+			    * the result's, 2 a wrong one (an app whose kept digest is stale) */
 };
 
 static H_UNUSED uint64_t h_part_of(const char *k)
@@ -181,7 +183,8 @@ static H_UNUSED int h_execute(void *ctx, uint64_t seq, const struct wire_batch *
 	return 0;
 }
 
-static H_UNUSED int h_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result)
+static H_UNUSED int h_execute_ro(void *ctx, const struct wire_request *req, struct wire_buf *result,
+				  struct pbft_ro_digest *dg)
 {
 	struct h_app *a = ctx;
 	char buf[64], out[128];
@@ -193,6 +196,12 @@ static H_UNUSED int h_execute_ro(void *ctx, const struct wire_request *req, stru
 	v = h_get(&a->st, buf);
 	snprintf(out, sizeof(out), "%s", v ? v : "-");
 	wire_put_fixed(result, out, strlen(out));
+	if (dg != NULL && a->ro_digest != 0) {
+		wire_result_digest((const uint8_t *)out, strlen(out), dg->digest);
+		if (a->ro_digest == 2)
+			dg->digest[0] ^= 1;
+		dg->known = 1;
+	}
 	return 0;
 }
 
