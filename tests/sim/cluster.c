@@ -910,7 +910,7 @@ static void sim__deliver(struct sim *s, const struct sim_event *e)
 		struct sim_client *c = &s->cl[e->node];
 		/* The channel (MAC) authenticates the replica: ev.from. The header's sender
 		 * is content, which the core checks against it. */
-		if (e->from_client)
+		if (e->from_client || c->byz)
 			return;
 		ev.wall = SIM_WALL_BASE + s->now;
 		ev.from = e->from;
@@ -966,6 +966,8 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 	}
 	case SIM_EV_CLIENT_TICK: {
 		struct sim_client *c = &s->cl[e->node];
+		if (c->byz)
+			break;
 		if (c->tick_at == e->time)
 			c->tick_at = 0;
 		memset(&ev, 0, sizeof(ev));
@@ -976,7 +978,10 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 		break;
 	}
 	case SIM_EV_CLIENT_START:
-		sim__client_start(s, &s->cl[e->node]);
+		if (s->cl[e->node].byz)
+			sim_byz_client_act(s, &s->cl[e->node]);
+		else
+			sim__client_start(s, &s->cl[e->node]);
 		break;
 	case SIM_EV_CRASH:
 		sim__crash(s, &s->rep[e->node], (enum sim_crash_mode)e->from);
@@ -1080,6 +1085,14 @@ int sim_init(struct sim *s, const struct sim_scenario *sc, const struct sim_para
 		memset(&cc, 0, sizeof(cc));
 		cl->idx = c;
 		cl->sim = s;
+		wire_buf_init(&cl->byz_last);
+		wire_buf_init(&cl->byz_out);
+		wire_buf_init(&cl->byz_auth);
+		wire_buf_init(&cl->byz_big);
+		if (p->byz_client && c == p->clients - 1) {
+			cl->byz = 1;
+			continue;
+		}
 		cc.n = p->n;
 		cc.f = p->f;
 		cc.group = SIM_GROUP;
@@ -1117,6 +1130,10 @@ void sim_free(struct sim *s)
 		if (s->cl[c].pc != NULL)
 			pbft_client_free(s->cl[c].pc);
 		s->cl[c].pc = NULL;
+		wire_buf_free(&s->cl[c].byz_last);
+		wire_buf_free(&s->cl[c].byz_out);
+		wire_buf_free(&s->cl[c].byz_auth);
+		wire_buf_free(&s->cl[c].byz_big);
 		sim_hist_free(&s->hist[c]);
 	}
 	for (uint32_t k = 0; k < SIM_MAX_KEYS; k++)

@@ -319,6 +319,27 @@ static void sim__arm_combined(struct sim *s)
 	sim__faulty(s, other, SIM_BYZ_DIGEST | SIM_BYZ_GARBAGE | SIM_BYZ_FLOOD);
 }
 
+/* ---------------------------------------------------------------- Byzantine client */
+/* Four correct clients (two keys, two lanes each) and a hostile fifth on a key of its
+ * own (byzclient.c), with a lossy network so that its replays and conflicting requests
+ * meet retransmissions and view changes; the signed variant runs robust mode. */
+static void sim__setup_byz_client(struct sim_params *p)
+{
+	sim_params_default(p);
+	p->clients = 2 * SIM_LANES + 1;
+	p->byz_client = 1;
+	p->loss = 0.03;
+	p->dup = 0.03;
+	p->jitter_ms = 8;
+	p->issue_until_ms = 600;
+}
+
+static void sim__setup_byz_client_signed(struct sim_params *p)
+{
+	sim__setup_byz_client(p);
+	p->robust = 1;
+}
+
 /* ---------------------------------------------------------------- bench */
 static void sim__setup_bench(struct sim_params *p)
 {
@@ -361,6 +382,8 @@ const struct sim_scenario sim_scenarios[] = {
 	{"byz-clock", "primary's batch times far outside the allowed clock skew", sim__setup_byz, sim__arm_clock},
 	{"byz-replay", "isolated primary replays messages of old views", sim__setup_replay, sim__arm_replay},
 	{"byz-flood", "PRE-PREPARE/PREPARE/COMMIT/CHECKPOINT far above the watermark", sim__setup_byz, sim__arm_flood},
+	{"byz-client", "a client sends forged, badly tagged, replayed, conflicting, malformed and oversized requests", sim__setup_byz_client, sim__arm_normal},
+	{"byz-client-signed", "byz-client in robust mode (signed requests)", sim__setup_byz_client_signed, sim__arm_normal},
 	{"combined", "n=7, two Byzantine replicas with every behaviour, lossy network", sim__setup_combined, sim__arm_combined},
 };
 const size_t sim_nscenarios = sizeof(sim_scenarios) / sizeof(sim_scenarios[0]);

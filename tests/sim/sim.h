@@ -314,6 +314,11 @@ struct sim_client {
 	uint64_t done, done_ro;
 	uint8_t op[64];
 	size_t oplen;
+	/* sim_params.byz_client: this client is Byzantine (byzclient.c), pc is NULL */
+	int byz;
+	uint64_t byz_ts;        /* its latest timestamp */
+	struct wire_buf byz_last; /* its last valid request, encoded (replayed) */
+	struct wire_buf byz_out, byz_auth, byz_big; /* scratch */
 };
 
 /* A request a correct replica executed (first execution) and who executed it. */
@@ -382,6 +387,7 @@ struct sim_params {
 	int no_vcache;               /* verify every signature for real (--bench) */
 	int digest_replies;          /* clients ask read-only requests for digest replies */
 	int split_disk;              /* records log and app state are two files (sim_store) */
+	int byz_client;              /* the last client is Byzantine (byzclient.c) */
 };
 
 /* Ed25519 verification is deterministic, and every replica verifies the same signed
@@ -468,6 +474,9 @@ void sim_byz_send(struct sim *s, struct sim_replica *r, int to_client, uint32_t 
 int sim_byz_in_filter(struct sim *s, struct sim_replica *r, const struct wire_msg *m);
 void sim_byz_timer(struct sim *s, struct sim_replica *r);
 void sim_byz_free(struct sim_byz *b);
+
+/* byzclient.c: the Byzantine client's next hostile request (SIM_EV_CLIENT_START). */
+void sim_byz_client_act(struct sim *s, struct sim_client *c);
 
 /* check.c: the invariants. */
 int sim_seqmap_init(struct sim_seqmap *m);
