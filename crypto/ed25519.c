@@ -1,4 +1,5 @@
-/* ed25519.c: Ed25519 keys, signatures and PEM key files (EVP_PKEY "ED25519"). */
+/* ed25519.c: Ed25519 keys and PEM key files (EVP_PKEY "ED25519"), signatures made and
+ * checked with libsodium (crypto.h says why). */
 #include "crypto/crypto.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +21,10 @@
 /* A PEM Ed25519 key is about 120 bytes; anything far larger is not one of ours. */
 #define CRYPTO__KEYFILE_MAX 16384
 
-/* Fills k from a freshly made EVP_PKEY (ownership passes to k on success). */
 /* OpenSSL 3 accepts forged signatures under public keys of small order (found by
  * tests/fuzz/fuzz_net_hello): such a key proves nothing, whoever presents it, so every
- * verification-only key is checked against this list.
+ * verification-only key is checked against this list (libsodium, which verifies now,
+ * refuses them too; the check keeps such keys out of key files and handshakes).
  * The y coordinates (little-endian, sign bit clear) of the eight Edwards25519 points of
  * order dividing 8: 0 and 1, the order-8 pair y and p - y, p - 1; then p and p + 1, the
  * non-canonical encodings of 0 and 1, which OpenSSL also decodes. */
@@ -53,14 +55,38 @@ int crypto_ed25519_key_is_weak(const uint8_t pub[CRYPTO_ED25519_PUB])
 	return 0;
 }
 
+/* libsodium's one-time initialisation: thread-safe, and a no-op after the first call. */
+static int crypto__sodium_ready(void)
+{
+	return sodium_init() < 0 ? CRYPTO_ERR_OPENSSL : CRYPTO_OK;
+}
+
+/* k->sk from pkey's seed; the public key it derives must be k->pub. */
+static int crypto__ed25519_secret(struct crypto_ed25519_key *k, EVP_PKEY *pkey)
+{
+	uint8_t seed[CRYPTO_ED25519_SEED], pub[CRYPTO_ED25519_PUB];
+	size_t seedlen = sizeof(seed);
+	int rc = CRYPTO_OK;
+
+	if (EVP_PKEY_get_raw_private_key(pkey, seed, &seedlen) != 1 || seedlen != sizeof(seed) ||
+	    crypto_sign_seed_keypair(pub, k->sk, seed) != 0 ||
+	    memcmp(pub, k->pub, sizeof(pub)) != 0)
+		rc = CRYPTO_ERR_OPENSSL;
+	sodium_memzero(seed, sizeof(seed));
+	return rc;
+}
+
+/* Fills k from a freshly made EVP_PKEY (ownership passes to k on success). */
 static int crypto__ed25519_adopt(struct crypto_ed25519_key *k, EVP_PKEY *pkey, int has_private)
 {
 	size_t publen = CRYPTO_ED25519_PUB;
 
-	if (EVP_PKEY_get_raw_public_key(pkey, k->pub, &publen) != 1 ||
-	    publen != CRYPTO_ED25519_PUB) {
+	if (crypto__sodium_ready() != CRYPTO_OK ||
+	    EVP_PKEY_get_raw_public_key(pkey, k->pub, &publen) != 1 ||
+	    publen != CRYPTO_ED25519_PUB ||
+	    (has_private && crypto__ed25519_secret(k, pkey) != CRYPTO_OK)) {
 		EVP_PKEY_free(pkey);
-		memset(k, 0, sizeof(*k));
+		sodium_memzero(k, sizeof(*k));
 		return CRYPTO_ERR_OPENSSL;
 	}
 	if (!has_private && crypto_ed25519_key_is_weak(k->pub)) {
@@ -117,71 +143,45 @@ void crypto_ed25519_free(struct crypto_ed25519_key *k)
 	if (k == NULL)
 		return;
 	EVP_PKEY_free(k->pkey);
-	memset(k, 0, sizeof(*k));
+	sodium_memzero(k, sizeof(*k));
 }
 
 int crypto_ed25519_sign(const struct crypto_ed25519_key *k, const void *msg, size_t len,
 			uint8_t sig[CRYPTO_ED25519_SIG])
 {
-	EVP_MD_CTX *md;
-	size_t siglen = CRYPTO_ED25519_SIG;
-	int rc = CRYPTO_OK;
-
 	if (k == NULL || k->pkey == NULL || !k->has_private || sig == NULL ||
 	    (msg == NULL && len != 0))
 		return CRYPTO_ERR_ARG;
-	md = EVP_MD_CTX_new();
-	if (md == NULL)
-		return CRYPTO_ERR_NOMEM;
-	if (EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, k->pkey, NULL) != 1 ||
-	    EVP_DigestSign(md, sig, &siglen, msg != NULL ? msg : (const void *)"", len) != 1 ||
-	    siglen != CRYPTO_ED25519_SIG)
-		rc = CRYPTO_ERR_OPENSSL;
-	EVP_MD_CTX_free(md);
-	return rc;
+	if (crypto_sign_detached(sig, NULL, msg != NULL ? msg : (const void *)"", len, k->sk) != 0)
+		return CRYPTO_ERR_OPENSSL;
+	return CRYPTO_OK;
+}
+
+/* sig over msg under the raw public key pub (not a weak one: checked by the caller). */
+static int crypto__ed25519_check(const uint8_t pub[CRYPTO_ED25519_PUB], const void *msg, size_t len,
+				 const uint8_t sig[CRYPTO_ED25519_SIG])
+{
+	if (crypto_sign_verify_detached(sig, msg != NULL ? msg : (const void *)"", len, pub) != 0)
+		return CRYPTO_ERR_BADSIG;
+	return CRYPTO_OK;
 }
 
 int crypto_ed25519_verify(const struct crypto_ed25519_key *k, const void *msg, size_t len,
 			  const uint8_t sig[CRYPTO_ED25519_SIG])
 {
-	EVP_MD_CTX *md;
-	int ok;
-
 	if (k == NULL || k->pkey == NULL || sig == NULL || (msg == NULL && len != 0))
 		return CRYPTO_ERR_ARG;
-	md = EVP_MD_CTX_new();
-	if (md == NULL)
-		return CRYPTO_ERR_NOMEM;
-	if (EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, k->pkey, NULL) != 1) {
-		EVP_MD_CTX_free(md);
-		return CRYPTO_ERR_OPENSSL;
-	}
-	ok = EVP_DigestVerify(md, sig, CRYPTO_ED25519_SIG, msg != NULL ? msg : (const void *)"", len);
-	EVP_MD_CTX_free(md);
-	/* A bad signature leaves an error on OpenSSL's queue; it is expected, drop it. */
-	if (ok != 1) {
-		ERR_clear_error();
-		return CRYPTO_ERR_BADSIG;
-	}
-	return CRYPTO_OK;
+	return crypto__ed25519_check(k->pub, msg, len, sig);
 }
 
 int crypto_ed25519_verify_raw(const uint8_t pub[CRYPTO_ED25519_PUB], const void *msg, size_t len,
 			      const uint8_t sig[CRYPTO_ED25519_SIG])
 {
-	struct crypto_ed25519_key k;
-	int rc;
-
 	if (pub == NULL || sig == NULL || (msg == NULL && len != 0))
 		return CRYPTO_ERR_ARG;
-	rc = crypto_ed25519_from_public(&k, pub);
-	if (rc != CRYPTO_OK) {
-		ERR_clear_error();
+	if (crypto__sodium_ready() != CRYPTO_OK || crypto_ed25519_key_is_weak(pub))
 		return CRYPTO_ERR_BADSIG;
-	}
-	rc = crypto_ed25519_verify(&k, msg, len, sig);
-	crypto_ed25519_free(&k);
-	return rc;
+	return crypto__ed25519_check(pub, msg, len, sig);
 }
 
 /* ---------------------------------------------------------------- PEM files */

@@ -4,7 +4,7 @@
 #   scripts/deps.sh --if-missing same, silent when everything is present
 set -eu
 
-PKGS="build-essential pkg-config clang libssl-dev libev-dev libleveldb-dev check \
+PKGS="build-essential pkg-config clang libssl-dev libsodium-dev libev-dev libleveldb-dev check \
 libsubunit-dev libinih-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev \
 libzstd-dev zlib1g-dev gnuplot-nox curl openssl python3 python3-cryptography wrk"
 
