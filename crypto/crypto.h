@@ -24,7 +24,7 @@ enum crypto_err {
 	CRYPTO_OK = 0,
 	CRYPTO_ERR_ARG = -1,      /* bad argument (NULL, length out of range) */
 	CRYPTO_ERR_NOMEM = -2,
-	CRYPTO_ERR_OPENSSL = -3,  /* an OpenSSL call failed unexpectedly */
+	CRYPTO_ERR_OPENSSL = -3,  /* an OpenSSL (or libsodium) call failed unexpectedly */
 	CRYPTO_ERR_BADSIG = -4,   /* signature does not verify */
 	CRYPTO_ERR_AUTH = -5,     /* MAC or AEAD tag does not verify */
 	CRYPTO_ERR_KEYFILE = -6,  /* key file missing, unreadable or not an Ed25519 PEM */

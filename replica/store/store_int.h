@@ -42,7 +42,6 @@ struct store__txn {
 	size_t n, cap;
 	uint32_t *slot;               /* hash table of chg index + 1 (0 = empty) */
 	size_t nslot;                 /* power of two, > 2 * n */
-	uint64_t hash_key[2];         /* SipHash key, random per store */
 };
 
 /* The durable records' log (reclog.c): segment files and the live records' places. */
@@ -93,6 +92,10 @@ struct store {
 	struct store__txn recent[2];  /* defer: the last two flushes' changes, [0] newer,
 				       * kept as a read cache (store__mem_get) */
 	size_t recent_max;            /* store_config.recent_bytes */
+	uint64_t hash_key[2];         /* SipHash key of every table above, random per store:
+				       * a key is hashed once for all of them */
+	struct wire_buf memo_key;     /* ns | key of the last state key built, and its */
+	uint64_t memo_part;           /* partition (store__state_key) */
 	struct store__reclog rlog;    /* the durable records (not in LevelDB) */
 	int defer;                    /* store_config.defer_writes */
 	int defer_failed;             /* a batch was half merged: no deferred write any more */
@@ -163,11 +166,13 @@ int store__refresh(struct store *s);
 /* Transaction internals (txn.c). */
 int store__txn_init(struct store__txn *t);
 void store__txn_free(struct store__txn *t);
-/* The value of LevelDB key k as held in memory (deferred, or kept from a recent flush):
- * 0 (borrowed until the next store call), STORE_ERR_NOT_FOUND (deleted), or 1 (not
- * held: read LevelDB). */
-int store__mem_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
-		   size_t *vlen);
+/* The hash of LevelDB key k in every table of s. */
+uint64_t store__key_hash(const struct store *s, const uint8_t *k, size_t klen);
+/* The value of LevelDB key k (hash h) as held in memory (deferred, or kept from a recent
+ * flush): 0 (borrowed until the next store call), STORE_ERR_NOT_FOUND (deleted), or 1
+ * (not held: read LevelDB). */
+int store__mem_get(const struct store *s, const uint8_t *k, size_t klen, uint64_t h,
+		   const uint8_t **value, size_t *vlen);
 /* Forget the recent flushes' changes (before LevelDB's state keys are written other than
  * by store_flush). */
 void store__recent_drop(struct store *s);

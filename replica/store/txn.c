@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/crypto.h"
-
 #define TXN_MIN_SLOTS 64u
 
 /* SipHash-2-4 with a random per-store key: keys come from clients, so the table must
@@ -57,12 +55,15 @@ static uint64_t txn_hash(const uint64_t k[2], const uint8_t *p, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
+uint64_t store__key_hash(const struct store *s, const uint8_t *k, size_t klen)
+{
+	return txn_hash(s->hash_key, k, klen);
+}
+
 int store__txn_init(struct store__txn *t)
 {
 	memset(t, 0, sizeof(*t));
 	wire_buf_init(&t->arena);
-	if (crypto_random(t->hash_key, sizeof(t->hash_key)) != 0)
-		return STORE_ERR_NOMEM;
 	t->slot = calloc(TXN_MIN_SLOTS, sizeof(*t->slot));
 	if (t->slot == NULL)
 		return STORE_ERR_NOMEM;
@@ -122,13 +123,12 @@ static int txn_grow(struct store__txn *t)
 	return 0;
 }
 
-/* Put (deleted 0) or delete LevelDB key k in table t, the latest change winning. The
- * arena keeps the bytes of a replaced change until the table is emptied. */
-static int map_set(struct store__txn *t, const uint8_t *k, size_t klen, const void *value,
-		   size_t vlen, uint64_t partition, int deleted)
+/* Put (deleted 0) or delete LevelDB key k (hash h) in table t, the latest change
+ * winning. The arena keeps the bytes of a replaced change until the table is emptied. */
+static int map_set(struct store__txn *t, const uint8_t *k, size_t klen, uint64_t h,
+		   const void *value, size_t vlen, uint64_t partition, int deleted)
 {
 	struct store__change *c;
-	uint64_t h;
 	size_t slot, off;
 	long i;
 	int rc;
@@ -138,7 +138,6 @@ static int map_set(struct store__txn *t, const uint8_t *k, size_t klen, const vo
 		if (rc != 0)
 			return rc;
 	}
-	h = txn_hash(t->hash_key, k, klen);
 	i = txn_find(t, k, klen, h, &slot);
 	if (i < 0) {
 		struct store__change *chg = store__grow(t->chg, &t->cap, t->n, sizeof(*chg), 64);
@@ -165,16 +164,16 @@ static int map_set(struct store__txn *t, const uint8_t *k, size_t klen, const vo
 	return 0;
 }
 
-/* The change of LevelDB key k in t, or NULL. */
+/* The change of LevelDB key k (hash h) in t, or NULL. */
 static const struct store__change *map_get(const struct store__txn *t, const uint8_t *k,
-					   size_t klen)
+					   size_t klen, uint64_t h)
 {
 	size_t slot;
 	long i;
 
 	if (t->n == 0)
 		return NULL;
-	i = txn_find(t, k, klen, txn_hash(t->hash_key, k, klen), &slot);
+	i = txn_find(t, k, klen, h, &slot);
 	return i >= 0 ? &t->chg[i] : NULL;
 }
 
@@ -249,16 +248,16 @@ static void recent_rotate(struct store *s)
 		map_release(&s->recent[0]);
 }
 
-int store__mem_get(const struct store *s, const uint8_t *k, size_t klen, const uint8_t **value,
-		   size_t *vlen)
+int store__mem_get(const struct store *s, const uint8_t *k, size_t klen, uint64_t h,
+		   const uint8_t **value, size_t *vlen)
 {
 	const struct store__txn *t = &s->pend;
-	const struct store__change *c = map_get(t, k, klen);
+	const struct store__change *c = map_get(t, k, klen, h);
 
 	/* Newest first: a key changed again since lives in the newer table. */
 	for (int i = 0; c == NULL && i < 2; i++) {
 		t = &s->recent[i];
-		c = map_get(t, k, klen);
+		c = map_get(t, k, klen, h);
 	}
 	if (c == NULL)
 		return 1;
@@ -283,7 +282,7 @@ int store_txn_get(struct store *s, uint8_t ns, const void *key, size_t klen,
 	rc = store__state_key(s, ns, key, klen, &partition);
 	if (rc != 0)
 		return rc;
-	h = txn_hash(t->hash_key, s->key.p, s->key.len);
+	h = store__key_hash(s, s->key.p, s->key.len);
 	i = txn_find(t, s->key.p, s->key.len, h, &slot);
 	if (i >= 0) {
 		const struct store__change *c = &t->chg[i];
@@ -293,7 +292,7 @@ int store_txn_get(struct store *s, uint8_t ns, const void *key, size_t klen,
 		*vlen = c->vlen;
 		return 0;
 	}
-	rc = store__mem_get(s, s->key.p, s->key.len, value, vlen);
+	rc = store__mem_get(s, s->key.p, s->key.len, h, value, vlen);
 	if (rc <= 0)
 		return rc;
 	rc = store__ldb_get(&s->ldb, NULL, s->key.p, s->key.len, &s->val);
@@ -318,7 +317,8 @@ static int txn_change(struct store *s, uint8_t ns, const void *key, size_t klen,
 	rc = store__state_key(s, ns, key, klen, &partition);
 	if (rc != 0)
 		return rc;
-	rc = map_set(&s->txn, s->key.p, s->key.len, value, vlen, partition, deleted);
+	rc = map_set(&s->txn, s->key.p, s->key.len, store__key_hash(s, s->key.p, s->key.len),
+		     value, vlen, partition, deleted);
 	/* Out of memory ends the transaction: the batch cannot be executed in full. */
 	if (rc == STORE_ERR_NOMEM)
 		store_txn_abort(s);
@@ -420,7 +420,8 @@ int store_txn_commit(struct store *s, uint64_t seq, int sync)
 	for (size_t i = 0; i < t->n && rc == 0; i++) {
 		const struct store__change *c = &t->chg[i];
 		const uint8_t *k = t->arena.p + c->off;
-		rc = map_set(&s->pend, k, c->klen, k + c->klen, c->vlen, c->partition, c->deleted);
+		rc = map_set(&s->pend, k, c->klen, c->hash, k + c->klen, c->vlen, c->partition,
+			     c->deleted);
 	}
 	store_txn_abort(s);
 	if (rc != 0) {

@@ -14,7 +14,9 @@
 
 #include <leveldb/c.h>
 
+#include "replica/core/ptree.h"
 #include "replica/store/store.h"
+#include "replica/store/store_int.h"
 
 #define NS_TEST ((uint8_t)'T')
 
@@ -679,6 +681,33 @@ START_TEST(strerror_table)
 }
 END_TEST
 
+/* store__state_key remembers the last key's partition: repeats, other keys of the same
+ * length and the same key under another namespace all get ptree_partition_of's answer. */
+START_TEST(state_key_partition_memo)
+{
+	static const struct {
+		uint8_t ns;
+		const char *key;
+	} seq[] = { { 'K', "alpha" }, { 'K', "alpha" }, { 'K', "alphb" }, { 'C', "alphb" },
+		    { 'K', "alphb" }, { 'K', "alpha" }, { 'K', "alpha" }, { 'K', "a" } };
+	struct store *st = open_store(4, 3, 1);
+	uint8_t sk[16];
+
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		size_t klen = strlen(seq[i].key);
+		uint64_t part;
+		sk[0] = seq[i].ns;
+		memcpy(sk + 1, seq[i].key, klen);
+		ck_assert_int_eq(store__state_key(st, seq[i].ns, seq[i].key, klen, &part), 0);
+		ck_assert_uint_eq(part, ptree_partition_of(store_partitions(st), sk, klen + 1));
+		ck_assert_uint_eq(st->key.len, STORE__STATE_PREFIX + 1 + klen);
+		ck_assert_uint_eq(store__ld32(st->key.p + 1), part);
+		ck_assert(memcmp(st->key.p + STORE__STATE_PREFIX, sk, klen + 1) == 0);
+	}
+	store_close(st);
+}
+END_TEST
+
 static Suite *store_basic_suite(void)
 {
 	Suite *s = suite_create("store_basic");
@@ -700,6 +729,7 @@ static Suite *store_basic_suite(void)
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, open_refuses_damaged_metadata);
 	tcase_add_test(tc, strerror_table);
+	tcase_add_test(tc, state_key_partition_memo);
 	suite_add_tcase(s, tc);
 	return s;
 }

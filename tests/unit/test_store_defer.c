@@ -947,7 +947,8 @@ static int in_memory(struct store *s, const char *key)
 	uint64_t partition;
 
 	ck_assert_int_eq(store__state_key(s, NS_TEST, key, strlen(key), &partition), 0);
-	return store__mem_get(s, s->key.p, s->key.len, &v, &vlen) != 1;
+	return store__mem_get(s, s->key.p, s->key.len, store__key_hash(s, s->key.p, s->key.len), &v,
+			      &vlen) != 1;
 }
 
 /* Batches 1..3 each flushed: the last two flushes stay in memory, newest first, deletions
