@@ -4,6 +4,7 @@
 #define BULWARK_BWD_H
 
 #include <ev.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,6 +89,39 @@ int bwd_clients_up(struct bwd_clients *cs, const uint8_t pub[CRYPTO_ED25519_PUB]
 void bwd_clients_down(struct bwd_clients *cs, const uint8_t pub[CRYPTO_ED25519_PUB],
 		      const struct net_conn *conn, uint64_t now);
 
+/* ---------------------------------------------------------------- syncer.c */
+/* The background state sync (pbft_config.durable_async): a thread that runs store_sync
+ * when the loop asks, and tells the loop through notify (called on the thread). */
+struct bwd_syncer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started;
+	struct store *store;
+	void (*notify)(void *ctx);
+	void *notify_ctx;
+	/* under mu */
+	int stop;
+	uint64_t want;      /* make the state written up to this checkpoint durable */
+	uint64_t done;      /* the state is durable up to this seq */
+	int err;            /* a failed sync's store error (the thread stops), 0 if none */
+	char why[256];      /* its text */
+	/* the loop's own */
+	uint64_t asked;     /* latest want posted */
+	uint64_t reported;  /* latest done stepped into the core */
+};
+/* Start the thread. 0 or BWD_ERR_NOMEM. */
+int bwd_syncer_start(struct bwd_syncer *sy, struct store *store,
+		     void (*notify)(void *ctx), void *notify_ctx);
+/* Loop: sync the state written so far, the checkpoint at seq included (no-op if asked
+ * for seq or a later one already). */
+void bwd_syncer_ask(struct bwd_syncer *sy, uint64_t seq);
+/* Loop: the latest durable seq in *done; the store error of a failed sync (its text in
+ * why), else 0. */
+int bwd_syncer_result(struct bwd_syncer *sy, uint64_t *done, char *why, size_t len);
+/* Wait for the running sync, stop the thread. Safe if never started. */
+void bwd_syncer_stop(struct bwd_syncer *sy);
+
 /* ---------------------------------------------------------------- the replica */
 struct bwd_upd;
 
@@ -131,6 +165,8 @@ struct bwd {
 
 	ev_prepare flush_w;
 	ev_timer tick_w;
+	ev_async sync_w;                            /* the syncer reported */
+	struct bwd_syncer sync;
 	ev_signal sigterm_w, sigint_w, sighup_w;
 
 	uint64_t start_ms;                          /* monotonic at start, for uptime */
@@ -159,7 +195,8 @@ void bwd_close(struct bwd *b);
 void bwd__crypto_ops(struct bwd *b, struct pbft_crypto_ops *ops);
 /* io_ev.c: net callbacks and watchers. */
 void bwd__net_callbacks(struct bwd *b, struct net_callbacks *cb);
-void bwd__watchers_start(struct bwd *b);
+/* 0, or BWD_ERR_NOMEM if the syncer thread cannot start. */
+int bwd__watchers_start(struct bwd *b);
 void bwd__watchers_stop(struct bwd *b);
 /* Write the accumulated records (one write batch, synced if asked), then send the
  * accumulated messages, then re-arm the tick. 0 or BWD_ERR_PERSIST (nothing sent). */

@@ -208,6 +208,9 @@ static int open_store(struct bwd *b)
 	 * executes those batches again from the certificates 2f+1 replicas synced. */
 	sc.defer_writes = 1;
 	sc.recent_bytes = BWD_RECENT_BYTES;
+	/* A checkpoint's state is synced by the syncer thread (syncer.c), not on the loop:
+	 * the core makes the checkpoint stable once told (pbft_config.durable_async). */
+	sc.checkpoint_nosync = 1;
 	err[0] = '\0';
 	rc = store_open(&sc, &b->store, err, sizeof(err));
 	if (rc != STORE_OK) {
@@ -310,6 +313,9 @@ static int open_core(struct bwd *b)
 	b->votes_uncertain = pc.votes_uncertain;
 	/* One batch per loop turn: the FLUSH step before persisting proposes it. */
 	pc.batch_on_flush = 1;
+	/* Checkpoint state synced off the loop (syncer.c); the synced session record
+	 * above made the state we start from durable. */
+	pc.durable_async = 1;
 	bwd__crypto_ops(b, &pc.crypto);
 	app_ops(&b->app, &pc.app);
 	/* No tracer at all unless its lines would be logged: the core then formats nothing. */
@@ -411,7 +417,11 @@ int bwd_open(struct bwd *b, struct bw_config *cfg, uint32_t id, struct crypto_ed
 	rc = bwd__upd_open(b);
 	if (rc != BWD_OK)
 		return rc;
-	bwd__watchers_start(b);
+	rc = bwd__watchers_start(b);
+	if (rc != BWD_OK) {
+		why(b, "cannot start the state sync thread");
+		return rc;
+	}
 
 	/* A first tick: the core announces itself (STATUS) and arms its timers. */
 	memset(&ev, 0, sizeof(ev));

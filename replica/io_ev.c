@@ -149,6 +149,9 @@ static int flush_turn(struct bwd *b, int *again)
 				 "view=%llu", (unsigned long long)st.view);
 		}
 	}
+	/* A checkpoint was written (without a sync) in this turn: the syncer makes it
+	 * durable; the core makes it stable once told (sync_cb). */
+	bwd_syncer_ask(&b->sync, store_last_checkpoint(b->store));
 	*again = b->up.again;
 	pbft_update_reset(&b->up);
 	b->pending = 0;
@@ -409,8 +412,54 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		log_error("bulwarkd", "cannot reopen the log file", "error=%s", log_strerror(rc));
 }
 
-void bwd__watchers_start(struct bwd *b)
+/* On the syncer's thread: wake the loop (ev_async_send is thread-safe). */
+static void sync_notify(void *ctx)
 {
+	struct bwd *b = ctx;
+
+	ev_async_send(b->loop, &b->sync_w);
+}
+
+/* The syncer reported: the core learns how far its state is durable. */
+static void sync_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct bwd *b = w->data;
+	struct pbft_event ev;
+	uint64_t done;
+	char why[256];
+	int rc;
+
+	(void)loop;
+	(void)revents;
+	if (b->fatal != 0)
+		return;
+	rc = bwd_syncer_result(&b->sync, &done, why, sizeof(why));
+	if (rc != STORE_OK) {
+		snprintf(b->why, sizeof(b->why), "cannot sync the state: %s: %s", store_strerror(rc), why);
+		fail(b, BWD_ERR_PERSIST);
+		return;
+	}
+	if (done <= b->sync.reported)
+		return;
+	b->sync.reported = done;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_DURABLE;
+	ev.durable = done;
+	step(b, &ev);
+}
+
+int bwd__watchers_start(struct bwd *b)
+{
+	int rc;
+
+	ev_async_init(&b->sync_w, sync_cb);
+	b->sync_w.data = b;
+	ev_async_start(b->loop, &b->sync_w);
+	rc = bwd_syncer_start(&b->sync, b->store, sync_notify, b);
+	if (rc != BWD_OK) {
+		ev_async_stop(b->loop, &b->sync_w);
+		return rc;
+	}
 	/* Before net's own prepare watcher, so that a turn's sends are written this turn. */
 	ev_prepare_init(&b->flush_w, flush_cb);
 	ev_set_priority(&b->flush_w, EV_MAXPRI);
@@ -425,10 +474,14 @@ void bwd__watchers_start(struct bwd *b)
 	ev_signal_start(b->loop, &b->sigterm_w);
 	ev_signal_start(b->loop, &b->sigint_w);
 	ev_signal_start(b->loop, &b->sighup_w);
+	return BWD_OK;
 }
 
 void bwd__watchers_stop(struct bwd *b)
 {
+	/* The running sync ends first: its report must not reach a stopped watcher. */
+	bwd_syncer_stop(&b->sync);
+	ev_async_stop(b->loop, &b->sync_w);
 	ev_prepare_stop(b->loop, &b->flush_w);
 	ev_timer_stop(b->loop, &b->tick_w);
 	ev_signal_stop(b->loop, &b->sigterm_w);

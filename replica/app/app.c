@@ -170,6 +170,13 @@ static int app_checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_LE
 	return app_kv_rc(a, a->kvops.checkpoint(a->kvops.ctx, seq, digest));
 }
 
+static int app_sync(void *ctx)
+{
+	struct app *a = ctx;
+
+	return app_kv_rc(a, a->kvops.sync(a->kvops.ctx));
+}
+
 static void app_release(void *ctx, uint64_t below_seq)
 {
 	struct app *a = ctx;
@@ -239,6 +246,7 @@ void app_ops(struct app *a, struct pbft_app_ops *ops)
 	ops->execute = app_execute;
 	ops->execute_ro = app_execute_ro;
 	ops->checkpoint = app_checkpoint;
+	ops->sync = app_sync;
 	ops->release = app_release;
 	ops->tree_node = app_tree_node;
 	ops->read_partition = app_read_partition;

@@ -363,6 +363,14 @@ static int kv_checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_LEN
 	return kv_store_fail(kv, store_checkpoint(kv->store, seq, digest));
 }
 
+/* Every executed change (deferred ones too) written and synced. */
+static int kv_sync(void *ctx)
+{
+	struct kv_app *kv = ctx;
+
+	return kv_store_fail(kv, store_flush(kv->store, 1));
+}
+
 static void kv_release(void *ctx, uint64_t below_seq)
 {
 	struct kv_app *kv = ctx;
@@ -419,6 +427,7 @@ void kv_app_ops(struct kv_app *kv, struct pbft_app_ops *ops)
 	ops->execute = kv_execute;
 	ops->execute_ro = kv_execute_ro;
 	ops->checkpoint = kv_checkpoint;
+	ops->sync = kv_sync;
 	ops->release = kv_release;
 	ops->tree_node = kv_tree_node;
 	ops->read_partition = kv_read_partition;

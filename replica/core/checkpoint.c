@@ -70,7 +70,10 @@ int pbft__proof_record(struct pbft *r, struct pbft_update *up)
 		wire_put_u32(b, r->stable.replica[i]);
 		wire_put_fixed(b, r->stable.sig[i], WIRE_SIG_LEN);
 	}
-	return pbft__record(up, PBFT__REC_STABLE, 0, b, 1);
+	/* No sync of its own: the state at the checkpoint is durable already (see
+	 * pbft__make_stable), so a crash that loses this record keeps the records it
+	 * replaces, and the next synced record makes it durable (write order). */
+	return pbft__record(up, PBFT__REC_STABLE, 0, b, 0);
 }
 
 /* Free everything at or below the (new) low watermark. */
@@ -97,7 +100,11 @@ static void pbft__gc(struct pbft *r, uint64_t old_low)
 		r->target.seq = 0;
 }
 
-/* p (proven, p->seq <= last_executed) becomes the stable checkpoint. */
+/* p (proven, p->seq <= last_executed) becomes the stable checkpoint. Our state at it
+ * must be durable first: the records below it are dropped, and the stable record is
+ * not synced. Callers that can wait for the driver to report it do (pbft__proven);
+ * the others reach here with an undurable state only with durable_async, and then
+ * have the app sync it now. */
 int pbft__make_stable(struct pbft *r, const struct pbft__proof *p, struct pbft_update *up)
 {
 	uint64_t old = r->low;
@@ -105,10 +112,19 @@ int pbft__make_stable(struct pbft *r, const struct pbft__proof *p, struct pbft_u
 
 	if (p->seq <= r->low)
 		return PBFT_OK;
+	if (r->cfg.durable_async && r->durable < p->seq) {
+		PBFT_TRACE(r, "checkpoint %llu stable before our state is durable (at %llu) -> sync it now",
+			   (unsigned long long)p->seq, (unsigned long long)r->durable);
+		if (r->cfg.app.sync(r->cfg.app.ctx) != 0)
+			return PBFT_ERR_APP;
+		r->durable = r->last_executed;
+	}
 	if (p != &r->stable)
 		pbft__proof_copy(&r->stable, p, r->n);
 	r->prev_low = r->low;
 	r->low = p->seq;
+	if (r->ready.seq <= r->low)
+		r->ready.seq = 0;
 	if (r->last_proposed < r->low)
 		r->last_proposed = r->low;
 	if (r->last_committed < r->low)
@@ -154,6 +170,15 @@ static int pbft__proven(struct pbft *r, const struct pbft__proof *p, const struc
 					(unsigned long long)p->seq);
 			pbft__proof_copy(&r->target, p, r->n);
 			return pbft__xfer_start(r, &r->target, up);
+		}
+		if (r->cfg.durable_async && r->durable < p->seq) {
+			/* Stable once the driver says our state at it is on disk. */
+			if (p->seq > r->ready.seq) {
+				PBFT_TRACE(r, "checkpoint %llu proven, our state durable at %llu -> stable once durable",
+					   (unsigned long long)p->seq, (unsigned long long)r->durable);
+				pbft__proof_copy(&r->ready, p, r->n);
+			}
+			return PBFT_OK;
 		}
 		return pbft__make_stable(r, p, up);
 	}
@@ -202,6 +227,8 @@ int pbft__take_checkpoint(struct pbft *r, uint64_t seq, struct pbft_update *up)
 
 	if (r->cfg.app.checkpoint(r->cfg.app.ctx, seq, digest) != 0)
 		return PBFT_ERR_APP;
+	if (!r->cfg.durable_async)
+		r->durable = seq;
 	memset(&m, 0, sizeof(m));
 	pbft__hdr(r, &m.hdr, WIRE_CHECKPOINT);
 	m.u.checkpoint.seq = seq;
@@ -294,5 +321,29 @@ int pbft__relay_proof(struct pbft *r, struct pbft_update *up, uint32_t to)
 		if (rc)
 			return rc;
 	}
+	return PBFT_OK;
+}
+
+/* PBFT_EV_DURABLE: our state is on disk up to seq; a proven checkpoint that waited for
+ * it becomes stable. */
+int pbft__durable(struct pbft *r, uint64_t seq, struct pbft_update *up)
+{
+	if (seq > r->last_executed) {
+		pbft__drop(r, "DURABLE above the last executed seq");
+		return PBFT_OK;
+	}
+	if (seq <= r->durable)
+		return PBFT_OK;
+	r->durable = seq;
+	if (r->ready.seq == 0 || r->ready.seq > seq)
+		return PBFT_OK;
+	if (r->ready.seq > r->low && !r->need_state && !r->xfer.active) {
+		PBFT_TRACE(r, "state durable at %llu -> checkpoint %llu stable",
+			   (unsigned long long)seq, (unsigned long long)r->ready.seq);
+		int rc = pbft__make_stable(r, &r->ready, up);
+		if (rc)
+			return rc;
+	}
+	r->ready.seq = 0;
 	return PBFT_OK;
 }

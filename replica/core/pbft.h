@@ -96,8 +96,13 @@ struct pbft_app_ops {
 	int (*execute_ro)(void *ctx, const struct wire_request *req, struct wire_buf *result,
 			  struct pbft_ro_digest *dg);
 	/* Digest of the state after executing seq; the app keeps that state readable (a
-	 * snapshot) for state transfer until release(seq') with seq' > seq. */
+	 * snapshot) for state transfer until release(seq') with seq' > seq. Unless
+	 * pbft_config.durable_async is set, the state at seq is on disk when it returns. */
 	int (*checkpoint)(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_LEN]);
+	/* durable_async only (else may be NULL): put every executed change on disk now,
+	 * before returning. Called on the rare paths that must make a checkpoint stable
+	 * before the driver reported it durable (a NEW-VIEW moves the window past it). */
+	int (*sync)(void *ctx);
 	void (*release)(void *ctx, uint64_t below_seq);
 	/* Serving state transfer from the snapshot at ckpt: children digests of an inner
 	 * node (appended as digests), or one page (<= max_bytes, but at least one entry)
@@ -112,7 +117,8 @@ struct pbft_app_ops {
 	/* Fetching state: digest of a node of the live state (to skip equal subtrees);
 	 * replace a partition's entries page by page (first = 1 clears it first);
 	 * then finish: the app recomputes its root, returns 0 only if it equals digest,
-	 * and from then on its state is the checkpoint's (last executed = ckpt). After a
+	 * and from then on its state is the checkpoint's (last executed = ckpt), on disk
+	 * when it returns (with durable_async too). After a
 	 * successful finish the core calls checkpoint(ckpt) to keep a snapshot to serve.
 	 * Inner node digests are ptree_node_hash (replica/core/ptree.h) of the children;
 	 * the core checks every META against its parent and each copied partition with
@@ -182,6 +188,17 @@ struct pbft_config {
 					 * vote twice in one view; it still commits, executes
 					 * and catches up. The driver keeps passing 1 at every
 					 * restart until pbft_status.votes_uncertain is 0. */
+	int durable_async;              /* 0: app.checkpoint(seq) puts the state at seq
+					 * on disk before it returns. 1: it need not; the
+					 * driver makes it durable off the loop (a background
+					 * sync) and says so with PBFT_EV_DURABLE. Either way
+					 * a checkpoint becomes stable (window moved, records
+					 * below it dropped) only once this replica's own
+					 * state at it is durable, so that the stable record
+					 * needs no sync of its own: a crash keeps either the
+					 * state at it or the records it replaces. The state
+					 * given to pbft_new counts as durable (bulwarkd's
+					 * store syncs its session record first). */
 	int batch_on_flush;             /* 1: the primary proposes only on PBFT_EV_FLUSH
 					 * (the driver's end of a loop turn), so a batch holds
 					 * every request that arrived in the turn; 0: after
@@ -196,9 +213,12 @@ struct pbft_config {
 enum pbft_event_type {
 	PBFT_EV_MESSAGE,  /* msg decoded and channel-authenticated by the driver */
 	PBFT_EV_TICK,     /* time passed (timers are checked against now) */
-	PBFT_EV_FLUSH     /* the driver is about to persist and send this turn's effects:
+	PBFT_EV_FLUSH,    /* the driver is about to persist and send this turn's effects:
 			   * the primary proposes what waits (see batch_on_flush); also
 			   * a tick */
+	PBFT_EV_DURABLE   /* durable_async: the app's state as of executed seq `durable`
+			   * (and everything written before it) is on disk; a checkpoint
+			   * proven meanwhile becomes stable. Also a tick. */
 };
 /* `from` is the authenticated channel peer. Unsigned replica messages (PRE-PREPARE,
  * PREPARE, COMMIT, STATUS, FETCH, META, DATA) count only if hdr.sender == from; signed
@@ -219,6 +239,7 @@ struct pbft_event {
 	 * batch's count; NULL / 0: the core computes them. */
 	const uint8_t (*req_digests)[WIRE_DIGEST_LEN];
 	uint32_t nreq_digests;
+	uint64_t durable;       /* PBFT_EV_DURABLE: at most the last executed seq */
 };
 
 /* ---------------------------------------------------------------- the update */
@@ -252,8 +273,8 @@ struct pbft_update {
 			     * are persisted: step it again (FLUSH with batch_on_flush, else
 			     * TICK) as soon as they are, without waiting for an event */
 	int sync;           /* records must be synced to disk before sending: set by
-			     * prepared certificates, views and stable checkpoints. Other
-			     * records (pre-prepares) need only reach the OS before the
+			     * prepared certificates and views. Other records (pre-prepares,
+			     * stable checkpoints) need only reach the OS before the
 			     * messages leave (a process crash keeps them); a later sync
 			     * makes them durable too, as the store keeps write order. */
 	uint64_t deadline;  /* earliest `now` at which the core wants a TICK; 0 = none.
@@ -294,6 +315,9 @@ struct pbft_status {
 	uint32_t primary;
 	uint64_t low_watermark;   /* last stable checkpoint */
 	uint8_t stable_digest[WIRE_DIGEST_LEN]; /* its state digest (zeros while none) */
+	uint64_t durable;         /* executed state known to be on disk up to this seq */
+	uint64_t stable_waiting;  /* a proven checkpoint waiting for its state to be
+				   * durable here, 0 if none */
 	uint64_t last_executed;
 	uint64_t last_committed;
 	uint64_t last_proposed;   /* primary only */

@@ -238,6 +238,10 @@ struct pbft {
 	struct pbft__cplatest *cplatest; /* n */
 	struct pbft__proof stable;
 	struct pbft__proof target; /* proven checkpoint above last_executed, seq 0 if none */
+	struct pbft__proof ready;  /* proven checkpoint at or below last_executed, our own
+				    * digest matching, waiting for its state to be durable
+				    * here (seq 0 if none) */
+	uint64_t durable;          /* our executed state is on disk up to this seq */
 	struct wire_buf own_ckpt;  /* our latest signed CHECKPOINT, encoded */
 
 	/* clients: cache of the app's client table, and the requests waiting */
@@ -403,6 +407,7 @@ int pbft__checkpoint_encode(const struct pbft *r, struct wire_buf *b, uint32_t r
 int pbft__verify_ckpt_sig(struct pbft *r, uint32_t replica, uint64_t seq, const uint8_t *digest,
 			  const uint8_t *sig);
 int pbft__make_stable(struct pbft *r, const struct pbft__proof *p, struct pbft_update *up);
+int pbft__durable(struct pbft *r, uint64_t seq, struct pbft_update *up);
 int pbft__proof_record(struct pbft *r, struct pbft_update *up);
 void pbft__proof_copy(struct pbft__proof *dst, const struct pbft__proof *src, uint32_t n);
 int pbft__relay_proof(struct pbft *r, struct pbft_update *up, uint32_t to);

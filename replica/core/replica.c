@@ -313,7 +313,12 @@ int pbft_step(struct pbft *r, const struct pbft_event *ev, struct pbft_update *u
 		rc = pbft__recv(r, ev, up);
 		r->ev_digests = NULL;
 		r->ev_ndigests = 0;
-	} else if (ev->type != PBFT_EV_TICK && ev->type != PBFT_EV_FLUSH) {
+	} else if (rc == PBFT_OK && ev->type == PBFT_EV_DURABLE) {
+		if (!r->cfg.durable_async)
+			return PBFT_ERR_ARG;
+		rc = pbft__durable(r, ev->durable, up);
+	} else if (ev->type != PBFT_EV_TICK && ev->type != PBFT_EV_FLUSH &&
+		   ev->type != PBFT_EV_DURABLE) {
 		return PBFT_ERR_ARG;
 	}
 	if (rc == PBFT_OK)
@@ -352,7 +357,7 @@ static int pbft__check_config(const struct pbft_config *c, const struct wire_lim
 		return PBFT_ERR_ARG;
 	if (!a->execute || !a->execute_ro || !a->checkpoint || !a->release || !a->tree_node ||
 	    !a->read_partition || !a->local_node || !a->write_partition || !a->finish_transfer ||
-	    !a->client_last)
+	    !a->client_last || (c->durable_async && !a->sync))
 		return PBFT_ERR_ARG;
 	if (a->fanout < 2 || a->levels < 1)
 		return PBFT_ERR_ARG;
@@ -400,6 +405,7 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 	r->last_executed = last_executed;
 	r->last_committed = last_executed;
 	r->last_status_exec = last_executed;
+	r->durable = last_executed;
 	r->fifo_head = r->fifo_tail = UINT32_MAX;
 	r->lru_head = r->lru_tail = UINT32_MAX;
 	wire_buf_init(&r->own_ckpt);
@@ -426,7 +432,8 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 	if (!r->log || !r->votes || !r->ck || !r->ckvotes || !r->cplatest || !r->clients ||
 	    !r->pending || !r->vc || !r->vc_view || !r->peer)
 		goto err_after_alloc;
-	if (pbft__proof_alloc(&r->stable, r->n) || pbft__proof_alloc(&r->target, r->n))
+	if (pbft__proof_alloc(&r->stable, r->n) || pbft__proof_alloc(&r->target, r->n) ||
+	    pbft__proof_alloc(&r->ready, r->n))
 		goto err_after_alloc;
 	if (pbft__keymap_init(&r->cmap, cfg->max_clients) ||
 	    pbft__keymap_init(&r->pmap, cfg->max_clients))
@@ -450,7 +457,7 @@ int pbft_new(const struct pbft_config *cfg, const struct pbft_record *records,
 		       (size_t)r->nck * (sizeof(*r->ck) + r->n * sizeof(*r->ckvotes)) +
 		       (size_t)r->n * (sizeof(*r->cplatest) + sizeof(*r->vc) + sizeof(*r->vc_view) +
 				       sizeof(*r->peer) +
-				       4 * (sizeof(uint32_t) + WIRE_SIG_LEN)) +
+				       5 * (sizeof(uint32_t) + WIRE_SIG_LEN)) +
 		       (size_t)cfg->max_clients * (sizeof(*r->clients) + sizeof(*r->pending)) +
 		       ((size_t)r->cmap.cap + r->pmap.cap) * sizeof(struct pbft__kmslot);
 
@@ -525,6 +532,8 @@ void pbft_free(struct pbft *r)
 	free(r->stable.sig);
 	free(r->target.replica);
 	free(r->target.sig);
+	free(r->ready.replica);
+	free(r->ready.sig);
 	pbft__keymap_free(&r->cmap);
 	pbft__keymap_free(&r->pmap);
 	pbft__xfer_free(&r->xfer);
@@ -552,6 +561,8 @@ void pbft_get_status(const struct pbft *r, struct pbft_status *st)
 	st->view_active = r->active;
 	st->primary = pbft__primary(r, r->view);
 	st->low_watermark = r->low;
+	st->durable = r->durable;
+	st->stable_waiting = r->ready.seq;
 	if (r->low > 0)
 		memcpy(st->stable_digest, r->stable.digest, WIRE_DIGEST_LEN);
 	st->last_executed = r->last_executed;

@@ -157,6 +157,7 @@ static int pbft__xfer_finish(struct pbft *r, struct pbft_update *up)
 	x->deadline = 0;
 	r->need_state = 0;
 	r->last_executed = x->seq;
+	r->durable = x->seq; /* finish_transfer's write is synced */
 	if (r->last_committed < x->seq)
 		r->last_committed = x->seq;
 	if (r->last_proposed < x->seq)

@@ -188,10 +188,12 @@ int store_checkpoint(struct store *s, uint64_t seq, uint8_t digest[WIRE_DIGEST_L
 				       "checkpoint %llu requested, last executed is %llu",
 				       (unsigned long long)seq,
 				       (unsigned long long)s->last_executed);
-	/* Deferred batches are written first, synced: the digest and the snapshot are
-	 * LevelDB's, and once this checkpoint is stable the records log drops the records
-	 * below it, so the state must be on disk by then (the two are separate files). */
-	rc = store_flush(s, 1);
+	/* Deferred batches are written first: the digest and the snapshot are LevelDB's.
+	 * Once this checkpoint is stable the records log drops the records below it, so
+	 * the state must be on disk by then (the two are separate files): synced here,
+	 * or with checkpoint_nosync by the caller's store_sync before it makes the
+	 * checkpoint stable (pbft_config.durable_async). */
+	rc = store_flush(s, !s->checkpoint_nosync);
 	if (rc == 0)
 		rc = store__refresh(s);
 	if (rc != 0)
@@ -207,6 +209,32 @@ void store_release(struct store *s, uint64_t below_seq)
 {
 	while (s->nckpt > 0 && s->ckpt[0].seq < below_seq)
 		ckpt_drop(s, 0);
+}
+
+uint64_t store_last_checkpoint(const struct store *s)
+{
+	return s->nckpt > 0 ? s->ckpt[s->nckpt - 1].seq : 0;
+}
+
+int store_sync(struct store *s, char *err, size_t errlen)
+{
+	leveldb_writebatch_t *wb = leveldb_writebatch_create();
+	char *lerr = NULL;
+
+	if (wb == NULL) {
+		snprintf(err, errlen, "out of memory for a LevelDB write batch");
+		return STORE_ERR_NOMEM;
+	}
+	leveldb_write(s->ldb.db, s->ldb.wo_sync, wb, &lerr);
+	leveldb_writebatch_destroy(wb);
+	if (lerr != NULL) {
+		snprintf(err, errlen, "LevelDB write (sync): %s", lerr);
+		leveldb_free(lerr);
+		return STORE_ERR_IO;
+	}
+	if (errlen > 0)
+		err[0] = '\0';
+	return 0;
 }
 
 /* ---------------------------------------------------------------- serving transfer */

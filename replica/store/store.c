@@ -265,6 +265,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 	}
 	s->defer = cfg->defer_writes != 0;
 	s->recent_max = s->defer ? cfg->recent_bytes : 0;
+	s->checkpoint_nosync = cfg->checkpoint_nosync != 0;
 	rc = store__ldb_open(&s->ldb, cfg->path, cfg->create, cfg->cache_bytes);
 	if (rc != 0) {
 		open_report(s, cfg->path, rc, errbuf, errlen);

@@ -89,6 +89,9 @@ struct store_config {
 	size_t recent_bytes;  /* with defer_writes: the changes of the last two flushes stay
 			       * in memory as a read cache while together at most this
 			       * many bytes (keys and values); 0 = none */
+	int checkpoint_nosync; /* store_checkpoint writes the state without a sync: the
+				* caller makes it durable with store_sync off its loop
+				* (pbft_config.durable_async) */
 };
 #define STORE_RECORDS_SEGMENT_DEFAULT (8u << 20)
 /* Deferred changes above this size are written at once (bounds the memory they use). */
@@ -233,6 +236,15 @@ int store_root(struct store *s, uint8_t digest[WIRE_DIGEST_LEN]);
 int store_checkpoint(struct store *s, uint64_t seq, uint8_t digest[WIRE_DIGEST_LEN]);
 /* Free every kept checkpoint below below_seq. */
 void store_release(struct store *s, uint64_t below_seq);
+/* The newest kept checkpoint's seq (store_checkpoint, or a finished transfer), 0 if none. */
+uint64_t store_last_checkpoint(const struct store *s);
+/* Make every write made to the database before the call durable: one synced empty
+ * LevelDB write (a synced write syncs LevelDB's log, and LevelDB keeps write order).
+ * The one store call that may run on another thread while the owning thread uses the
+ * store: it touches only LevelDB's handle (thread-safe) and options fixed at open, and
+ * records its failure in err (errlen bytes, NUL-terminated), not in the store. It
+ * must have returned before store_close starts. 0, or STORE_ERR_NOMEM / STORE_ERR_IO. */
+int store_sync(struct store *s, char *err, size_t errlen);
 /* Children digests of inner node (level < levels, index) of checkpoint ckpt, each
  * appended with wire_put_child; *count receives their number. */
 int store_tree_node(struct store *s, uint64_t ckpt, uint32_t level, uint64_t index,

@@ -99,6 +99,7 @@ struct store {
 	struct store__reclog rlog;    /* the durable records (not in LevelDB) */
 	int defer;                    /* store_config.defer_writes */
 	int defer_failed;             /* a batch was half merged: no deferred write any more */
+	int checkpoint_nosync;        /* store_config.checkpoint_nosync */
 	uint64_t flushed;             /* last executed seq written to LevelDB */
 	struct store__ckpt ckpt[STORE_MAX_CHECKPOINTS]; /* ascending seq */
 	size_t nckpt;

@@ -512,9 +512,13 @@ static int sim__checkpoint(void *ctx, uint64_t seq, uint8_t digest[WIRE_DIGEST_L
 	/* Deferring, the batches since the last checkpoint are written now (one write). */
 	if (a->defer && a->written.last_executed != a->last_executed)
 		sim__app_wrote(a);
-	/* bulwarkd syncs the state here (store_checkpoint), before the records below the
-	 * checkpoint can go; with one write order the next records sync did it. */
-	if (sim_replica_split_disk(s, a->id))
+	/* The state must be durable before the records below the checkpoint can go: with
+	 * durable_async a background sync does it and the core waits for its report;
+	 * else bulwarkd syncs the state here (split disk) or, with one write order, the
+	 * write of the stable record that follows keeps it behind the state. */
+	if (a->async)
+		sim_replica_sync_later(s, a->id);
+	else if (sim_replica_split_disk(s, a->id))
 		sim_replica_sync(s, a->id);
 	if (sim_app_root(a, digest) != 0)
 		return -1;
@@ -724,6 +728,7 @@ static void sim__image_free(struct sim_app_image *im)
 
 void sim_app_synced(struct sim_app *a)
 {
+	a->syncs++;
 	sim__image_copy(&a->durable, &a->written);
 	if (a->have_cut) {
 		sim__image_free(&a->cut);
@@ -735,6 +740,39 @@ void sim_app_take_cut(struct sim_app *a)
 {
 	sim__image_copy(&a->cut, &a->written);
 	a->have_cut = 1;
+}
+
+void sim_app_sync_begin(struct sim_app *a)
+{
+	sim__image_copy(&a->syncing, &a->written);
+	a->syncing_from = a->syncs;
+}
+
+int sim_app_sync_end(struct sim_app *a, uint64_t *seq)
+{
+	if (a->syncs == a->syncing_from) {
+		/* Writes after its start may or may not have reached the disk: the cut,
+		 * if any, may be older than what is now durable, so it is dropped. */
+		a->syncs++;
+		sim__image_copy(&a->durable, &a->syncing);
+		if (a->have_cut) {
+			sim__image_free(&a->cut);
+			a->have_cut = 0;
+		}
+	}
+	*seq = a->syncing.last_executed;
+	return !a->syncing.transfer_pending;
+}
+
+/* pbft_app_ops.sync: every executed change written (deferred ones too) and synced. */
+static int sim__sync(void *ctx)
+{
+	struct sim_app *a = ctx;
+
+	if (a->defer && a->written.last_executed != a->last_executed)
+		sim__app_wrote(a);
+	sim_replica_sync(a->sim, a->id);
+	return 0;
 }
 
 int sim_app_crash(struct sim_app *a, enum sim_app_keep keep)
@@ -792,6 +830,7 @@ void sim_app_free(struct sim_app *a)
 	sim__image_free(&a->written);
 	sim__image_free(&a->durable);
 	sim__image_free(&a->cut);
+	sim__image_free(&a->syncing);
 	for (uint32_t i = 0; i < SIM_PARTS; i++)
 		sim__part_unref(a->part[i]);
 	ptree_free(&a->tree);
@@ -806,6 +845,7 @@ void sim_app_ops(struct sim_app *a, struct pbft_app_ops *ops)
 	ops->execute = sim__execute;
 	ops->execute_ro = sim__execute_ro;
 	ops->checkpoint = sim__checkpoint;
+	ops->sync = sim__sync;
 	ops->release = sim__release;
 	ops->tree_node = sim__tree_node;
 	ops->read_partition = sim__read_partition;

@@ -369,6 +369,12 @@ void sim_check_step(struct sim *s, uint32_t replica)
 	if (!r->faulty && st.last_executed != r->app.last_executed)
 		sim_fail(s, "replica %u: core says last executed %" PRIu64 ", app executed %" PRIu64,
 			 replica, st.last_executed, r->app.last_executed);
+	/* A checkpoint is stable only once the replica's own state at it is durable (with
+	 * one write order for records and state, the state at least comes first). */
+	if (!r->faulty && (r->store.split || r->app.async) && !r->app.durable.transfer_pending &&
+	    st.low_watermark > r->app.durable.last_executed)
+		sim_fail(s, "STABLE: replica %u made checkpoint %" PRIu64 " stable with its state durable only up to %" PRIu64,
+			 replica, st.low_watermark, r->app.durable.last_executed);
 }
 
 void sim_check_liveness(struct sim *s)
@@ -495,7 +501,8 @@ void sim_check_sent(struct sim *s, uint32_t replica, const uint8_t *p, size_t le
 }
 
 /* Forget votes at or below low: the replica never votes there again (its stable
- * checkpoint is synced and never goes back). */
+ * checkpoint goes back only when a machine crash loses its unsynced record, and the
+ * replica then votes in no view it may have voted in: votes_uncertain). */
 static void sim__votes_prune(struct sim_votes *v, uint64_t low)
 {
 	size_t k = 0;

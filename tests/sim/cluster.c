@@ -393,6 +393,74 @@ int sim_replica_split_disk(const struct sim *s, uint32_t replica)
 	return s->rep[replica].store.split;
 }
 
+/* How long a background sync takes: mostly a few ms, sometimes long (a disk busy with
+ * compactions), so that checkpoints are proven well before their state is durable. */
+static uint64_t sim__sync_duration(struct sim_replica *r)
+{
+	uint64_t x = sim_rng_below(&r->sync_rng, 20);
+
+	if (x < 14)
+		return sim_rng_below(&r->sync_rng, 3);
+	if (x < 19)
+		return 2 + sim_rng_below(&r->sync_rng, 10);
+	return 10 + sim_rng_below(&r->sync_rng, 60);
+}
+
+void sim_replica_sync_later(struct sim *s, uint32_t replica)
+{
+	struct sim_replica *r = &s->rep[replica];
+
+	if (r->sync_busy) {
+		r->sync_again = 1;
+		return;
+	}
+	r->sync_busy = 1;
+	sim_app_sync_begin(&r->app);
+	if (sim_schedule(s, s->now + sim__sync_duration(r), SIM_EV_DURABLE, replica) != 0)
+		sim_fail(s, "out of memory scheduling a sync");
+}
+
+static void sim__replica_step(struct sim *s, struct sim_replica *r, const struct pbft_event *ev);
+
+/* The background sync completed: the state as of its start is durable (split disk: in
+ * the app's file; else, one file, everything written so far); the core is told. */
+static void sim__durable(struct sim *s, struct sim_replica *r)
+{
+	struct pbft_event ev;
+	uint64_t seq;
+	int report;
+
+	r->sync_busy = 0;
+	report = sim_app_sync_end(&r->app, &seq);
+	if (r->store.split)
+		sim__disk_draw_app_cut(&r->store);
+	else if (sim__disk_sync(r) != 0)
+		sim_fail(s, "out of memory in the store");
+	if (report) {
+		struct pbft_status before, after;
+		sim_log(s, "replica %u: state durable at %" PRIu64, r->id, seq);
+		pbft_get_status(r->core, &before);
+		memset(&ev, 0, sizeof(ev));
+		ev.type = PBFT_EV_DURABLE;
+		ev.now = s->now;
+		ev.wall = sim_wall(s, r->id);
+		ev.durable = seq;
+		sim__replica_step(s, r, &ev);
+		/* A proven checkpoint that waited for this must be stable now. */
+		if (r->core != NULL && !r->faulty && before.stable_waiting != 0 &&
+		    before.stable_waiting <= seq && !before.transferring) {
+			pbft_get_status(r->core, &after);
+			if (after.low_watermark < before.stable_waiting)
+				sim_fail(s, "STABLE: replica %u: checkpoint %" PRIu64 " proven and its state durable at %" PRIu64 ", low watermark still %" PRIu64,
+					 r->id, before.stable_waiting, seq, after.low_watermark);
+		}
+	}
+	if (r->sync_again && r->core != NULL) {
+		r->sync_again = 0;
+		sim_replica_sync_later(s, r->id);
+	}
+}
+
 /* The update's records as one write (bulwarkd: one leveldb_write, synced if asked). */
 static int sim__store_apply(struct sim_replica *r, const struct pbft_update *up)
 {
@@ -445,7 +513,8 @@ int sim_schedule(struct sim *s, uint64_t at, enum sim_ev_type type, uint32_t nod
 	ev->time = at;
 	ev->type = type;
 	ev->node = node;
-	if (type == SIM_EV_TICK || type == SIM_EV_BYZ || type == SIM_EV_FLUSH)
+	if (type == SIM_EV_TICK || type == SIM_EV_BYZ || type == SIM_EV_FLUSH ||
+	    type == SIM_EV_DURABLE)
 		ev->incarnation = s->rep[node].incarnation;
 	return sim_queue_push(&s->q, ev);
 }
@@ -669,6 +738,7 @@ static void sim__replica_config(struct sim *s, struct sim_replica *r, struct pbf
 	cfg->state_incomplete = r->app.transfer_pending;
 	cfg->votes_uncertain = r->votes_lost;
 	cfg->batch_on_flush = r->batch_on_flush;
+	cfg->durable_async = r->app.async;
 	cfg->crypto.ctx = r;
 	cfg->crypto.sign = sim__sign;
 	cfg->crypto.verify = sim__verify;
@@ -720,8 +790,9 @@ static int sim__replica_start(struct sim *s, struct sim_replica *r)
 			 r->id, pbft_strerror(rc), r->store.n, r->app.last_executed);
 		return -1;
 	}
-	sim_log(s, "replica %u starts (incarnation %u)%s%s%s", r->id, r->incarnation,
+	sim_log(s, "replica %u starts (incarnation %u)%s%s%s%s", r->id, r->incarnation,
 		cfg.batch_on_flush ? ", batch on flush" : "",
+		cfg.durable_async ? ", background state sync" : "",
 		cfg.votes_uncertain ? ", votes uncertain" : "",
 		cfg.state_incomplete ? ", state incomplete" : "");
 	r->tick_at = 0;
@@ -765,6 +836,8 @@ static void sim__crash(struct sim *s, struct sim_replica *r, enum sim_crash_mode
 		sim__disk_draw_app_cut(&r->store);
 	pbft_update_reset(&r->up);
 	r->turn_open = 0;
+	r->sync_busy = 0; /* the syncer thread died with the process */
+	r->sync_again = 0;
 	if (mode == SIM_CRASH_MACHINE)
 		r->votes_lost = 1;
 	pbft_free(r->core);
@@ -1004,6 +1077,13 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 		s->partitioned = 0;
 		sim_log(s, "NET heal");
 		break;
+	case SIM_EV_DURABLE: {
+		struct sim_replica *r = &s->rep[e->node];
+		if (r->core == NULL || e->incarnation != r->incarnation)
+			break;
+		sim__durable(s, r);
+		break;
+	}
 	case SIM_EV_BYZ: {
 		struct sim_replica *r = &s->rep[e->node];
 		if (r->core == NULL || e->incarnation != r->incarnation)
@@ -1078,6 +1158,9 @@ int sim_init(struct sim *s, const struct sim_scenario *sc, const struct sim_para
 		r->batch_on_flush = p->batch_on_flush == 2 ? sim_rng_chance(&s->rng, 0.5)
 							  : p->batch_on_flush;
 		r->app.defer = p->defer_writes == 2 ? sim_rng_chance(&s->rng, 0.5) : p->defer_writes;
+		sim_rng_seed(&r->sync_rng, seed ^ (0x5ca1ab1eull + i) * 0xbf58476d1ce4e5b9ull);
+		r->app.async = p->durable_async == 2 ? sim_rng_chance(&r->sync_rng, 0.5)
+						     : p->durable_async;
 	}
 	for (uint32_t c = 0; c < p->clients; c++) {
 		struct sim_client *cl = &s->cl[c];

@@ -34,6 +34,7 @@ void sim_params_default(struct sim_params *p)
 	p->drain_ms = 10000;
 	p->batch_on_flush = 2;
 	p->defer_writes = 2;
+	p->durable_async = 2;
 	p->digest_replies = 1;
 }
 
@@ -357,6 +358,7 @@ static void sim__setup_bench(struct sim_params *p)
 	p->no_vcache = 1;
 	p->batch_on_flush = 1; /* as bulwarkd runs */
 	p->defer_writes = 1;
+	p->durable_async = 1;
 }
 
 static void sim__arm_none(struct sim *s)

@@ -41,7 +41,8 @@ enum sim_ev_type {
 	SIM_EV_PARTITION,    /* apply the scenario's partition */
 	SIM_EV_HEAL,
 	SIM_EV_BYZ,          /* a faulty replica's own timer (flood, replay, garbage) */
-	SIM_EV_FLUSH         /* the end of a replica's loop turn (batch_on_flush) */
+	SIM_EV_FLUSH,        /* the end of a replica's loop turn (batch_on_flush) */
+	SIM_EV_DURABLE       /* a replica's background state sync completes (durable_async) */
 };
 
 struct sim_event {
@@ -145,6 +146,12 @@ struct sim_app {
 	struct sim_app_image durable;      /* as of the last sync */
 	struct sim_app_image cut;          /* as of the write a machine crash stops at */
 	int have_cut;
+	int async;                         /* pbft_config.durable_async: checkpoints are
+					    * made durable by a background sync
+					    * (sim_replica_sync_later), not at once */
+	struct sim_app_image syncing;      /* as of the start of the background sync */
+	uint64_t syncs;                    /* syncs so far (sim_app_synced) */
+	uint64_t syncing_from;             /* syncs when the background one started */
 };
 int sim_app_init(struct sim_app *a, struct sim *s, uint32_t id);
 void sim_app_free(struct sim_app *a);
@@ -152,6 +159,12 @@ void sim_app_free(struct sim_app *a);
 void sim_app_synced(struct sim_app *a);
 /* A machine crash now would keep the written state (and nothing written later). */
 void sim_app_take_cut(struct sim_app *a);
+/* A background sync starts: it will make the state written so far durable. */
+void sim_app_sync_begin(struct sim_app *a);
+/* It completed (on the app's own file): durable becomes the state as of its start,
+ * unless another sync since made more durable. *seq: the executed seq that state is
+ * at; returns 0 if that state was mid-transfer (nothing to report). */
+int sim_app_sync_end(struct sim_app *a, uint64_t *seq);
 /* How much of the app's writes a crash keeps. */
 enum sim_app_keep {
 	SIM_APP_KEEP_ALL,     /* process crash, or every unsynced write reached the disk:
@@ -300,6 +313,9 @@ struct sim_replica {
 	uint64_t steps;
 	uint64_t crashes;
 	int torn;               /* crash after persisting the next update, before sending */
+	struct sim_rng sync_rng; /* durable_async: the background sync's durations */
+	int sync_busy;          /* a background sync runs (SIM_EV_DURABLE pending) */
+	int sync_again;         /* another checkpoint asked for one meanwhile */
 };
 
 struct sim_client {
@@ -387,6 +403,9 @@ struct sim_params {
 	int no_vcache;               /* verify every signature for real (--bench) */
 	int digest_replies;          /* clients ask read-only requests for digest replies */
 	int split_disk;              /* records log and app state are two files (sim_store) */
+	int durable_async;           /* 0: no replica, 1: every replica, 2: each at random
+				      * (seeded), makes checkpoints durable in the background
+				      * and reports it with PBFT_EV_DURABLE */
 	int byz_client;              /* the last client is Byzantine (byzclient.c) */
 };
 
@@ -455,6 +474,9 @@ void sim_replica_app_wrote(struct sim *s, uint32_t replica);
 void sim_replica_sync(struct sim *s, uint32_t replica);
 /* 1 if replica's records log and app state are two files (sim_params.split_disk). */
 int sim_replica_split_disk(const struct sim *s, uint32_t replica);
+/* durable_async: start a background sync of replica's app state (bulwarkd's syncer
+ * thread), or ask for another once the running one completes. */
+void sim_replica_sync_later(struct sim *s, uint32_t replica);
 /* Send bytes (copied) over the simulated network, applying loss, delay, duplication. */
 void sim_net_send(struct sim *s, int from_client, uint32_t from, int to_client, uint32_t to,
 		  const uint8_t *p, size_t len);

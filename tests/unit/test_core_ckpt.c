@@ -227,6 +227,121 @@ START_TEST(t_state_transfer_bad_server)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- durable_async */
+static void async_all(void)
+{
+	for (uint32_t i = 0; i < H_N; i++) {
+		H.cfg[i].durable_async = 1;
+		h_start(&H, i);
+	}
+}
+
+static void durable(uint32_t i, uint64_t seq)
+{
+	struct pbft_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_DURABLE;
+	ev.now = H.now;
+	ev.wall = H.wall;
+	ev.durable = seq;
+	h_step_replica(&H, i, &ev);
+}
+
+/* A proven checkpoint waits for the replica's own state at it to be durable; the
+ * report makes it stable, and its record then needs no sync. */
+START_TEST(t_stable_waits_for_durable_state)
+{
+	struct pbft_status st;
+	uint64_t dropped;
+
+	async_all();
+	run_ops(5, 1); /* K = 4: checkpoint 4 proven everywhere */
+	for (uint32_t i = 0; i < H_N; i++) {
+		st = h_status(&H, i);
+		ck_assert_uint_eq(st.last_executed, 5);
+		ck_assert_uint_eq(st.low_watermark, 0);
+		ck_assert_uint_eq(st.stable_waiting, 4);
+		ck_assert_uint_eq(st.durable, 0);
+		ck_assert_uint_eq(count_records(i, 4, 0), 0);
+		ck_assert_uint_gt(count_records(i, 2, 4), 0);
+	}
+	ck_assert(h_traced(&H, "-> stable once durable"));
+	/* Below the checkpoint: not yet. */
+	durable(0, 3);
+	ck_assert_uint_eq(h_status(&H, 0).low_watermark, 0);
+	ck_assert_uint_eq(h_status(&H, 0).durable, 3);
+	durable(0, 4);
+	st = h_status(&H, 0);
+	ck_assert_uint_eq(st.low_watermark, 4);
+	ck_assert_uint_eq(st.stable_waiting, 0);
+	ck_assert_uint_eq(st.durable, 4);
+	ck_assert_uint_gt(H.up.nrec, 0);
+	ck_assert_int_eq(H.up.sync, 0);
+	ck_assert_uint_eq(count_records(0, 4, 0), 1);
+	ck_assert_uint_eq(count_records(0, 2, 4), 0);
+	ck_assert_uint_eq(count_records(0, 3, 4), 0);
+	/* A report above what was executed is dropped and changes nothing. */
+	dropped = h_status(&H, 1).dropped;
+	durable(1, 6);
+	st = h_status(&H, 1);
+	ck_assert_uint_eq(st.dropped, dropped + 1);
+	ck_assert_uint_eq(st.durable, 0);
+	ck_assert_uint_eq(st.low_watermark, 0);
+	ck_assert_uint_eq(st.stable_waiting, 4);
+	/* The group goes on; a later report covers the newest proven checkpoint. */
+	run_ops(4, 2);
+	ck_assert_uint_eq(h_status(&H, 2).low_watermark, 0);
+	ck_assert_uint_eq(h_status(&H, 2).stable_waiting, 8);
+	durable(2, 9);
+	ck_assert_uint_eq(h_status(&H, 2).low_watermark, 8);
+	for (uint32_t i = 0; i < H_N; i++)
+		ck_assert_uint_eq(H.app[i].syncs, 0);
+}
+END_TEST
+
+/* Without durable_async the event is refused, and durable_async needs app.sync. */
+START_TEST(t_durable_event_needs_async)
+{
+	struct pbft_event ev;
+	struct pbft_config c;
+	struct pbft *r = NULL;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_DURABLE;
+	ev.now = H.now;
+	pbft_update_reset(&H.up);
+	ck_assert_int_eq(pbft_step(H.r[0], &ev, &H.up), PBFT_ERR_ARG);
+	c = H.cfg[0];
+	c.durable_async = 1;
+	c.app.sync = NULL;
+	ck_assert_int_eq(pbft_new(&c, NULL, NULL, 0, 0, H.now, &r), PBFT_ERR_ARG);
+	ck_assert_ptr_null(r);
+}
+END_TEST
+
+/* A NEW-VIEW moves the window past a checkpoint whose state the driver has not yet
+ * reported durable: the app syncs it at once. */
+START_TEST(t_new_view_syncs_undurable_checkpoint)
+{
+	async_all();
+	run_ops(5, 1);
+	durable(1, 4); /* only the next primary's stable checkpoint is 4 */
+	H.crashed[0] = 1;
+	ck_assert(h_do(&H, 1, "x=1", 0, 10000));
+	for (uint32_t i = 1; i < H_N; i++) {
+		struct pbft_status st = h_status(&H, i);
+		ck_assert_uint_eq(st.view, 1);
+		ck_assert_uint_ge(st.low_watermark, 4);
+		ck_assert_uint_ge(st.durable, 4);
+	}
+	ck_assert_uint_eq(H.app[1].syncs, 0);
+	ck_assert_uint_eq(H.app[2].syncs, 1);
+	ck_assert_uint_eq(H.app[3].syncs, 1);
+	ck_assert(h_traced(&H, "stable before our state is durable"));
+}
+END_TEST
+
 static Suite *core_ckpt_suite(void)
 {
 	Suite *s = suite_create("core_ckpt");
@@ -241,6 +356,9 @@ static Suite *core_ckpt_suite(void)
 	tcase_add_test(tc, t_restart_primary_above_newview);
 	tcase_add_test(tc, t_state_transfer);
 	tcase_add_test(tc, t_state_transfer_bad_server);
+	tcase_add_test(tc, t_stable_waits_for_durable_state);
+	tcase_add_test(tc, t_durable_event_needs_async);
+	tcase_add_test(tc, t_new_view_syncs_undurable_checkpoint);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,6 +5,7 @@
 #include "tests/unit/test_tmpdir.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -708,6 +709,76 @@ START_TEST(state_key_partition_memo)
 }
 END_TEST
 
+/* checkpoint_nosync: checkpoints are written without a sync and made durable by
+ * store_sync, which a second thread runs while the owner keeps executing. */
+struct sync_thread {
+	struct store *s;
+	_Atomic int stop;
+	_Atomic int syncs, failures;
+};
+
+static void *sync_loop(void *arg)
+{
+	struct sync_thread *t = arg;
+	char err[128];
+
+	while (!t->stop) {
+		if (store_sync(t->s, err, sizeof(err)) == 0)
+			t->syncs++;
+		else
+			t->failures++;
+	}
+	return NULL;
+}
+
+START_TEST(sync_from_another_thread)
+{
+	struct store_config cfg = { .path = dir, .fanout = 4, .levels = 2, .create = 1,
+				    .defer_writes = 1, .checkpoint_nosync = 1 };
+	struct sync_thread t = { 0 };
+	struct store *s = NULL;
+	uint8_t digest[WIRE_DIGEST_LEN];
+	char err[256], key[16], val[16];
+	pthread_t th;
+
+	ck_assert_int_eq(store_open(&cfg, &s, err, sizeof(err)), 0);
+	ck_assert_uint_eq(store_last_checkpoint(s), 0);
+	t.s = s;
+	ck_assert_int_eq(pthread_create(&th, NULL, sync_loop, &t), 0);
+	/* At least 64 batches, and on while the thread has synced fewer than 20 times. */
+	uint64_t last = 0;
+	for (uint64_t seq = 1; seq <= 64 || (t.syncs < 20 && seq < 1000000); seq++) {
+		const char *k = key, *v = val;
+		last = seq;
+		snprintf(key, sizeof(key), "k%llu", (unsigned long long)(seq % 9));
+		snprintf(val, sizeof(val), "v%llu", (unsigned long long)seq);
+		put_batch(s, seq, &k, &v, 1, 0);
+		if (seq % 4 == 0) {
+			ck_assert_int_eq(store_checkpoint(s, seq, digest), 0);
+			ck_assert_uint_eq(store_last_checkpoint(s), seq);
+			store_release(s, seq - 4);
+		}
+	}
+	t.stop = 1;
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_gt(t.syncs, 0);
+	ck_assert_int_eq(t.failures, 0);
+	/* A last sync covers every write before it (here: the last checkpoint's). */
+	ck_assert_int_eq(store_sync(s, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	ck_assert_uint_eq(store_last_executed(s), last);
+	snprintf(val, sizeof(val), "v%llu", (unsigned long long)last);
+	snprintf(key, sizeof(key), "k%llu", (unsigned long long)(last % 9));
+	expect_value(s, key, val);
+	store_close(s);
+	s = open_store(4, 2, 0);
+	ck_assert_uint_eq(store_last_executed(s), last);
+	ck_assert_uint_eq(store_last_checkpoint(s), 0); /* snapshots live in the process */
+	expect_value(s, key, val);
+	store_close(s);
+}
+END_TEST
+
 static Suite *store_basic_suite(void)
 {
 	Suite *s = suite_create("store_basic");
@@ -730,6 +801,7 @@ static Suite *store_basic_suite(void)
 	tcase_add_test(tc, open_refuses_damaged_metadata);
 	tcase_add_test(tc, strerror_table);
 	tcase_add_test(tc, state_key_partition_memo);
+	tcase_add_test(tc, sync_from_another_thread);
 	suite_add_tcase(s, tc);
 	return s;
 }
