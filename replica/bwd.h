@@ -40,6 +40,11 @@ const char *bwd_strerror(int err);
  * the ones read again. With the deferred changes (up to STORE_DEFER_MAX_BYTES) this
  * bounds what the store holds in memory beyond LevelDB's own caches. */
 #define BWD_RECENT_BYTES (32u << 20)
+/* The core's background work (pbft_config.idle_verify: one CHECKPOINT signature per
+ * step) is paced at one step per this many seconds, on a busy loop too: at a checkpoint
+ * each replica checks 2f signatures of 55 us each, which in the turn they arrive in
+ * would all land on the next request; paced, they land one at a time on later ones. */
+#define BWD_IDLE_PACE_S 0.001
 /* Client connections a replica serves at once (net's max_clients) and the size of the
  * core's pending-request table and of its in-memory cache of the client table. The
  * client table itself (each client's last timestamp and reply) is replicated state in
@@ -166,6 +171,8 @@ struct bwd {
 	ev_prepare flush_w;
 	ev_timer tick_w;
 	ev_async sync_w;                            /* the syncer reported */
+	ev_timer idle_w;                            /* paces the core's background work */
+	int idle_wanted;                            /* pbft_update.idle of the last turn */
 	struct bwd_syncer sync;
 	ev_signal sigterm_w, sigint_w, sighup_w;
 

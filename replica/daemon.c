@@ -316,6 +316,8 @@ static int open_core(struct bwd *b)
 	/* Checkpoint state synced off the loop (syncer.c); the synced session record
 	 * above made the state we start from durable. */
 	pc.durable_async = 1;
+	/* CHECKPOINT signatures checked when the loop has nothing else to do. */
+	pc.idle_verify = 1;
 	bwd__crypto_ops(b, &pc.crypto);
 	app_ops(&b->app, &pc.app);
 	/* No tracer at all unless its lines would be logged: the core then formats nothing. */

@@ -153,6 +153,7 @@ static int flush_turn(struct bwd *b, int *again)
 	 * durable; the core makes it stable once told (sync_cb). */
 	bwd_syncer_ask(&b->sync, store_last_checkpoint(b->store));
 	*again = b->up.again;
+	b->idle_wanted = b->up.idle;
 	pbft_update_reset(&b->up);
 	b->pending = 0;
 	b->ctr.flushes++;
@@ -177,7 +178,29 @@ int bwd__flush(struct bwd *b)
 	if (rc == BWD_OK && again)
 		b->deadline = bwd__now_ms(); /* a TICK as soon as the loop comes round */
 	arm_tick(b);
+	/* Checkpoint signatures are checked one per BWD_IDLE_PACE_S, not in the turn
+	 * they arrive in (the one that also carries the next request). */
+	if (b->idle_wanted && !ev_is_active(&b->idle_w)) {
+		ev_timer_set(&b->idle_w, BWD_IDLE_PACE_S, 0.0);
+		ev_timer_start(b->loop, &b->idle_w);
+	}
 	return rc;
+}
+
+/* Background work is due: the core checks one waiting signature (pbft_config.idle_verify);
+ * the flush that follows re-arms the timer if more waits. */
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct bwd *b = w->data;
+	struct pbft_event ev;
+
+	(void)loop;
+	(void)revents;
+	if (b->fatal != 0)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_IDLE;
+	step(b, &ev);
 }
 
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -452,6 +475,8 @@ int bwd__watchers_start(struct bwd *b)
 {
 	int rc;
 
+	ev_init(&b->idle_w, idle_cb);
+	b->idle_w.data = b;
 	ev_async_init(&b->sync_w, sync_cb);
 	b->sync_w.data = b;
 	ev_async_start(b->loop, &b->sync_w);
@@ -482,6 +507,7 @@ void bwd__watchers_stop(struct bwd *b)
 	/* The running sync ends first: its report must not reach a stopped watcher. */
 	bwd_syncer_stop(&b->sync);
 	ev_async_stop(b->loop, &b->sync_w);
+	ev_timer_stop(b->loop, &b->idle_w);
 	ev_prepare_stop(b->loop, &b->flush_w);
 	ev_timer_stop(b->loop, &b->tick_w);
 	ev_signal_stop(b->loop, &b->sigterm_w);

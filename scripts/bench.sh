@@ -178,7 +178,7 @@ section = ["<!-- bench:results:begin -->",
            "Machine: %s. Four replicas and the client on this host, loopback, MAC-authenticated "
            "requests (robust rows: Ed25519-signed), every op executed, every batch synced "
            "to disk before it is executed (its prepared certificate, in the records log) and "
-           "the state (LevelDB) synced at each checkpoint; the clients of a run are lanes of "
+           "the state (LevelDB) synced at each checkpoint (by a second thread; the checkpoint becomes stable once it is); the clients of a run are lanes of "
            "one key. *load before* is the "
            "1-minute load average when each run started: on a shared machine, other work "
            "competes for the 2 cores." % (machine or "unknown"), "",

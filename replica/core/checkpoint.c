@@ -192,14 +192,16 @@ static int pbft__proven(struct pbft *r, const struct pbft__proof *p, const struc
 	return PBFT_OK;
 }
 
-/* 2f+1 signatures in the window slot c matching digest? Build the proof in target-like
- * scratch (r->target is only replaced if the proof is above it). */
+/* 2f+1 checked signatures in the window slot c matching digest? Build the proof in
+ * target-like scratch (r->target is only replaced if the proof is above it). With
+ * idle_verify, unchecked ones that would complete a quorum wait for PBFT_EV_IDLE. */
 static int pbft__ck_check(struct pbft *r, struct pbft__ckpt *c, const uint8_t *digest,
 			  struct pbft_update *up)
 {
 	struct pbft__proof p;
 	uint32_t replica[PBFT__MAX_N];
 	uint8_t sig[PBFT__MAX_N][WIRE_SIG_LEN];
+	uint32_t matching = 0;
 
 	p.seq = c->seq;
 	memcpy(p.digest, digest, WIRE_DIGEST_LEN);
@@ -208,14 +210,24 @@ static int pbft__ck_check(struct pbft *r, struct pbft__ckpt *c, const uint8_t *d
 	p.sig = sig;
 	for (uint32_t j = 0; j < r->n; j++) {
 		if (c->v[j].set && memcmp(c->v[j].digest, digest, WIRE_DIGEST_LEN) == 0) {
+			matching++;
+			if (!c->v[j].verified)
+				continue;
 			replica[p.count] = j;
 			memcpy(sig[p.count], c->v[j].sig, WIRE_SIG_LEN);
 			p.count++;
 		}
 	}
-	if (p.count < 2 * r->f + 1)
-		return PBFT_OK;
-	return pbft__proven(r, &p, c, up);
+	if (p.count >= 2 * r->f + 1)
+		return pbft__proven(r, &p, c, up);
+	if (matching >= 2 * r->f + 1)
+		r->idle_work = 1;
+	return PBFT_OK;
+}
+
+static int pbft__ck_sig_ok(struct pbft *r, uint32_t j, uint64_t seq, const struct pbft__cpvote *v)
+{
+	return pbft__verify_ckpt_sig(r, j, seq, v->digest, v->sig) == 0;
 }
 
 int pbft__take_checkpoint(struct pbft *r, uint64_t seq, struct pbft_update *up)
@@ -242,6 +254,7 @@ int pbft__take_checkpoint(struct pbft *r, uint64_t seq, struct pbft_update *up)
 	c->have_mine = 1;
 	memcpy(c->mine, digest, WIRE_DIGEST_LEN);
 	c->v[r->id].set = 1;
+	c->v[r->id].verified = 1;
 	memcpy(c->v[r->id].digest, digest, WIRE_DIGEST_LEN);
 	memcpy(c->v[r->id].sig, r->own_ckpt.p + r->own_ckpt.len - WIRE_SIG_LEN, WIRE_SIG_LEN);
 	/* The proof may have been waiting for our own execution. */
@@ -255,6 +268,48 @@ int pbft__take_checkpoint(struct pbft *r, uint64_t seq, struct pbft_update *up)
 	return PBFT_OK;
 }
 
+/* Replica j's CHECKPOINT m for window slot c. Its signature is checked now, or with
+ * idle_verify only once a quorum needs it (pbft__idle). An unchecked one held for j is
+ * checked before a different one from j may replace it, so that a forgery relayed by a
+ * faulty replica cannot displace j's own, and costs at most one check, as on arrival. */
+static int pbft__ck_add(struct pbft *r, struct pbft__ckpt *c, uint32_t j, const struct wire_msg *m,
+			struct pbft_update *up)
+{
+	const struct wire_checkpoint *cp = &m->u.checkpoint;
+	struct pbft__cpvote *v = &c->v[j];
+	int same = v->set && memcmp(v->digest, cp->digest, WIRE_DIGEST_LEN) == 0;
+	int rc;
+
+	if (same && (v->verified || memcmp(v->sig, cp->sig, WIRE_SIG_LEN) == 0))
+		return PBFT_OK; /* duplicate */
+	if (v->set && !v->verified) {
+		if (!pbft__ck_sig_ok(r, j, c->seq, v)) {
+			pbft__drop(r, "CHECKPOINT with a bad signature");
+			v->set = 0;
+		} else {
+			v->verified = 1;
+			rc = pbft__ck_check(r, c, v->digest, up);
+			if (rc || same || r->low >= c->seq || r->ready.seq >= c->seq)
+				return rc;
+		}
+	}
+	if (!r->cfg.idle_verify || v->set) {
+		/* On arrival; or j, whose CHECKPOINT here checked, signed another digest. */
+		if (r->cfg.crypto.verify(r->cfg.crypto.ctx, j, m->signed_part.p, m->signed_part.len,
+					 cp->sig) != 0) {
+			pbft__drop(r, "CHECKPOINT with a bad signature");
+			return PBFT_OK;
+		}
+		v->verified = 1;
+	} else {
+		v->verified = 0;
+	}
+	v->set = 1;
+	memcpy(v->digest, cp->digest, WIRE_DIGEST_LEN);
+	memcpy(v->sig, cp->sig, WIRE_SIG_LEN);
+	return pbft__ck_check(r, c, cp->digest, up);
+}
+
 int pbft__recv_checkpoint(struct pbft *r, const struct wire_msg *m, struct pbft_update *up)
 {
 	const struct wire_checkpoint *cp = &m->u.checkpoint;
@@ -265,23 +320,17 @@ int pbft__recv_checkpoint(struct pbft *r, const struct wire_msg *m, struct pbft_
 		pbft__drop(r, "CHECKPOINT from a non-member or for a seq not a multiple of K");
 		return PBFT_OK;
 	}
-	if (cp->seq <= r->low)
-		return PBFT_OK; /* already stable here */
+	if (cp->seq <= r->low || cp->seq <= r->ready.seq)
+		return PBFT_OK; /* already stable here, or proven and waiting to be durable */
 	c = pbft__ck(r, cp->seq, 1);
-	if (c && c->v[j].set && memcmp(c->v[j].digest, cp->digest, WIRE_DIGEST_LEN) == 0)
-		return PBFT_OK; /* duplicate */
-	if (!c && r->cplatest[j].seq >= cp->seq)
+	if (c)
+		return pbft__ck_add(r, c, j, m, up);
+	if (r->cplatest[j].seq >= cp->seq)
 		return PBFT_OK;
 	if (r->cfg.crypto.verify(r->cfg.crypto.ctx, j, m->signed_part.p, m->signed_part.len,
 				 cp->sig) != 0) {
 		pbft__drop(r, "CHECKPOINT with a bad signature");
 		return PBFT_OK;
-	}
-	if (c) {
-		c->v[j].set = 1;
-		memcpy(c->v[j].digest, cp->digest, WIRE_DIGEST_LEN);
-		memcpy(c->v[j].sig, cp->sig, WIRE_SIG_LEN);
-		return pbft__ck_check(r, c, cp->digest, up);
 	}
 	/* Above the window: we are behind. Keep each replica's latest. */
 	struct pbft__cplatest *l = &r->cplatest[j];
@@ -345,5 +394,38 @@ int pbft__durable(struct pbft *r, uint64_t seq, struct pbft_update *up)
 			return rc;
 	}
 	r->ready.seq = 0;
+	return PBFT_OK;
+}
+
+/* PBFT_EV_IDLE (idle_verify): check one unchecked CHECKPOINT signature that a quorum in
+ * the window needs, then see whether its checkpoint is proven. */
+int pbft__idle(struct pbft *r, struct pbft_update *up)
+{
+	for (uint32_t i = 0; i < r->nck; i++) {
+		struct pbft__ckpt *c = &r->ck[i];
+		if (c->seq == 0 || c->seq <= r->low || c->seq <= r->ready.seq)
+			continue;
+		for (uint32_t j = 0; j < r->n; j++) {
+			struct pbft__cpvote *v = &c->v[j];
+			uint8_t digest[WIRE_DIGEST_LEN];
+			uint32_t matching = 0;
+			if (!v->set || v->verified)
+				continue;
+			for (uint32_t k = 0; k < r->n; k++)
+				if (c->v[k].set && memcmp(c->v[k].digest, v->digest, WIRE_DIGEST_LEN) == 0)
+					matching++;
+			if (matching < 2 * r->f + 1)
+				continue;
+			memcpy(digest, v->digest, WIRE_DIGEST_LEN);
+			if (pbft__ck_sig_ok(r, j, c->seq, v)) {
+				v->verified = 1;
+			} else {
+				pbft__drop(r, "CHECKPOINT with a bad signature");
+				v->set = 0;
+			}
+			return pbft__ck_check(r, c, digest, up); /* idle_work stays set: look again */
+		}
+	}
+	r->idle_work = 0;
 	return PBFT_OK;
 }

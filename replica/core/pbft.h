@@ -199,6 +199,13 @@ struct pbft_config {
 					 * state at it or the records it replaces. The state
 					 * given to pbft_new counts as durable (bulwarkd's
 					 * store syncs its session record first). */
+	int idle_verify;                /* 1: CHECKPOINT signatures are checked when the
+					 * driver has nothing else to do (PBFT_EV_IDLE, one
+					 * signature per step, asked by pbft_update.idle), and
+					 * only those a quorum needs: at a checkpoint the
+					 * 2f signature checks every replica makes do not all
+					 * land on the request that follows. 0: each is
+					 * checked on arrival. */
 	int batch_on_flush;             /* 1: the primary proposes only on PBFT_EV_FLUSH
 					 * (the driver's end of a loop turn), so a batch holds
 					 * every request that arrived in the turn; 0: after
@@ -216,9 +223,11 @@ enum pbft_event_type {
 	PBFT_EV_FLUSH,    /* the driver is about to persist and send this turn's effects:
 			   * the primary proposes what waits (see batch_on_flush); also
 			   * a tick */
-	PBFT_EV_DURABLE   /* durable_async: the app's state as of executed seq `durable`
+	PBFT_EV_DURABLE,  /* durable_async: the app's state as of executed seq `durable`
 			   * (and everything written before it) is on disk; a checkpoint
 			   * proven meanwhile becomes stable. Also a tick. */
+	PBFT_EV_IDLE      /* idle_verify: the driver has no other event ready; the core
+			   * checks one waiting CHECKPOINT signature. Also a tick. */
 };
 /* `from` is the authenticated channel peer. Unsigned replica messages (PRE-PREPARE,
  * PREPARE, COMMIT, STATUS, FETCH, META, DATA) count only if hdr.sender == from; signed
@@ -279,6 +288,8 @@ struct pbft_update {
 			     * makes them durable too, as the store keeps write order. */
 	uint64_t deadline;  /* earliest `now` at which the core wants a TICK; 0 = none.
 			     * Each step sets it anew (it is not a running minimum). */
+	int idle;           /* idle_verify: work waits for PBFT_EV_IDLE steps (set anew
+			     * by each step) */
 };
 /* Record kinds and value layouts are internal to the core (replica/core/pbft_int.h);
  * the driver stores (kind, key) -> value and hands all of them back to pbft_new. */

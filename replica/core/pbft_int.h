@@ -94,6 +94,7 @@ struct pbft__entry {
 /* Signatures collected for one checkpoint sequence number inside the window. */
 struct pbft__cpvote {
 	uint8_t set;
+	uint8_t verified;      /* its signature checked (always, unless idle_verify) */
 	uint8_t digest[WIRE_DIGEST_LEN];
 	uint8_t sig[WIRE_SIG_LEN];
 };
@@ -242,6 +243,7 @@ struct pbft {
 				    * digest matching, waiting for its state to be durable
 				    * here (seq 0 if none) */
 	uint64_t durable;          /* our executed state is on disk up to this seq */
+	int idle_work;             /* idle_verify: CHECKPOINTs wait for a PBFT_EV_IDLE check */
 	struct wire_buf own_ckpt;  /* our latest signed CHECKPOINT, encoded */
 
 	/* clients: cache of the app's client table, and the requests waiting */
@@ -408,6 +410,7 @@ int pbft__verify_ckpt_sig(struct pbft *r, uint32_t replica, uint64_t seq, const 
 			  const uint8_t *sig);
 int pbft__make_stable(struct pbft *r, const struct pbft__proof *p, struct pbft_update *up);
 int pbft__durable(struct pbft *r, uint64_t seq, struct pbft_update *up);
+int pbft__idle(struct pbft *r, struct pbft_update *up);
 int pbft__proof_record(struct pbft *r, struct pbft_update *up);
 void pbft__proof_copy(struct pbft__proof *dst, const struct pbft__proof *src, uint32_t n);
 int pbft__relay_proof(struct pbft *r, struct pbft_update *up, uint32_t to);

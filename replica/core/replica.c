@@ -317,14 +317,19 @@ int pbft_step(struct pbft *r, const struct pbft_event *ev, struct pbft_update *u
 		if (!r->cfg.durable_async)
 			return PBFT_ERR_ARG;
 		rc = pbft__durable(r, ev->durable, up);
+	} else if (rc == PBFT_OK && ev->type == PBFT_EV_IDLE) {
+		if (!r->cfg.idle_verify)
+			return PBFT_ERR_ARG;
+		rc = pbft__idle(r, up);
 	} else if (ev->type != PBFT_EV_TICK && ev->type != PBFT_EV_FLUSH &&
-		   ev->type != PBFT_EV_DURABLE) {
+		   ev->type != PBFT_EV_DURABLE && ev->type != PBFT_EV_IDLE) {
 		return PBFT_ERR_ARG;
 	}
 	if (rc == PBFT_OK)
 		rc = pbft__timers(r, up);
 	if (rc == PBFT_OK && (!r->cfg.batch_on_flush || ev->type == PBFT_EV_FLUSH))
 		rc = pbft__propose(r, up);
+	up->idle = r->idle_work;
 	up->deadline = pbft__min_deadline(pbft__min_deadline(r->vc_deadline, r->status_deadline),
 					  r->xfer.active ? r->xfer.deadline : 0);
 	/* The driver persists the records of a turn before the next turn's events. */

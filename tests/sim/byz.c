@@ -349,6 +349,22 @@ void sim_byz_send(struct sim *s, struct sim_replica *r, int to_client, uint32_t 
 			sim__random_bytes(s, m.u.checkpoint.digest, WIRE_DIGEST_LEN);
 			if (sim__encode(s, r, &m) == 0)
 				sim__send_scratch(s, r, 0, to);
+			/* And, relayed, the same digest in every other replica's name with a
+			 * made-up signature: with its own, a quorum unless signatures are
+			 * checked (first, so that they may arrive before the real ones). */
+			if (m.hdr.sender == r->id) {
+				for (uint32_t j = 0; j < s->p.n; j++) {
+					if (j == r->id || j == to)
+						continue;
+					m.hdr.sender = j;
+					wire_buf_reset(&s->scratch);
+					if (wire_encode(&s->scratch, &m) != 0)
+						continue;
+					sim__random_bytes(s, s->scratch.p + s->scratch.len - WIRE_SIG_LEN,
+							  WIRE_SIG_LEN);
+					sim__send_scratch(s, r, 0, to);
+				}
+			}
 			return;
 		}
 		break;

@@ -369,6 +369,10 @@ void sim_check_step(struct sim *s, uint32_t replica)
 	if (!r->faulty && st.last_executed != r->app.last_executed)
 		sim_fail(s, "replica %u: core says last executed %" PRIu64 ", app executed %" PRIu64,
 			 replica, st.last_executed, r->app.last_executed);
+	/* A stable checkpoint's digest is the state's (no forged quorum made it stable). */
+	if (!r->faulty && st.low_watermark > 0 &&
+	    memcmp(st.stable_digest, (uint8_t[WIRE_DIGEST_LEN]){ 0 }, WIRE_DIGEST_LEN) != 0)
+		sim_check_ckpt(s, replica, st.low_watermark, st.stable_digest);
 	/* A checkpoint is stable only once the replica's own state at it is durable (with
 	 * one write order for records and state, the state at least comes first). */
 	if (!r->faulty && (r->store.split || r->app.async) && !r->app.durable.transfer_pending &&

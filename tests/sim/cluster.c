@@ -514,7 +514,7 @@ int sim_schedule(struct sim *s, uint64_t at, enum sim_ev_type type, uint32_t nod
 	ev->type = type;
 	ev->node = node;
 	if (type == SIM_EV_TICK || type == SIM_EV_BYZ || type == SIM_EV_FLUSH ||
-	    type == SIM_EV_DURABLE)
+	    type == SIM_EV_DURABLE || type == SIM_EV_IDLE)
 		ev->incarnation = s->rep[node].incarnation;
 	return sim_queue_push(&s->q, ev);
 }
@@ -676,6 +676,12 @@ static void sim__turn_end(struct sim *s, struct sim_replica *r)
 	/* A batch held back for these records (pbft_update.again) goes in the next turn,
 	 * as soon as possible (bulwarkd runs it at once; here 1 ms later). */
 	sim__arm_tick(s, SIM_EV_TICK, r->id, &r->tick_at, up->again ? s->now : up->deadline);
+	/* bulwarkd's ev_idle runs once no other event is ready: here 0-2 ms later. */
+	if (up->idle && !r->idle_armed) {
+		r->idle_armed = 1;
+		if (sim_schedule(s, s->now + sim_rng_below(&r->sync_rng, 3), SIM_EV_IDLE, r->id) != 0)
+			sim_fail(s, "out of memory scheduling an idle step");
+	}
 	sim__replica_out(s, r, up);
 	pbft_update_reset(up);
 	if (r->votes_lost) {
@@ -739,6 +745,7 @@ static void sim__replica_config(struct sim *s, struct sim_replica *r, struct pbf
 	cfg->votes_uncertain = r->votes_lost;
 	cfg->batch_on_flush = r->batch_on_flush;
 	cfg->durable_async = r->app.async;
+	cfg->idle_verify = r->idle_verify;
 	cfg->crypto.ctx = r;
 	cfg->crypto.sign = sim__sign;
 	cfg->crypto.verify = sim__verify;
@@ -790,9 +797,10 @@ static int sim__replica_start(struct sim *s, struct sim_replica *r)
 			 r->id, pbft_strerror(rc), r->store.n, r->app.last_executed);
 		return -1;
 	}
-	sim_log(s, "replica %u starts (incarnation %u)%s%s%s%s", r->id, r->incarnation,
+	sim_log(s, "replica %u starts (incarnation %u)%s%s%s%s%s", r->id, r->incarnation,
 		cfg.batch_on_flush ? ", batch on flush" : "",
 		cfg.durable_async ? ", background state sync" : "",
+		cfg.idle_verify ? ", checkpoint signatures checked when idle" : "",
 		cfg.votes_uncertain ? ", votes uncertain" : "",
 		cfg.state_incomplete ? ", state incomplete" : "");
 	r->tick_at = 0;
@@ -838,6 +846,7 @@ static void sim__crash(struct sim *s, struct sim_replica *r, enum sim_crash_mode
 	r->turn_open = 0;
 	r->sync_busy = 0; /* the syncer thread died with the process */
 	r->sync_again = 0;
+	r->idle_armed = 0;
 	if (mode == SIM_CRASH_MACHINE)
 		r->votes_lost = 1;
 	pbft_free(r->core);
@@ -1077,6 +1086,18 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 		s->partitioned = 0;
 		sim_log(s, "NET heal");
 		break;
+	case SIM_EV_IDLE: {
+		struct sim_replica *r = &s->rep[e->node];
+		if (r->core == NULL || e->incarnation != r->incarnation)
+			break;
+		r->idle_armed = 0;
+		memset(&ev, 0, sizeof(ev));
+		ev.type = PBFT_EV_IDLE;
+		ev.now = s->now;
+		ev.wall = sim_wall(s, r->id);
+		sim__replica_step(s, r, &ev);
+		break;
+	}
 	case SIM_EV_DURABLE: {
 		struct sim_replica *r = &s->rep[e->node];
 		if (r->core == NULL || e->incarnation != r->incarnation)
@@ -1161,6 +1182,8 @@ int sim_init(struct sim *s, const struct sim_scenario *sc, const struct sim_para
 		sim_rng_seed(&r->sync_rng, seed ^ (0x5ca1ab1eull + i) * 0xbf58476d1ce4e5b9ull);
 		r->app.async = p->durable_async == 2 ? sim_rng_chance(&r->sync_rng, 0.5)
 						     : p->durable_async;
+		r->idle_verify = p->idle_verify == 2 ? sim_rng_chance(&r->sync_rng, 0.5)
+						     : p->idle_verify;
 	}
 	for (uint32_t c = 0; c < p->clients; c++) {
 		struct sim_client *cl = &s->cl[c];

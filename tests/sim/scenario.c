@@ -35,6 +35,7 @@ void sim_params_default(struct sim_params *p)
 	p->batch_on_flush = 2;
 	p->defer_writes = 2;
 	p->durable_async = 2;
+	p->idle_verify = 2;
 	p->digest_replies = 1;
 }
 
@@ -359,6 +360,7 @@ static void sim__setup_bench(struct sim_params *p)
 	p->batch_on_flush = 1; /* as bulwarkd runs */
 	p->defer_writes = 1;
 	p->durable_async = 1;
+	p->idle_verify = 1;
 }
 
 static void sim__arm_none(struct sim *s)

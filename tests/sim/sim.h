@@ -42,7 +42,8 @@ enum sim_ev_type {
 	SIM_EV_HEAL,
 	SIM_EV_BYZ,          /* a faulty replica's own timer (flood, replay, garbage) */
 	SIM_EV_FLUSH,        /* the end of a replica's loop turn (batch_on_flush) */
-	SIM_EV_DURABLE       /* a replica's background state sync completes (durable_async) */
+	SIM_EV_DURABLE,      /* a replica's background state sync completes (durable_async) */
+	SIM_EV_IDLE          /* a replica's loop has nothing else to do (idle_verify) */
 };
 
 struct sim_event {
@@ -316,6 +317,8 @@ struct sim_replica {
 	struct sim_rng sync_rng; /* durable_async: the background sync's durations */
 	int sync_busy;          /* a background sync runs (SIM_EV_DURABLE pending) */
 	int sync_again;         /* another checkpoint asked for one meanwhile */
+	int idle_verify;        /* pbft_config.idle_verify */
+	int idle_armed;         /* a SIM_EV_IDLE is pending */
 };
 
 struct sim_client {
@@ -406,6 +409,8 @@ struct sim_params {
 	int durable_async;           /* 0: no replica, 1: every replica, 2: each at random
 				      * (seeded), makes checkpoints durable in the background
 				      * and reports it with PBFT_EV_DURABLE */
+	int idle_verify;             /* 0/1/2 likewise: CHECKPOINT signatures checked in
+				      * PBFT_EV_IDLE steps, 0-2 ms after a turn asks */
 	int byz_client;              /* the last client is Byzantine (byzclient.c) */
 };
 

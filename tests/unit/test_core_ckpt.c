@@ -342,6 +342,122 @@ START_TEST(t_new_view_syncs_undurable_checkpoint)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- idle_verify */
+static void idle(uint32_t i)
+{
+	struct pbft_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_IDLE;
+	ev.now = H.now;
+	ev.wall = H.wall;
+	h_step_replica(&H, i, &ev);
+}
+
+/* Replica `claimed`'s CHECKPOINT(seq, digest) relayed by `from` to replica 0, signed
+ * with claimed's key or (forged) with random bytes. */
+static void inject_ckpt(uint32_t from, uint32_t claimed, uint64_t seq, const uint8_t *digest,
+			int forged)
+{
+	struct wire_msg m;
+	struct wire_buf b;
+	uint8_t sig[WIRE_SIG_LEN];
+	static uint8_t forgeries;
+
+	memset(&m, 0, sizeof(m));
+	h_hdr(&m.hdr, WIRE_CHECKPOINT, claimed);
+	m.u.checkpoint.seq = seq;
+	memcpy(m.u.checkpoint.digest, digest, WIRE_DIGEST_LEN);
+	wire_buf_init(&b);
+	ck_assert_int_eq(wire_encode(&b, &m), 0);
+	if (forged) {
+		memset(sig, 0x5a, sizeof(sig));
+		sig[0] = forgeries++; /* each forgery its own signature bytes */
+	} else {
+		ck_assert_int_eq(crypto_ed25519_sign(&H.keys.rep[claimed], b.p, b.len - WIRE_SIG_LEN, sig), 0);
+	}
+	wire_patch_sig(&b, sig);
+	h_enqueue(&H, from, 0, b.p, b.len);
+	wire_buf_free(&b);
+	h_run(&H, 1000000);
+}
+
+/* CHECKPOINT signatures wait for idle steps, and only the 2f a quorum needs (with the
+ * replica's own) are checked. Forgeries relayed by a faulty replica, even ahead of the
+ * real ones and making a quorum by count with its own, prove nothing and do not keep
+ * the real ones out. */
+START_TEST(t_idle_verify_checks_what_a_quorum_needs)
+{
+	uint8_t bogus[WIRE_DIGEST_LEN];
+	struct pbft_status st;
+	uint64_t dropped;
+	int steps;
+
+	for (uint32_t i = 0; i < H_N; i++) {
+		H.cfg[i].idle_verify = 1;
+		h_start(&H, i);
+	}
+	run_ops(5, 1);
+	ck_assert_uint_eq(h_status(&H, 0).low_watermark, 0);
+	ck_assert_uint_eq(H.cctx[0].verifies, 0);
+	ck_assert_int_eq(H.up.idle, 1);
+	for (steps = 0; steps < 8 && h_status(&H, 0).low_watermark < 4; steps++)
+		idle(0);
+	ck_assert_uint_eq(h_status(&H, 0).low_watermark, 4);
+	ck_assert_uint_eq(H.cctx[0].verifies, 2);
+	ck_assert_int_eq(steps, 2);
+	idle(0); /* nothing left: the core says so */
+	ck_assert_int_eq(H.up.idle, 0);
+	ck_assert_uint_eq(H.cctx[0].verifies, 2);
+
+	/* Ahead of checkpoint 8: replica 3 signs a bogus digest and relays it in the names
+	 * of 1 and 2 with made-up signatures. */
+	memset(bogus, 0xb0, sizeof(bogus));
+	dropped = h_status(&H, 0).dropped;
+	inject_ckpt(3, 3, 8, bogus, 0);
+	inject_ckpt(3, 1, 8, bogus, 1);
+	inject_ckpt(3, 2, 8, bogus, 1);
+	ck_assert_uint_eq(H.cctx[0].verifies, 2);
+	/* Another signature in 1's name: the unchecked one held is checked first. */
+	inject_ckpt(3, 1, 8, bogus, 1);
+	ck_assert_uint_eq(H.cctx[0].verifies, 3);
+	ck_assert_uint_eq(h_status(&H, 0).dropped, dropped + 1);
+	for (int k = 0; k < 4; k++)
+		idle(0);
+	st = h_status(&H, 0);
+	ck_assert_uint_eq(st.low_watermark, 4);
+	/* One more forgery checked fails; the two left are no quorum: not checked. */
+	ck_assert_uint_eq(st.dropped, dropped + 2);
+	ck_assert_uint_eq(H.cctx[0].verifies, 4);
+	ck_assert_int_eq(H.up.idle, 0);
+	/* The real checkpoint 8 still becomes stable, with the state's digest. */
+	run_ops(4, 2);
+	for (steps = 0; steps < 8 && h_status(&H, 0).low_watermark < 8; steps++)
+		idle(0);
+	st = h_status(&H, 0);
+	ck_assert_uint_eq(st.low_watermark, 8);
+	ck_assert(memcmp(st.stable_digest, bogus, WIRE_DIGEST_LEN) != 0);
+	for (uint32_t i = 1; i < H_N; i++) {
+		for (steps = 0; steps < 8 && h_status(&H, i).low_watermark < 8; steps++)
+			idle(i);
+		ck_assert_mem_eq(h_status(&H, i).stable_digest, st.stable_digest, WIRE_DIGEST_LEN);
+	}
+}
+END_TEST
+
+/* Without idle_verify the event is refused. */
+START_TEST(t_idle_event_needs_idle_verify)
+{
+	struct pbft_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PBFT_EV_IDLE;
+	ev.now = H.now;
+	pbft_update_reset(&H.up);
+	ck_assert_int_eq(pbft_step(H.r[0], &ev, &H.up), PBFT_ERR_ARG);
+}
+END_TEST
+
 static Suite *core_ckpt_suite(void)
 {
 	Suite *s = suite_create("core_ckpt");
@@ -359,6 +475,8 @@ static Suite *core_ckpt_suite(void)
 	tcase_add_test(tc, t_stable_waits_for_durable_state);
 	tcase_add_test(tc, t_durable_event_needs_async);
 	tcase_add_test(tc, t_new_view_syncs_undurable_checkpoint);
+	tcase_add_test(tc, t_idle_verify_checks_what_a_quorum_needs);
+	tcase_add_test(tc, t_idle_event_needs_idle_verify);
 	suite_add_tcase(s, tc);
 	return s;
 }

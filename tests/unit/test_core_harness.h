@@ -366,6 +366,7 @@ struct h_cctx {
 	struct h_keys *keys;
 	uint32_t id;
 	int forge;          /* sign with a wrong key (a forger) */
+	uint64_t verifies;  /* signatures checked */
 };
 
 static H_UNUSED int h_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t sig[WIRE_SIG_LEN])
@@ -381,6 +382,7 @@ static H_UNUSED int h_verify(void *ctx, uint32_t replica, const uint8_t *msg, si
 {
 	struct h_cctx *c = ctx;
 
+	c->verifies++;
 	if (replica >= H_N)
 		return -1;
 	return crypto_ed25519_verify(&c->keys->rep[replica], msg, len, sig);
