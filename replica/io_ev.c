@@ -69,6 +69,18 @@ static void step(struct bwd *b, struct pbft_event *ev)
 	bwd__upd_after_step(b);
 }
 
+/* Step the core with an event that carries nothing but its type (a tick, idle time). */
+static void step_type(struct bwd *b, enum pbft_event_type type)
+{
+	struct pbft_event ev;
+
+	if (b->fatal != 0)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	step(b, &ev);
+}
+
 /* ---------------------------------------------------------------- sending */
 static void send_out(struct bwd *b, const struct pbft_out *o)
 {
@@ -191,16 +203,9 @@ int bwd__flush(struct bwd *b)
  * the flush that follows re-arms the timer if more waits. */
 static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bwd *b = w->data;
-	struct pbft_event ev;
-
 	(void)loop;
 	(void)revents;
-	if (b->fatal != 0)
-		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = PBFT_EV_IDLE;
-	step(b, &ev);
+	step_type(w->data, PBFT_EV_IDLE);
 }
 
 static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -218,16 +223,9 @@ static void flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct bwd *b = w->data;
-	struct pbft_event ev;
-
 	(void)loop;
 	(void)revents;
-	if (b->fatal != 0)
-		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = PBFT_EV_TICK;
-	step(b, &ev);
+	step_type(w->data, PBFT_EV_TICK);
 }
 
 /* ---------------------------------------------------------------- frames */

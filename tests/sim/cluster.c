@@ -1014,6 +1014,22 @@ static void sim__deliver(struct sim *s, const struct sim_event *e)
 	sim__replica_step(s, r, &ev);
 }
 
+/* A replica's own timer event e: step its core (if e was armed in this incarnation)
+ * with an event that carries nothing but its type. */
+static void sim__step_type(struct sim *s, const struct sim_event *e, enum pbft_event_type type)
+{
+	struct sim_replica *r = &s->rep[e->node];
+	struct pbft_event ev;
+
+	if (r->core == NULL || e->incarnation != r->incarnation)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	ev.now = s->now;
+	ev.wall = sim_wall(s, r->id);
+	sim__replica_step(s, r, &ev);
+}
+
 static void sim__process(struct sim *s, const struct sim_event *e)
 {
 	struct pbft_event ev;
@@ -1024,28 +1040,14 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 		break;
 	case SIM_EV_TICK: {
 		struct sim_replica *r = &s->rep[e->node];
-		if (r->core == NULL || e->incarnation != r->incarnation)
-			break;
-		if (r->tick_at == e->time)
+		if (r->core != NULL && e->incarnation == r->incarnation && r->tick_at == e->time)
 			r->tick_at = 0;
-		memset(&ev, 0, sizeof(ev));
-		ev.type = PBFT_EV_TICK;
-		ev.now = s->now;
-		ev.wall = sim_wall(s, r->id);
-		sim__replica_step(s, r, &ev);
+		sim__step_type(s, e, PBFT_EV_TICK);
 		break;
 	}
-	case SIM_EV_FLUSH: {
-		struct sim_replica *r = &s->rep[e->node];
-		if (r->core == NULL || e->incarnation != r->incarnation)
-			break;
-		memset(&ev, 0, sizeof(ev));
-		ev.type = PBFT_EV_FLUSH;
-		ev.now = s->now;
-		ev.wall = sim_wall(s, r->id);
-		sim__replica_step(s, r, &ev);
+	case SIM_EV_FLUSH:
+		sim__step_type(s, e, PBFT_EV_FLUSH);
 		break;
-	}
 	case SIM_EV_CLIENT_TICK: {
 		struct sim_client *c = &s->cl[e->node];
 		if (c->byz)
@@ -1086,18 +1088,11 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 		s->partitioned = 0;
 		sim_log(s, "NET heal");
 		break;
-	case SIM_EV_IDLE: {
-		struct sim_replica *r = &s->rep[e->node];
-		if (r->core == NULL || e->incarnation != r->incarnation)
-			break;
-		r->idle_armed = 0;
-		memset(&ev, 0, sizeof(ev));
-		ev.type = PBFT_EV_IDLE;
-		ev.now = s->now;
-		ev.wall = sim_wall(s, r->id);
-		sim__replica_step(s, r, &ev);
+	case SIM_EV_IDLE:
+		if (e->incarnation == s->rep[e->node].incarnation)
+			s->rep[e->node].idle_armed = 0;
+		sim__step_type(s, e, PBFT_EV_IDLE);
 		break;
-	}
 	case SIM_EV_DURABLE: {
 		struct sim_replica *r = &s->rep[e->node];
 		if (r->core == NULL || e->incarnation != r->incarnation)

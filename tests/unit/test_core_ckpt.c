@@ -345,13 +345,7 @@ END_TEST
 /* ---------------------------------------------------------------- idle_verify */
 static void idle(uint32_t i)
 {
-	struct pbft_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.type = PBFT_EV_IDLE;
-	ev.now = H.now;
-	ev.wall = H.wall;
-	h_step_replica(&H, i, &ev);
+	h_step_type(&H, i, PBFT_EV_IDLE);
 }
 
 /* Replica `claimed`'s CHECKPOINT(seq, digest) relayed by `from` to replica 0, signed

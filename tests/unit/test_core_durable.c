@@ -116,17 +116,6 @@ static void step_msg(uint32_t from, uint32_t to, const struct wire_msg *m)
 	h_run(&H, 1);
 }
 
-/* One non-message step (TICK or FLUSH) of replica i at the current time. */
-static void step_event(uint32_t i, enum pbft_event_type type)
-{
-	struct pbft_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.type = type;
-	ev.now = H.now;
-	ev.wall = H.wall;
-	h_step_replica(&H, i, &ev);
-}
 
 /* Message k of an update, decoded (it borrows the update's bytes). */
 static void up_msg(const struct pbft_update *up, size_t k, struct wire_msg *dm)
@@ -515,11 +504,11 @@ START_TEST(t_flush_proposes_one_batch)
 	ck_assert_uint_eq(H.qn, 0);
 	ck_assert_uint_eq(h_status(&H, 0).last_proposed, 0);
 	/* A TICK is not the end of a turn: it proposes nothing either. */
-	step_event(0, PBFT_EV_TICK);
+	h_step_type(&H, 0, PBFT_EV_TICK);
 	ck_assert_uint_eq(up_count(&H.up, WIRE_PREPREPARE), 0);
 	ck_assert_uint_eq(h_status(&H, 0).last_proposed, 0);
 
-	step_event(0, PBFT_EV_FLUSH);
+	h_step_type(&H, 0, PBFT_EV_FLUSH);
 	ck_assert_uint_eq(H.up.nout, 1);
 	up_msg(&H.up, 0, &dm);
 	ck_assert_uint_eq(dm.hdr.type, WIRE_PREPREPARE);
@@ -537,7 +526,7 @@ START_TEST(t_flush_proposes_one_batch)
 
 	/* Nothing waits any more: another FLUSH proposes nothing. */
 	h_run(&H, 1000000);
-	step_event(0, PBFT_EV_FLUSH);
+	h_step_type(&H, 0, PBFT_EV_FLUSH);
 	ck_assert_uint_eq(up_count(&H.up, WIRE_PREPREPARE), 0);
 	for (uint32_t c = 0; c < H_CLIENTS; c++)
 		ck_assert(H.cdone[c]);
@@ -580,12 +569,12 @@ START_TEST(t_flush_fires_timers)
 	restart_all_batch_on_flush(1);
 	due = H.rdeadline[2];
 	ck_assert_uint_gt(due, H.now);
-	step_event(2, PBFT_EV_FLUSH);
+	h_step_type(&H, 2, PBFT_EV_FLUSH);
 	ck_assert_uint_eq(up_count(&H.up, WIRE_STATUS), 0);
 	ck_assert_uint_eq(H.up.deadline, due);
 	q_drop_all();
 	H.now = due;
-	step_event(2, PBFT_EV_FLUSH);
+	h_step_type(&H, 2, PBFT_EV_FLUSH);
 	ck_assert_uint_ge(up_count(&H.up, WIRE_STATUS), 1);
 	ck_assert_uint_eq(H.up.deadline, due + H.cfg[2].status_interval_ms);
 	q_drop_all();

@@ -602,6 +602,19 @@ static H_UNUSED void h_step_replica(struct h *h, uint32_t i, const struct pbft_e
 	ck_abort_msg("replica %u keeps asking to be stepped again", i);
 }
 
+/* One step of replica i at the current time with an event that carries only its type
+ * (TICK, FLUSH, IDLE). */
+static H_UNUSED void h_step_type(struct h *h, uint32_t i, enum pbft_event_type type)
+{
+	struct pbft_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	ev.now = h->now;
+	ev.wall = h->wall;
+	h_step_replica(h, i, &ev);
+}
+
 static H_UNUSED void h_step_client(struct h *h, uint32_t c, const struct pbft_event *ev)
 {
 	int rc;
