@@ -100,6 +100,13 @@ static void pbft__gc(struct pbft *r, uint64_t old_low)
 		r->target.seq = 0;
 }
 
+/* Our state at seq is not known to be on disk (durable_async: until the driver says so;
+ * otherwise app.checkpoint put it there). */
+static int pbft__undurable(const struct pbft *r, uint64_t seq)
+{
+	return r->cfg.durable_async && r->durable < seq;
+}
+
 /* p (proven, p->seq <= last_executed) becomes the stable checkpoint. Our state at it
  * must be durable first: the records below it are dropped, and the stable record is
  * not synced. Callers that can wait for the driver to report it do (pbft__proven);
@@ -112,7 +119,7 @@ int pbft__make_stable(struct pbft *r, const struct pbft__proof *p, struct pbft_u
 
 	if (p->seq <= r->low)
 		return PBFT_OK;
-	if (r->cfg.durable_async && r->durable < p->seq) {
+	if (pbft__undurable(r, p->seq)) {
 		PBFT_TRACE(r, "checkpoint %llu stable before our state is durable (at %llu) -> sync it now",
 			   (unsigned long long)p->seq, (unsigned long long)r->durable);
 		if (r->cfg.app.sync(r->cfg.app.ctx) != 0)
@@ -171,7 +178,7 @@ static int pbft__proven(struct pbft *r, const struct pbft__proof *p, const struc
 			pbft__proof_copy(&r->target, p, r->n);
 			return pbft__xfer_start(r, &r->target, up);
 		}
-		if (r->cfg.durable_async && r->durable < p->seq) {
+		if (pbft__undurable(r, p->seq)) {
 			/* Stable once the driver says our state at it is on disk. */
 			if (p->seq > r->ready.seq) {
 				PBFT_TRACE(r, "checkpoint %llu proven, our state durable at %llu -> stable once durable",
@@ -192,6 +199,18 @@ static int pbft__proven(struct pbft *r, const struct pbft__proof *p, const struc
 	return PBFT_OK;
 }
 
+/* Replicas whose CHECKPOINT in slot c, checked or not, has this digest. */
+static uint32_t pbft__ck_matching(const struct pbft *r, const struct pbft__ckpt *c,
+				  const uint8_t *digest)
+{
+	uint32_t n = 0;
+
+	for (uint32_t j = 0; j < r->n; j++)
+		if (c->v[j].set && memcmp(c->v[j].digest, digest, WIRE_DIGEST_LEN) == 0)
+			n++;
+	return n;
+}
+
 /* 2f+1 checked signatures in the window slot c matching digest? Build the proof in
  * target-like scratch (r->target is only replaced if the proof is above it). With
  * idle_verify, unchecked ones that would complete a quorum wait for PBFT_EV_IDLE. */
@@ -201,7 +220,6 @@ static int pbft__ck_check(struct pbft *r, struct pbft__ckpt *c, const uint8_t *d
 	struct pbft__proof p;
 	uint32_t replica[PBFT__MAX_N];
 	uint8_t sig[PBFT__MAX_N][WIRE_SIG_LEN];
-	uint32_t matching = 0;
 
 	p.seq = c->seq;
 	memcpy(p.digest, digest, WIRE_DIGEST_LEN);
@@ -209,10 +227,8 @@ static int pbft__ck_check(struct pbft *r, struct pbft__ckpt *c, const uint8_t *d
 	p.replica = replica;
 	p.sig = sig;
 	for (uint32_t j = 0; j < r->n; j++) {
-		if (c->v[j].set && memcmp(c->v[j].digest, digest, WIRE_DIGEST_LEN) == 0) {
-			matching++;
-			if (!c->v[j].verified)
-				continue;
+		if (c->v[j].set && c->v[j].verified &&
+		    memcmp(c->v[j].digest, digest, WIRE_DIGEST_LEN) == 0) {
 			replica[p.count] = j;
 			memcpy(sig[p.count], c->v[j].sig, WIRE_SIG_LEN);
 			p.count++;
@@ -220,8 +236,8 @@ static int pbft__ck_check(struct pbft *r, struct pbft__ckpt *c, const uint8_t *d
 	}
 	if (p.count >= 2 * r->f + 1)
 		return pbft__proven(r, &p, c, up);
-	if (matching >= 2 * r->f + 1)
-		r->idle_work = 1;
+	if (pbft__ck_matching(r, c, digest) >= 2 * r->f + 1)
+		r->idle_work = 1; /* unchecked ones would complete it */
 	return PBFT_OK;
 }
 
@@ -397,35 +413,44 @@ int pbft__durable(struct pbft *r, uint64_t seq, struct pbft_update *up)
 	return PBFT_OK;
 }
 
-/* PBFT_EV_IDLE (idle_verify): check one unchecked CHECKPOINT signature that a quorum in
- * the window needs, then see whether its checkpoint is proven. */
-int pbft__idle(struct pbft *r, struct pbft_update *up)
+/* The first unchecked CHECKPOINT in the window that a quorum would need: *j of slot
+ * *out; 0 if none. */
+static int pbft__ck_unchecked(struct pbft *r, struct pbft__ckpt **out, uint32_t *j)
 {
 	for (uint32_t i = 0; i < r->nck; i++) {
 		struct pbft__ckpt *c = &r->ck[i];
 		if (c->seq == 0 || c->seq <= r->low || c->seq <= r->ready.seq)
 			continue;
-		for (uint32_t j = 0; j < r->n; j++) {
-			struct pbft__cpvote *v = &c->v[j];
-			uint8_t digest[WIRE_DIGEST_LEN];
-			uint32_t matching = 0;
-			if (!v->set || v->verified)
-				continue;
-			for (uint32_t k = 0; k < r->n; k++)
-				if (c->v[k].set && memcmp(c->v[k].digest, v->digest, WIRE_DIGEST_LEN) == 0)
-					matching++;
-			if (matching < 2 * r->f + 1)
-				continue;
-			memcpy(digest, v->digest, WIRE_DIGEST_LEN);
-			if (pbft__ck_sig_ok(r, j, c->seq, v)) {
-				v->verified = 1;
-			} else {
-				pbft__drop(r, "CHECKPOINT with a bad signature");
-				v->set = 0;
+		for (uint32_t k = 0; k < r->n; k++) {
+			if (c->v[k].set && !c->v[k].verified &&
+			    pbft__ck_matching(r, c, c->v[k].digest) >= 2 * r->f + 1) {
+				*out = c;
+				*j = k;
+				return 1;
 			}
-			return pbft__ck_check(r, c, digest, up); /* idle_work stays set: look again */
 		}
 	}
-	r->idle_work = 0;
-	return PBFT_OK;
+	return 0;
+}
+
+/* PBFT_EV_IDLE (idle_verify): check one unchecked CHECKPOINT signature that a quorum in
+ * the window needs, then see whether its checkpoint is proven. */
+int pbft__idle(struct pbft *r, struct pbft_update *up)
+{
+	struct pbft__ckpt *c;
+	uint32_t j;
+	uint8_t digest[WIRE_DIGEST_LEN];
+
+	if (!pbft__ck_unchecked(r, &c, &j)) {
+		r->idle_work = 0;
+		return PBFT_OK;
+	}
+	memcpy(digest, c->v[j].digest, WIRE_DIGEST_LEN);
+	if (pbft__ck_sig_ok(r, j, c->seq, &c->v[j])) {
+		c->v[j].verified = 1;
+	} else {
+		pbft__drop(r, "CHECKPOINT with a bad signature");
+		c->v[j].set = 0;
+	}
+	return pbft__ck_check(r, c, digest, up); /* idle_work stays set: look again */
 }

@@ -296,11 +296,28 @@ static int pbft__recv(struct pbft *r, const struct pbft_event *ev, struct pbft_u
 	}
 }
 
+/* The event types this replica takes: DURABLE and IDLE only with their options. */
+static int pbft__event_known(const struct pbft *r, enum pbft_event_type type)
+{
+	switch (type) {
+	case PBFT_EV_MESSAGE:
+	case PBFT_EV_TICK:
+	case PBFT_EV_FLUSH:
+		return 1;
+	case PBFT_EV_DURABLE:
+		return r->cfg.durable_async;
+	case PBFT_EV_IDLE:
+		return r->cfg.idle_verify;
+	}
+	return 0;
+}
+
 int pbft_step(struct pbft *r, const struct pbft_event *ev, struct pbft_update *up)
 {
 	int rc = PBFT_OK;
 
-	if (!r || !ev || !up)
+	/* Refused before anything changes. */
+	if (!r || !ev || !up || !pbft__event_known(r, ev->type))
 		return PBFT_ERR_ARG;
 	if (ev->now > r->now)
 		r->now = ev->now;
@@ -314,16 +331,9 @@ int pbft_step(struct pbft *r, const struct pbft_event *ev, struct pbft_update *u
 		r->ev_digests = NULL;
 		r->ev_ndigests = 0;
 	} else if (rc == PBFT_OK && ev->type == PBFT_EV_DURABLE) {
-		if (!r->cfg.durable_async)
-			return PBFT_ERR_ARG;
 		rc = pbft__durable(r, ev->durable, up);
 	} else if (rc == PBFT_OK && ev->type == PBFT_EV_IDLE) {
-		if (!r->cfg.idle_verify)
-			return PBFT_ERR_ARG;
 		rc = pbft__idle(r, up);
-	} else if (ev->type != PBFT_EV_TICK && ev->type != PBFT_EV_FLUSH &&
-		   ev->type != PBFT_EV_DURABLE && ev->type != PBFT_EV_IDLE) {
-		return PBFT_ERR_ARG;
 	}
 	if (rc == PBFT_OK)
 		rc = pbft__timers(r, up);

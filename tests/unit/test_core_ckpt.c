@@ -312,6 +312,8 @@ START_TEST(t_durable_event_needs_async)
 	ev.now = H.now;
 	pbft_update_reset(&H.up);
 	ck_assert_int_eq(pbft_step(H.r[0], &ev, &H.up), PBFT_ERR_ARG);
+	ck_assert_uint_eq(H.up.nout, 0);
+	ck_assert_uint_eq(H.up.nrec, 0);
 	c = H.cfg[0];
 	c.durable_async = 1;
 	c.app.sync = NULL;
@@ -448,6 +450,10 @@ START_TEST(t_idle_event_needs_idle_verify)
 	ev.type = PBFT_EV_IDLE;
 	ev.now = H.now;
 	pbft_update_reset(&H.up);
+	ck_assert_int_eq(pbft_step(H.r[0], &ev, &H.up), PBFT_ERR_ARG);
+	ck_assert_uint_eq(H.up.nout, 0);
+	ck_assert_uint_eq(H.up.nrec, 0);
+	ev.type = (enum pbft_event_type)99; /* no such event */
 	ck_assert_int_eq(pbft_step(H.r[0], &ev, &H.up), PBFT_ERR_ARG);
 }
 END_TEST
