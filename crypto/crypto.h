@@ -173,6 +173,30 @@ int crypto_aead_seal(const uint8_t key[CRYPTO_AEAD_KEY], const uint8_t nonce[CRY
 int crypto_aead_open(const uint8_t key[CRYPTO_AEAD_KEY], const uint8_t nonce[CRYPTO_AEAD_NONCE],
 		     const void *aad, size_t aadlen, const uint8_t *ct, size_t ctlen, uint8_t *pt);
 
+/* ---------------------------------------------------------------- GMAC (AES-256-GCM) */
+/* A keyed, reusable GMAC context: AES-256-GCM with the message as additional data and no
+ * plaintext, so the tag costs one GHASH pass over the message (several times faster
+ * than HMAC-SHA256 on hardware with carry-less multiply) plus two AES blocks. Every tag
+ * under one key needs its own nonce: a nonce used twice lets a forger recover the
+ * hash key. The transport uses one key per direction and the frame counter as nonce.
+ * Unlike crypto_hmac, a context is mutated by each tag: one thread at a time. init never
+ * reads *g; free wipes the key schedule and accepts a zeroed or NULL g. */
+#define CRYPTO_GMAC_KEY   32u
+#define CRYPTO_GMAC_NONCE 12u
+#define CRYPTO_GMAC_TAG   16u
+struct crypto_gmac {
+	void *ctx; /* EVP_CIPHER_CTX *, owned; NULL until init succeeds */
+};
+int crypto_gmac_init(struct crypto_gmac *g, const uint8_t key[CRYPTO_GMAC_KEY]);
+void crypto_gmac_free(struct crypto_gmac *g);
+/* Tag over a then b (b may be NULL/0) under nonce. */
+int crypto_gmac_tag(struct crypto_gmac *g, const uint8_t nonce[CRYPTO_GMAC_NONCE], const void *a,
+		    size_t alen, const void *b, size_t blen, uint8_t tag[CRYPTO_GMAC_TAG]);
+/* 0 if tag matches (constant time), CRYPTO_ERR_AUTH otherwise. */
+int crypto_gmac_verify(struct crypto_gmac *g, const uint8_t nonce[CRYPTO_GMAC_NONCE],
+		       const void *a, size_t alen, const void *b, size_t blen,
+		       const uint8_t tag[CRYPTO_GMAC_TAG]);
+
 /* ---------------------------------------------------------------- Shamir over GF(2^8) */
 /* Split secret (len bytes) into n shares with threshold k (1 <= k <= n <= 255).
  * Share i (0-based) has x coordinate i+1 and len bytes, stored at shares + i*len.

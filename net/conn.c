@@ -134,8 +134,8 @@ static void conn_release(struct net_conn *c)
 	if (c->have_eph)
 		crypto_x25519_free(&c->eph);
 	if (c->have_macs) {
-		crypto_hmac_free(&c->mac_out);
-		crypto_hmac_free(&c->mac_in);
+		crypto_gmac_free(&c->mac_out);
+		crypto_gmac_free(&c->mac_in);
 	}
 	explicit_bzero(c->auth_key, sizeof c->auth_key);
 	free(c);
@@ -188,7 +188,7 @@ int net__conn_reserve(struct net_conn *c, size_t len, size_t extra)
 void net__conn_seal(struct net_conn *c)
 {
 	struct net__chunk *ch = c->bundle;
-	uint8_t hdr[8 + NET_FRAME_HDR], *p;
+	uint8_t nonce[CRYPTO_GMAC_NONCE], *p;
 	size_t len;
 	int i;
 
@@ -199,12 +199,10 @@ void net__conn_seal(struct net_conn *c)
 	len = ch->tail - c->bundle_off - NET_FRAME_HDR;
 	for (i = 0; i < 4; i++)
 		p[i] = (uint8_t)(len >> (8 * i));
-	for (i = 0; i < 8; i++)
-		hdr[i] = (uint8_t)(c->ctr_out >> (8 * i));
-	memcpy(hdr + 8, p, NET_FRAME_HDR);
+	net__frame_nonce(nonce, c->ctr_out);
 	/* Room for the tag was kept when the frame was opened and at each message since. */
-	if (crypto_hmac_tag(&c->mac_out, hdr, sizeof hdr, p + NET_FRAME_HDR, len,
-			    ch->data + ch->tail, NET_FRAME_TAG) != 0) {
+	if (crypto_gmac_tag(&c->mac_out, nonce, p, NET_FRAME_HDR + len, NULL, 0,
+			    ch->data + ch->tail) != 0) {
 		net__conn_fail(c, NET_ERR_CRYPTO, "frame MAC computation failed");
 		return;
 	}
@@ -278,11 +276,18 @@ void net__conn_flush(struct net_conn *c)
 	ev_io_stop(net->loop, &c->wio);
 }
 
-int net__frame_parse(struct crypto_hmac *mac, uint64_t ctr, size_t max, const uint8_t *buf,
+void net__frame_nonce(uint8_t nonce[CRYPTO_GMAC_NONCE], uint64_t ctr)
+{
+	for (int i = 0; i < 8; i++)
+		nonce[i] = (uint8_t)(ctr >> (8 * i));
+	memset(nonce + 8, 0, CRYPTO_GMAC_NONCE - 8);
+}
+
+int net__frame_parse(struct crypto_gmac *mac, uint64_t ctr, size_t max, const uint8_t *buf,
 		     size_t avail, struct net__frame *f)
 {
-	uint8_t hdr[8 + NET_FRAME_HDR];
-	int i;
+	uint8_t nonce[CRYPTO_GMAC_NONCE];
+	int rc;
 
 	f->payload = NULL;
 	f->len = 0;
@@ -296,12 +301,11 @@ int net__frame_parse(struct crypto_hmac *mac, uint64_t ctr, size_t max, const ui
 	f->size = NET_FRAME_HDR + (size_t)f->len + NET_FRAME_TAG;
 	if (avail < f->size)
 		return NET_OK;
-	for (i = 0; i < 8; i++)
-		hdr[i] = (uint8_t)(ctr >> (8 * i));
-	memcpy(hdr + 8, buf, NET_FRAME_HDR);
-	if (crypto_hmac_verify(mac, hdr, sizeof hdr, buf + NET_FRAME_HDR, f->len,
-			       buf + NET_FRAME_HDR + f->len, NET_FRAME_TAG) != 0)
-		return NET_ERR_MAC;
+	net__frame_nonce(nonce, ctr);
+	rc = crypto_gmac_verify(mac, nonce, buf, NET_FRAME_HDR + (size_t)f->len, NULL, 0,
+				buf + NET_FRAME_HDR + f->len);
+	if (rc != CRYPTO_OK)
+		return rc == CRYPTO_ERR_AUTH ? NET_ERR_MAC : NET_ERR_CRYPTO;
 	f->payload = buf + NET_FRAME_HDR;
 	return NET_OK;
 }

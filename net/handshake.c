@@ -160,9 +160,9 @@ int net__hs_keys(struct net_conn *c, const uint8_t th[CRYPTO_HASH_LEN],
 	if (crypto_hkdf_sha256(th, CRYPTO_HASH_LEN, shared, CRYPTO_X25519_LEN, ctx_keys,
 			       CTX_LEN(ctx_keys), km, sizeof km) != 0)
 		goto err_km;
-	if (crypto_hmac_init(&c->mac_out, c->initiator ? km : km + 32, 32) != 0)
+	if (crypto_gmac_init(&c->mac_out, c->initiator ? km : km + 32) != 0)
 		goto err_km;
-	if (crypto_hmac_init(&c->mac_in, c->initiator ? km + 32 : km, 32) != 0)
+	if (crypto_gmac_init(&c->mac_in, c->initiator ? km + 32 : km) != 0)
 		goto err_after_out;
 	c->have_macs = 1;
 	memcpy(c->th, th, CRYPTO_HASH_LEN);
@@ -171,7 +171,7 @@ int net__hs_keys(struct net_conn *c, const uint8_t th[CRYPTO_HASH_LEN],
 	return NET_OK;
 
 err_after_out:
-	crypto_hmac_free(&c->mac_out);
+	crypto_gmac_free(&c->mac_out);
 err_km:
 	explicit_bzero(km, sizeof km);
 	return NET_ERR_CRYPTO;

@@ -33,18 +33,19 @@ struct net_conn;
  *
  * Frames after the handshake:
  *   length u32 | payload [length] | tag [16]
- *   tag = HMAC-SHA256(direction key, counter u64 || length u32 || payload), truncated to 16,
- * where counter counts the frames sent in that direction from 0. A replayed, reordered,
+ *   tag = GMAC(direction key, nonce = counter u64 || 4 zero bytes, length u32 || payload)
+ * (AES-256-GCM over additional data only, 16 bytes), where counter counts the frames sent
+ * in that direction from 0: each key tags each counter once. A replayed, reordered,
  * deleted or altered frame fails the tag and closes the connection. The payload is one
  * or more messages, each message length u32 | message; the messages one net_send call
  * after another queues on a connection within a loop turn share a frame (and its tag)
  * while the payload stays within NET_BUNDLE_MAX, a larger message has a frame of its
  * own. A frame whose messages do not fill it exactly closes the connection. */
-#define NET_PROTO_VERSION 2u      /* 2: frames bundle messages */
+#define NET_PROTO_VERSION 3u      /* 2: frames bundle messages; 3: GMAC frame tags */
 #define NET_HELLO_LEN     124u
 #define NET_SIG_LEN       CRYPTO_ED25519_SIG
 #define NET_FRAME_HDR     4u
-#define NET_FRAME_TAG     CRYPTO_HMAC_DEFAULT_TAG
+#define NET_FRAME_TAG     CRYPTO_GMAC_TAG
 #define NET_MSG_HDR       4u
 #define NET_BUNDLE_MAX    (64u * 1024u) /* payload bytes up to which messages share a frame */
 #define NET_AUTH_KEY_LEN  32u

@@ -61,7 +61,7 @@ struct net_conn {
 	/* open */
 	struct net_peer peer;
 	uint8_t auth_key[NET_AUTH_KEY_LEN];
-	struct crypto_hmac mac_out, mac_in;
+	struct crypto_gmac mac_out, mac_in; /* nonce: the frame counter of the direction */
 	int have_macs;
 	uint64_t ctr_out, ctr_in;
 	size_t max_out;
@@ -131,16 +131,17 @@ struct net__frame {
 				 * the frame is complete and authentic */
 	uint32_t len;           /* the length prefix, once its 4 bytes are in */
 };
+/* The GMAC nonce of frame number ctr of a direction: ctr u64 LE || 4 zero bytes. */
+void net__frame_nonce(uint8_t nonce[CRYPTO_GMAC_NONCE], uint64_t ctr);
 /* Decode the frame at the start of buf[0..avail) as frame number ctr of its direction,
  * whose tag is checked with mac (the inbound key); max is the payload limit (see
- * net__frame_max). Pure:
- * reads buf, writes only f.
+ * net__frame_max). Pure but for mac's scratch state: reads buf, writes only f.
  *   NET_OK, f->payload set: complete and authentic, f->size <= avail bytes long;
  *   NET_OK, f->payload NULL: incomplete, the frame needs f->size bytes (NET_FRAME_HDR
  *     while its length is not in yet);
  *   NET_ERR_FRAME_SIZE: the length prefix is above max;
  *   NET_ERR_MAC: the tag does not verify (altered, replayed, reordered or deleted). */
-int net__frame_parse(struct crypto_hmac *mac, uint64_t ctr, size_t max, const uint8_t *buf,
+int net__frame_parse(struct crypto_gmac *mac, uint64_t ctr, size_t max, const uint8_t *buf,
 		     size_t avail, struct net__frame *f);
 /* The largest frame payload for messages of at most msg_max bytes: one such message, or
  * a bundle of smaller ones. */

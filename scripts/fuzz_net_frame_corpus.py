@@ -3,8 +3,10 @@
 target keys its connection) into tests/fuzz/corpus/fuzz_net_frame/. Run it again when the
 frame format changes: seeds with wrong tags reach nothing past the tag check.
 Each seed is the target's mode byte (bit 0: the peer is a client; bits 1-7: write size)
-followed by the stream the peer sends."""
+followed by the stream the peer sends. Needs python3-cryptography (for AES-GCM)."""
 import hashlib, hmac, os, struct, sys
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 def hkdf(salt, ikm, info, n):
     prk = hmac.new(salt, ikm, hashlib.sha256).digest()
@@ -25,7 +27,8 @@ def msg(seed, n):
 def frame(ctr, messages):
     payload = b"".join(struct.pack("<I", len(m)) + m for m in messages)
     hdr = struct.pack("<I", len(payload))
-    tag = hmac.new(KEY, struct.pack("<Q", ctr) + hdr + payload, hashlib.sha256).digest()[:16]
+    # GMAC: AES-256-GCM over no plaintext, nonce = counter u64 LE || 4 zero bytes
+    tag = AESGCM(KEY).encrypt(struct.pack("<Q", ctr) + bytes(4), b"", hdr + payload)
     return hdr + payload + tag
 
 seeds = {

@@ -18,11 +18,12 @@ import struct
 import sys
 
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-NET_VERSION = 2     # net/net.h NET_PROTO_VERSION: a frame carries length-prefixed messages
+NET_VERSION = 3     # net/net.h NET_PROTO_VERSION: length-prefixed messages, GMAC tags
 HELLO_LEN = 124
 SIG_LEN = 64
 TIMEOUT = 5.0
@@ -67,10 +68,11 @@ class Session:
         self.sock, self.k_out, self.k_in, self.auth = sock, k_out, k_in, auth
         self.ctr_out = self.ctr_in = 0
 
-    def tag(self, key, ctr, payload, length=None):
-        length = len(payload) if length is None else length
-        msg = struct.pack("<QI", ctr, length) + payload
-        return hmac.new(key, msg, hashlib.sha256).digest()[:16]
+    def tag(self, key, ctr, payload):
+        """GMAC: AES-256-GCM with no plaintext, nonce = counter u64 LE || 4 zero bytes,
+        over length u32 || payload."""
+        nonce = struct.pack("<Q", ctr) + bytes(4)
+        return AESGCM(key).encrypt(nonce, b"", struct.pack("<I", len(payload)) + payload)
 
     def send(self, message, bad_mac=False):
         """One frame carrying the one message."""

@@ -1,4 +1,5 @@
-/* test_crypto_aead.c: AES-256-GCM spec vectors (test cases 13-16), round trips, tampering. */
+/* test_crypto_aead.c: AES-256-GCM spec vectors (test cases 13-16), round trips, tampering;
+ * GMAC (a reused keyed context) against GCM with no plaintext. */
 #include "tests/unit/unit.h"
 
 #include "crypto/crypto.h"
@@ -168,6 +169,109 @@ START_TEST(test_bad_args)
 }
 END_TEST
 
+/* GMAC is GCM's tag over additional data with no plaintext: one context, many nonces and
+ * sizes, each tag equal to crypto_aead_seal's (checked by the spec vectors above) over a
+ * then b, whatever came before on the context. */
+START_TEST(test_gmac_matches_gcm)
+{
+	static uint8_t msg[70000];
+	static const size_t sizes[] = { 0, 1, 15, 16, 17, 100, 1024, 4096 + 3, sizeof(msg) };
+	uint8_t key[CRYPTO_GMAC_KEY], nonce[CRYPTO_GMAC_NONCE], tag[CRYPTO_GMAC_TAG];
+	uint8_t want[CRYPTO_AEAD_TAG];
+	struct crypto_gmac g;
+
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 31 + 7);
+	/* Test case 13: zero key, zero nonce, nothing at all. */
+	memset(key, 0, sizeof(key));
+	memset(nonce, 0, sizeof(nonce));
+	ck_assert_int_eq(crypto_gmac_init(&g, key), CRYPTO_OK);
+	ck_assert_int_eq(crypto_gmac_tag(&g, nonce, NULL, 0, NULL, 0, tag), CRYPTO_OK);
+	unhex("530f8afbc74536b9a963b4f1c4cb738b", want);
+	ck_assert_mem_eq(tag, want, CRYPTO_GMAC_TAG);
+	crypto_gmac_free(&g);
+
+	unhex(gcm[3].key, key);
+	ck_assert_int_eq(crypto_gmac_init(&g, key), CRYPTO_OK);
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		size_t n = sizes[s];
+		for (size_t split = 0; split <= n; split += n / 3 + 1) {
+			memset(nonce, 0, sizeof(nonce));
+			nonce[0] = (uint8_t)s;
+			nonce[8] = (uint8_t)split;
+			ck_assert_int_eq(crypto_gmac_tag(&g, nonce, msg, split, msg + split, n - split,
+							 tag), CRYPTO_OK);
+			ck_assert_int_eq(crypto_aead_seal(key, nonce, msg, n, NULL, 0, want), CRYPTO_OK);
+			ck_assert_mem_eq(tag, want, CRYPTO_GMAC_TAG);
+			ck_assert_int_eq(crypto_gmac_verify(&g, nonce, msg, n, NULL, 0, want), CRYPTO_OK);
+		}
+	}
+	crypto_gmac_free(&g);
+	ck_assert_ptr_null(g.ctx);
+}
+END_TEST
+
+START_TEST(test_gmac_tamper)
+{
+	uint8_t key[CRYPTO_GMAC_KEY], nonce[CRYPTO_GMAC_NONCE] = { 0 }, tag[CRYPTO_GMAC_TAG];
+	uint8_t ab[340], *a = ab, *b = ab + 40;
+	struct crypto_gmac g, other;
+
+	memset(key, 0x42, sizeof(key));
+	memset(ab, 'a', 40);
+	memset(ab + 40, 'b', 300);
+	ck_assert_int_eq(crypto_gmac_init(&g, key), CRYPTO_OK);
+	ck_assert_int_eq(crypto_gmac_tag(&g, nonce, a, 40, b, 300, tag), CRYPTO_OK);
+	a[3] ^= 1; /* the first part */
+	ck_assert_int_eq(crypto_gmac_verify(&g, nonce, a, 40, b, 300, tag), CRYPTO_ERR_AUTH);
+	a[3] ^= 1;
+	b[299] ^= 0x80; /* the second part's last byte */
+	ck_assert_int_eq(crypto_gmac_verify(&g, nonce, a, 40, b, 300, tag), CRYPTO_ERR_AUTH);
+	b[299] ^= 0x80;
+	/* The tag is over a then b: the same bytes in one piece verify, one byte fewer not. */
+	ck_assert_int_eq(crypto_gmac_verify(&g, nonce, ab, sizeof(ab), NULL, 0, tag), CRYPTO_OK);
+	ck_assert_int_eq(crypto_gmac_verify(&g, nonce, ab, sizeof(ab) - 1, NULL, 0, tag),
+			 CRYPTO_ERR_AUTH);
+	nonce[11] = 1; /* another frame number */
+	ck_assert_int_eq(crypto_gmac_verify(&g, nonce, a, 40, b, 300, tag), CRYPTO_ERR_AUTH);
+	nonce[11] = 0;
+	tag[15] ^= 1;
+	ck_assert_int_eq(crypto_gmac_verify(&g, nonce, a, 40, b, 300, tag), CRYPTO_ERR_AUTH);
+	tag[15] ^= 1;
+	key[0] ^= 1; /* another key */
+	ck_assert_int_eq(crypto_gmac_init(&other, key), CRYPTO_OK);
+	ck_assert_int_eq(crypto_gmac_verify(&other, nonce, a, 40, b, 300, tag),
+			 CRYPTO_ERR_AUTH);
+	crypto_gmac_free(&other);
+	/* Failed checks leave the context as it was. */
+	ck_assert_int_eq(crypto_gmac_verify(&g, nonce, a, 40, b, 300, tag), CRYPTO_OK);
+	crypto_gmac_free(&g);
+}
+END_TEST
+
+START_TEST(test_gmac_bad_args)
+{
+	uint8_t key[CRYPTO_GMAC_KEY] = { 0 }, nonce[CRYPTO_GMAC_NONCE] = { 0 };
+	uint8_t tag[CRYPTO_GMAC_TAG];
+	struct crypto_gmac g = { NULL };
+
+	/* Not keyed: refused, not crashed. */
+	ck_assert_int_eq(crypto_gmac_tag(&g, nonce, "x", 1, NULL, 0, tag), CRYPTO_ERR_ARG);
+	ck_assert_int_eq(crypto_gmac_init(NULL, key), CRYPTO_ERR_ARG);
+	ck_assert_int_eq(crypto_gmac_init(&g, NULL), CRYPTO_ERR_ARG);
+	ck_assert_int_eq(crypto_gmac_init(&g, key), CRYPTO_OK);
+	ck_assert_int_eq(crypto_gmac_tag(NULL, nonce, "x", 1, NULL, 0, tag), CRYPTO_ERR_ARG);
+	ck_assert_int_eq(crypto_gmac_tag(&g, NULL, "x", 1, NULL, 0, tag), CRYPTO_ERR_ARG);
+	ck_assert_int_eq(crypto_gmac_tag(&g, nonce, NULL, 1, NULL, 0, tag), CRYPTO_ERR_ARG);
+	ck_assert_int_eq(crypto_gmac_tag(&g, nonce, "x", 1, NULL, 2, tag), CRYPTO_ERR_ARG);
+	ck_assert_int_eq(crypto_gmac_tag(&g, nonce, "x", 1, NULL, 0, NULL), CRYPTO_ERR_ARG);
+	ck_assert_int_eq(crypto_gmac_verify(&g, nonce, "x", 1, NULL, 0, NULL), CRYPTO_ERR_ARG);
+	crypto_gmac_free(&g);
+	crypto_gmac_free(&g); /* twice, and NULL: no-ops */
+	crypto_gmac_free(NULL);
+}
+END_TEST
+
 static Suite *crypto_aead_suite(void)
 {
 	Suite *s = suite_create("crypto_aead");
@@ -177,6 +281,9 @@ static Suite *crypto_aead_suite(void)
 	tcase_add_test(tc, test_roundtrip_sizes);
 	tcase_add_test(tc, test_tamper);
 	tcase_add_test(tc, test_bad_args);
+	tcase_add_test(tc, test_gmac_matches_gcm);
+	tcase_add_test(tc, test_gmac_tamper);
+	tcase_add_test(tc, test_gmac_bad_args);
 	suite_add_tcase(s, tc);
 	return s;
 }

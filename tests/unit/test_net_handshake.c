@@ -124,10 +124,10 @@ START_TEST(test_unsupported_version_and_bad_role)
 	h_raw_init(&r, &k, NET_ROLE_CLIENT, 0);
 	h_raw_connect(&r, f.port);
 	h_raw_build_hello(&r);
-	r.hello[4] = 1; /* before messages shared frames */
+	r.hello[4] = 2; /* the previous version: frames tagged with HMAC-SHA256 */
 	h_raw_send(&r, r.hello, NET_HELLO_LEN);
 	ck_assert(h_run(f.loop, 5.0, h_raw_closed, &r));
-	ck_assert(h_log_has(&f.s, "reason=\"unsupported protocol version\" detail=\"peer version 1, supported 2\""));
+	ck_assert(h_log_has(&f.s, "reason=\"unsupported protocol version\" detail=\"peer version 2, supported 3\""));
 	h_raw_close(&r);
 
 	h_raw_init(&r, &k, 3, 0); /* no such role */

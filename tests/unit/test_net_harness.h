@@ -328,7 +328,7 @@ struct h_raw {
 	int have_eph;
 	uint8_t hello[NET_HELLO_LEN];
 	uint8_t th[CRYPTO_HASH_LEN];
-	struct crypto_hmac mac_out, mac_in;
+	struct crypto_gmac mac_out, mac_in;
 	int have_macs;
 	uint64_t ctr_out;
 	uint8_t auth[NET_AUTH_KEY_LEN];
@@ -339,6 +339,13 @@ static inline void h_put_le(uint8_t *p, uint64_t v, int n)
 	int i;
 	for (i = 0; i < n; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A frame's GMAC nonce as net/net.h specifies it: counter u64 LE || 4 zero bytes. */
+static inline void h_frame_nonce(uint8_t nonce[12], uint64_t ctr)
+{
+	h_put_le(nonce, ctr, 8);
+	memset(nonce + 8, 0, 4);
 }
 
 /* A raw peer presenting key as replica id (role NET_ROLE_REPLICA) or as a client. */
@@ -452,8 +459,8 @@ static inline void h_raw_derive(struct h_raw *r, const uint8_t *hello_i, const u
 	crypto_sha256(t, sizeof t, r->th);
 	ck_assert_int_eq(crypto_x25519_shared(&r->eph, peer_eph, shared), 0);
 	ck_assert_int_eq(crypto_hkdf_sha256(r->th, 32, shared, 32, "bulwark-net-v1 keys", 19, km, 96), 0);
-	ck_assert_int_eq(crypto_hmac_init(&r->mac_out, initiator ? km : km + 32, 32), 0);
-	ck_assert_int_eq(crypto_hmac_init(&r->mac_in, initiator ? km + 32 : km, 32), 0);
+	ck_assert_int_eq(crypto_gmac_init(&r->mac_out, initiator ? km : km + 32), 0);
+	ck_assert_int_eq(crypto_gmac_init(&r->mac_in, initiator ? km + 32 : km), 0);
 	r->have_macs = 1;
 	memcpy(r->auth, km + 64, 32);
 }
@@ -482,13 +489,12 @@ static inline void h_raw_handshake(struct ev_loop *loop, struct h_raw *r, int co
 static inline size_t h_raw_frame_payload(struct h_raw *r, const uint8_t *payload, uint32_t len,
 					 uint8_t *out)
 {
-	uint8_t hdr[12];
+	uint8_t nonce[12];
 
 	h_put_le(out, len, 4);
 	memcpy(out + 4, payload, len);
-	h_put_le(hdr, r->ctr_out, 8);
-	memcpy(hdr + 8, out, 4);
-	ck_assert_int_eq(crypto_hmac_tag(&r->mac_out, hdr, 12, out + 4, len, out + 4 + len, NET_FRAME_TAG), 0);
+	h_frame_nonce(nonce, r->ctr_out);
+	ck_assert_int_eq(crypto_gmac_tag(&r->mac_out, nonce, out, 4 + (size_t)len, NULL, 0, out + 4 + len), 0);
 	r->ctr_out++;
 	return 4 + (size_t)len + NET_FRAME_TAG;
 }
@@ -531,8 +537,8 @@ static inline void h_raw_close(struct h_raw *r)
 	if (r->have_eph)
 		crypto_x25519_free(&r->eph);
 	if (r->have_macs) {
-		crypto_hmac_free(&r->mac_out);
-		crypto_hmac_free(&r->mac_in);
+		crypto_gmac_free(&r->mac_out);
+		crypto_gmac_free(&r->mac_in);
 	}
 	r->have_eph = r->have_macs = 0;
 }
