@@ -8,7 +8,7 @@
 #define PTREE__DIRTY 0x1u /* queued for recomputation (leaves: in pending) */
 #define PTREE__FETCH 0x2u /* leaf: digest must come from the callback */
 
-static const char PTREE__PART_DOMAIN[] = "bulwark/part/v1";
+static const char PTREE__PART_DOMAIN[] = "bulwark/part/v2";
 static const char PTREE__NODE_DOMAIN[] = "bulwark/node/v1";
 
 const uint8_t PTREE_EMPTY[PTREE_DIGEST_LEN];
@@ -90,8 +90,13 @@ int ptree_part_begin(struct ptree_part_hash *h, uint64_t partition)
 	return h->err;
 }
 
-void ptree_part_add(struct ptree_part_hash *h, const void *key, uint32_t klen,
-		    const void *value, uint32_t vlen)
+void ptree_value_hash(const void *value, uint32_t vlen, uint8_t out[PTREE_DIGEST_LEN])
+{
+	crypto_sha256(value, vlen, out);
+}
+
+void ptree_part_add_hashed(struct ptree_part_hash *h, const void *key, uint32_t klen,
+			   const uint8_t vhash[PTREE_DIGEST_LEN])
 {
 	uint8_t len[4];
 
@@ -100,14 +105,25 @@ void ptree_part_add(struct ptree_part_hash *h, const void *key, uint32_t klen,
 	h->entries++;
 	ptree__st32(len, klen);
 	if (crypto_sha256_update(&h->sha, len, 4) != 0 ||
-	    crypto_sha256_update(&h->sha, key, klen) != 0) {
+	    crypto_sha256_update(&h->sha, key, klen) != 0 ||
+	    crypto_sha256_update(&h->sha, vhash, PTREE_DIGEST_LEN) != 0)
+		h->err = PTREE_ERR_CRYPTO;
+}
+
+void ptree_part_add(struct ptree_part_hash *h, const void *key, uint32_t klen,
+		    const void *value, uint32_t vlen)
+{
+	uint8_t vhash[PTREE_DIGEST_LEN];
+
+	if (h->err != 0)
+		return;
+	/* crypto_sha256 cannot report it: refused here, as the streaming update would. */
+	if (value == NULL && vlen != 0) {
 		h->err = PTREE_ERR_CRYPTO;
 		return;
 	}
-	ptree__st32(len, vlen);
-	if (crypto_sha256_update(&h->sha, len, 4) != 0 ||
-	    crypto_sha256_update(&h->sha, value, vlen) != 0)
-		h->err = PTREE_ERR_CRYPTO;
+	ptree_value_hash(value, vlen, vhash);
+	ptree_part_add_hashed(h, key, klen, vhash);
 }
 
 int ptree_part_end(struct ptree_part_hash *h, uint8_t out[PTREE_DIGEST_LEN])

@@ -15,10 +15,14 @@
  *
  * Encodings (all integers little-endian, like wire/):
  *   partition of a key  = first 8 bytes of SHA-256(key) read as u64 LE, mod partitions
- *   partition digest    = SHA-256("bulwark/part/v1" || partition u64 || for each entry
- *                         in ascending key order: u32 klen || key || u32 vlen || value)
+ *   value hash          = SHA-256(value)
+ *   partition digest    = SHA-256("bulwark/part/v2" || partition u64 || for each entry
+ *                         in ascending key order: u32 klen || key || value hash)
  *                         Keys are ordered bytewise (memcmp), a proper prefix first.
  *                         An empty partition's digest is PTREE_EMPTY (32 zero bytes).
+ *                         A store can keep each value's hash beside it, so that a
+ *                         partition is digested without reading its values (v1 hashed
+ *                         u32 vlen || value in place of the value hash).
  *   inner node hash     = SHA-256("bulwark/node/v1" || level u32 || index u64 ||
  *                         the children's digests in order) */
 #define PTREE_DIGEST_LEN CRYPTO_HASH_LEN
@@ -45,16 +49,25 @@ uint64_t ptree_partition_of(uint64_t partitions, const void *key, size_t len);
 void ptree_node_hash(uint32_t level, uint64_t index, const uint8_t *children, uint32_t count,
 		     uint8_t out[PTREE_DIGEST_LEN]);
 
+/* The value hash of value (vlen bytes, borrowed; may be NULL when vlen is 0). */
+void ptree_value_hash(const void *value, uint32_t vlen, uint8_t out[PTREE_DIGEST_LEN]);
+
 /* Streaming partition digest: begin, add every entry in ascending key order, end.
- * end releases the context (also on failure); abort releases it without a digest. */
+ * end releases the context (also on failure); abort releases it without a digest.
+ * Keys and values are borrowed for the call. */
 struct ptree_part_hash {
 	struct crypto_sha256_ctx sha;
 	uint64_t entries;
 	int err;               /* sticky: first failure */
 };
 int ptree_part_begin(struct ptree_part_hash *h, uint64_t partition);
+/* Add an entry by its value: the same as ptree_part_add_hashed with
+ * ptree_value_hash(value). A NULL value with vlen > 0 fails (PTREE_ERR_CRYPTO). */
 void ptree_part_add(struct ptree_part_hash *h, const void *key, uint32_t klen,
 		    const void *value, uint32_t vlen);
+/* Add an entry by its value hash (ptree_value_hash). */
+void ptree_part_add_hashed(struct ptree_part_hash *h, const void *key, uint32_t klen,
+			   const uint8_t vhash[PTREE_DIGEST_LEN]);
 int ptree_part_end(struct ptree_part_hash *h, uint8_t out[PTREE_DIGEST_LEN]);
 void ptree_part_abort(struct ptree_part_hash *h);
 

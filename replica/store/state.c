@@ -7,11 +7,12 @@
 
 #include "crypto/crypto.h"
 
-/* Digest of partition p by a range scan of it, with it: an iterator of the live
- * state, positioned at or before p's first key (a lower partition's scan leaves it
- * there). Every state key starts with 'S' | partition, so the iterator is either
- * before p's range (seek) or at or past its start (no seek): a refresh visits the
- * partitions in ascending order and walks the state once, seeking only over gaps. */
+/* Digest of partition p from its value hashes ('H' keys: the state keys with their
+ * values' hashes, so no value is read), by a range scan with it: an iterator of the
+ * live state, positioned at or before p's first 'H' key (a lower partition's scan
+ * leaves it there). Every such key starts with 'H' | partition, so the iterator is
+ * either before p's range (seek) or at or past its start (no seek): a refresh visits
+ * the partitions in ascending order and walks the hashes once, seeking only over gaps. */
 static int part_digest(struct store *s, leveldb_iterator_t *it, uint64_t p,
 		       uint8_t out[PTREE_DIGEST_LEN])
 {
@@ -23,7 +24,7 @@ static int part_digest(struct store *s, leveldb_iterator_t *it, uint64_t p,
 		ptree_part_abort(&h);
 		return STORE_ERR_TREE;
 	}
-	start[0] = STORE__P_STATE;
+	start[0] = STORE__P_HASH;
 	store__be32(start + 1, (uint32_t)p);
 	if (leveldb_iter_valid(it)) { /* else past the last key: p is empty */
 		size_t klen;
@@ -39,8 +40,14 @@ static int part_digest(struct store *s, leveldb_iterator_t *it, uint64_t p,
 		const char *v = leveldb_iter_value(it, &vlen);
 		if (klen <= STORE__STATE_PREFIX || memcmp(k, start, sizeof(start)) != 0)
 			break;
-		ptree_part_add(&h, k + STORE__STATE_PREFIX, (uint32_t)(klen - STORE__STATE_PREFIX),
-			       v, (uint32_t)vlen);
+		if (vlen != PTREE_DIGEST_LEN) {
+			ptree_part_abort(&h);
+			return store__ldb_fail(&s->ldb, STORE_ERR_CORRUPT,
+					       "partition %llu: a value hash of %zu bytes, not %u",
+					       (unsigned long long)p, vlen, PTREE_DIGEST_LEN);
+		}
+		ptree_part_add_hashed(&h, k + STORE__STATE_PREFIX,
+				      (uint32_t)(klen - STORE__STATE_PREFIX), (const uint8_t *)v);
 	}
 	rc = store__ldb_iter_status(&s->ldb, it);
 	if (rc != 0) {
@@ -96,7 +103,7 @@ int store__refresh(struct store *s)
 		leveldb_writebatch_destroy(r.wb);
 		return STORE_ERR_NOMEM;
 	}
-	leveldb_iter_seek(r.it, (const char *)(uint8_t[]){ STORE__P_STATE }, 1);
+	leveldb_iter_seek(r.it, (const char *)(uint8_t[]){ STORE__P_HASH }, 1);
 	rc = ptree_update(&s->tree, refresh_one, &r);
 	leveldb_iter_destroy(r.it);
 	if (rc != 0)
@@ -348,26 +355,30 @@ int store_local_node(struct store *s, uint32_t level, uint64_t index,
 	return 0;
 }
 
-/* Add deletes of every live entry of partition to wb. */
+/* Add deletes of every live entry of partition to wb: its state keys and its value
+ * hashes (each range walked, so no stray key of either survives). */
 static int delete_partition(struct store *s, leveldb_writebatch_t *wb, uint64_t partition)
 {
+	static const uint8_t ranges[] = { STORE__P_HASH, STORE__P_STATE };
 	uint8_t prefix[STORE__STATE_PREFIX];
 	leveldb_iterator_t *it = store__ldb_iter(&s->ldb, NULL);
-	int rc;
+	int rc = 0;
 
 	if (it == NULL)
 		return STORE_ERR_NOMEM;
-	prefix[0] = STORE__P_STATE;
 	store__be32(prefix + 1, (uint32_t)partition);
-	for (leveldb_iter_seek(it, (const char *)prefix, sizeof(prefix)); leveldb_iter_valid(it);
-	     leveldb_iter_next(it)) {
-		size_t klen;
-		const char *k = leveldb_iter_key(it, &klen);
-		if (klen < STORE__STATE_PREFIX || memcmp(k, prefix, sizeof(prefix)) != 0)
-			break;
-		leveldb_writebatch_delete(wb, k, klen);
+	for (size_t r = 0; r < sizeof(ranges) && rc == 0; r++) {
+		prefix[0] = ranges[r];
+		for (leveldb_iter_seek(it, (const char *)prefix, sizeof(prefix));
+		     leveldb_iter_valid(it); leveldb_iter_next(it)) {
+			size_t klen;
+			const char *k = leveldb_iter_key(it, &klen);
+			if (klen < STORE__STATE_PREFIX || memcmp(k, prefix, sizeof(prefix)) != 0)
+				break;
+			leveldb_writebatch_delete(wb, k, klen);
+		}
+		rc = store__ldb_iter_status(&s->ldb, it);
 	}
-	rc = store__ldb_iter_status(&s->ldb, it);
 	leveldb_iter_destroy(it);
 	return rc;
 }
@@ -448,8 +459,7 @@ int store_write_partition(struct store *s, uint64_t partition, int first,
 			goto out;
 		}
 		store__be32(s->key.p + 1, (uint32_t)partition);
-		leveldb_writebatch_put(wb, (const char *)s->key.p, s->key.len,
-				       (const char *)item.value.p, item.value.len);
+		store__wb_state_put(wb, s->key.p, s->key.len, item.value.p, item.value.len);
 	}
 	store__meta_part_key(mark, STORE__M_DIRTY, partition);
 	leveldb_writebatch_put(wb, (const char *)mark, sizeof(mark), "", 0);

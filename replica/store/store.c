@@ -70,6 +70,26 @@ int store__state_key(struct store *s, uint8_t ns, const void *key, size_t klen,
 	return 0;
 }
 
+void store__wb_state_put(leveldb_writebatch_t *wb, uint8_t *key, size_t klen,
+			 const void *value, size_t vlen)
+{
+	uint8_t vhash[PTREE_DIGEST_LEN];
+
+	leveldb_writebatch_put(wb, (const char *)key, klen, (const char *)value, vlen);
+	ptree_value_hash(value, (uint32_t)vlen, vhash);
+	key[0] = STORE__P_HASH;
+	leveldb_writebatch_put(wb, (const char *)key, klen, (const char *)vhash, sizeof(vhash));
+	key[0] = STORE__P_STATE;
+}
+
+void store__wb_state_del(leveldb_writebatch_t *wb, uint8_t *key, size_t klen)
+{
+	leveldb_writebatch_delete(wb, (const char *)key, klen);
+	key[0] = STORE__P_HASH;
+	leveldb_writebatch_delete(wb, (const char *)key, klen);
+	key[0] = STORE__P_STATE;
+}
+
 /* Read a u64 metadata value; absent leaves *out unchanged and returns 0 with *found 0. */
 static int meta_get_u64(struct store *s, uint8_t name, uint64_t *out, int *found)
 {

@@ -13,6 +13,7 @@
 
 /* Key prefixes and metadata names (store.h "Key layout"). */
 #define STORE__P_STATE ((uint8_t)'S')
+#define STORE__P_HASH ((uint8_t)'H')   /* value hashes of the state: 'S' key, first byte 'H' */
 #define STORE__P_META ((uint8_t)'M')
 #define STORE__M_FORMAT ((uint8_t)'V')
 #define STORE__M_EXECUTED ((uint8_t)'E')
@@ -21,7 +22,7 @@
 #define STORE__M_DIRTY ((uint8_t)'D')
 #define STORE__M_SESSION ((uint8_t)'B') /* boot id of the last open, clean-stop and uncertain flags */
 
-#define STORE__STATE_PREFIX 5u   /* 'S' + partition u32 */
+#define STORE__STATE_PREFIX 5u   /* 'S' (or 'H') + partition u32 */
 #define STORE__META_PART_LEN 6u  /* 'M' + name + partition u32 */
 
 /* One changed key of the open transaction: its LevelDB key and new value (or deletion)
@@ -160,6 +161,15 @@ static inline void store__meta_part_key(uint8_t out[STORE__META_PART_LEN], uint8
  * STORE_ERR_TOO_BIG if ns|key is longer than STORE_MAX_KEY, STORE_ERR_NOMEM. */
 int store__state_key(struct store *s, uint8_t ns, const void *key, size_t klen,
 		     uint64_t *partition);
+
+/* Add to wb the put of a state entry, key (an 'S' key, klen bytes) = value, and of its
+ * value hash (ptree_value_hash) under the 'H' key of the same bytes; or the deletes of
+ * both keys. Every write of a state key goes through these, so that 'H' stays in step
+ * with 'S' in each atomic batch. key's first byte is changed and restored (no copy);
+ * LevelDB copies the bytes into wb. */
+void store__wb_state_put(leveldb_writebatch_t *wb, uint8_t *key, size_t klen,
+			 const void *value, size_t vlen);
+void store__wb_state_del(leveldb_writebatch_t *wb, uint8_t *key, size_t klen);
 
 /* Recompute the dirty partitions of the live tree and cache their digests on disk. */
 int store__refresh(struct store *s);

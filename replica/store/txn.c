@@ -336,12 +336,14 @@ int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen)
 	return txn_change(s, ns, key, klen, NULL, 0, 1);
 }
 
-/* Write the changes of t with last executed = seq in one leveldb_write, and the dirty
- * mark of each partition not marked yet (a partition marked in memory has its mark on
- * disk already, written earlier: LevelDB keeps write order, so any crash that keeps
- * these changes keeps that mark; the refresh that clears the memory mark deletes the
- * disk mark in the same write). Most writes so carry no mark at all. */
-static int write_changes(struct store *s, const struct store__txn *t, uint64_t seq, int sync)
+/* Write the changes of t with last executed = seq in one leveldb_write, each with its
+ * value hash ('H'; its key bytes in t's arena are borrowed for that and restored), and
+ * the dirty mark of each partition not marked yet (a partition marked in memory has its
+ * mark on disk already, written earlier: LevelDB keeps write order, so any crash that
+ * keeps these changes keeps that mark; the refresh that clears the memory mark deletes
+ * the disk mark in the same write). Most writes so carry no mark at all. t holds the
+ * latest value of each key, so each value written is hashed once. */
+static int write_changes(struct store *s, struct store__txn *t, uint64_t seq, int sync)
 {
 	uint8_t mark[STORE__META_PART_LEN];
 	uint8_t ekey[2] = { STORE__P_META, STORE__M_EXECUTED }, eval[8];
@@ -353,11 +355,11 @@ static int write_changes(struct store *s, const struct store__txn *t, uint64_t s
 		return STORE_ERR_NOMEM;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct store__change *c = &t->chg[i];
-		const char *k = (const char *)t->arena.p + c->off;
+		uint8_t *k = t->arena.p + c->off;
 		if (c->deleted)
-			leveldb_writebatch_delete(wb, k, c->klen);
+			store__wb_state_del(wb, k, c->klen);
 		else
-			leveldb_writebatch_put(wb, k, c->klen, k + c->klen, c->vlen);
+			store__wb_state_put(wb, k, c->klen, k + c->klen, c->vlen);
 		if (ptree_marked(&s->tree, c->partition))
 			continue;
 		store__meta_part_key(mark, STORE__M_DIRTY, c->partition);

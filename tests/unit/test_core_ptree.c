@@ -95,8 +95,9 @@ END_TEST
 START_TEST(part_digest_encoding)
 {
 	struct ptree_part_hash h;
-	uint8_t out[PTREE_DIGEST_LEN], want[PTREE_DIGEST_LEN];
-	uint8_t buf[15 + 8 + 4 + 1 + 4 + 2];
+	uint8_t out[PTREE_DIGEST_LEN], want[PTREE_DIGEST_LEN], vhash[PTREE_DIGEST_LEN];
+	uint8_t buf[15 + 8 + 4 + 1 + PTREE_DIGEST_LEN];
+	char hex[65];
 
 	ck_assert_int_eq(ptree_part_begin(&h, 5), 0);
 	ck_assert_int_eq(ptree_part_end(&h, out), 0);
@@ -105,15 +106,25 @@ START_TEST(part_digest_encoding)
 	ck_assert_int_eq(ptree_part_begin(&h, 5), 0);
 	ptree_part_add(&h, "a", 1, "xy", 2);
 	ck_assert_int_eq(ptree_part_end(&h, out), 0);
+	/* The documented encoding (v2), built by hand: the value enters as its SHA-256. */
 	memset(buf, 0, sizeof(buf));
-	memcpy(buf, "bulwark/part/v1", 15);
+	memcpy(buf, "bulwark/part/v2", 15);
 	buf[15] = 5;
 	buf[23] = 1;
 	buf[27] = 'a';
-	buf[28] = 2;
-	buf[32] = 'x';
-	buf[33] = 'y';
+	crypto_sha256("xy", 2, buf + 28);
 	crypto_sha256(buf, sizeof(buf), want);
+	ck_assert_mem_eq(out, want, PTREE_DIGEST_LEN);
+	/* And pinned (computed with Python's hashlib), so it cannot drift unnoticed. */
+	t_hex(out, hex);
+	ck_assert_str_eq(hex, "623e1e5846cfcfe9ba3345474183c9bd0177a8a69a33ec88b9b7c43f085fff39");
+
+	/* The value hash is SHA-256 of the value, and adding an entry by it digests the same. */
+	ptree_value_hash("xy", 2, vhash);
+	ck_assert_mem_eq(vhash, buf + 28, PTREE_DIGEST_LEN);
+	ck_assert_int_eq(ptree_part_begin(&h, 5), 0);
+	ptree_part_add_hashed(&h, "a", 1, vhash);
+	ck_assert_int_eq(ptree_part_end(&h, want), 0);
 	ck_assert_mem_eq(out, want, PTREE_DIGEST_LEN);
 
 	/* The partition index is bound into the digest. */
@@ -121,6 +132,40 @@ START_TEST(part_digest_encoding)
 	ptree_part_add(&h, "a", 1, "xy", 2);
 	ck_assert_int_eq(ptree_part_end(&h, want), 0);
 	ck_assert(memcmp(out, want, PTREE_DIGEST_LEN) != 0);
+
+	/* A NULL value with a length fails, and the failure stays. */
+	ck_assert_int_eq(ptree_part_begin(&h, 5), 0);
+	ptree_part_add(&h, "a", 1, NULL, 2);
+	ptree_part_add_hashed(&h, "b", 1, vhash);
+	ck_assert_int_eq(ptree_part_end(&h, want), PTREE_ERR_CRYPTO);
+}
+END_TEST
+
+/* Entries added by value and by value hash mix freely: several entries, empty values
+ * and keys of every length in between give the same digest either way. */
+START_TEST(part_add_hashed_equals_part_add)
+{
+	struct ptree_part_hash a, b;
+	uint8_t da[PTREE_DIGEST_LEN], db[PTREE_DIGEST_LEN], vhash[PTREE_DIGEST_LEN];
+	char key[8], val[300];
+
+	ck_assert_int_eq(ptree_part_begin(&a, 9), 0);
+	ck_assert_int_eq(ptree_part_begin(&b, 9), 0);
+	for (uint32_t i = 0; i < 20; i++) {
+		uint32_t vlen = i * 15;
+		snprintf(key, sizeof(key), "k%02u", (unsigned)i);
+		memset(val, 'a' + (int)i, vlen);
+		ptree_part_add(&a, key, (uint32_t)strlen(key), vlen != 0 ? val : NULL, vlen);
+		ptree_value_hash(vlen != 0 ? val : NULL, vlen, vhash);
+		if (i % 2 == 0)
+			ptree_part_add_hashed(&b, key, (uint32_t)strlen(key), vhash);
+		else
+			ptree_part_add(&b, key, (uint32_t)strlen(key), val, vlen);
+	}
+	ck_assert_int_eq(ptree_part_end(&a, da), 0);
+	ck_assert_int_eq(ptree_part_end(&b, db), 0);
+	ck_assert_mem_eq(da, db, PTREE_DIGEST_LEN);
+	ck_assert(memcmp(da, PTREE_EMPTY, PTREE_DIGEST_LEN) != 0);
 }
 END_TEST
 
@@ -271,6 +316,7 @@ static Suite *ptree_suite(void)
 
 	tcase_add_test(tc, node_hash_pinned);
 	tcase_add_test(tc, part_digest_encoding);
+	tcase_add_test(tc, part_add_hashed_equals_part_add);
 	tcase_add_test(tc, partition_of_documented);
 	tcase_add_test(tc, incremental_equals_scratch);
 	tcase_add_test(tc, write_order_independent);

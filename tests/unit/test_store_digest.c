@@ -1,6 +1,8 @@
 /* test_store_digest.c: replica/store's partition-tree digests against a from-scratch
  * recomputation, checkpoint snapshots, serving partitions page by page, and state
- * transfer between two stores (including a failed one and a crash in the middle). */
+ * transfer between two stores (including a failed one and a crash in the middle); the
+ * value hashes ('H' keys) the digests are computed from, written beside every state
+ * write (deferred or not) and every transfer page, checked in the closed database. */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
 #include "tests/unit/test_tmpdir.h"
@@ -9,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <leveldb/c.h>
+
+#include "crypto/crypto.h"
 #include "replica/core/ptree.h"
 #include "replica/store/store.h"
 
@@ -27,15 +32,24 @@ static void setup(void)
 	snprintf(path_b, sizeof(path_b), "%s/b", dir);
 }
 
-static struct store *open_at(const char *path)
+/* Open (creating it) the store at path, deferring writes if defer (with a read cache
+ * of the recent flushes), recomputing every digest at open if verify. */
+static struct store *open_with(const char *path, int defer, int verify)
 {
-	struct store_config cfg = { .path = path, .fanout = FANOUT, .levels = LEVELS, .create = 1 };
+	struct store_config cfg = { .path = path, .fanout = FANOUT, .levels = LEVELS, .create = 1,
+				    .defer_writes = defer, .recent_bytes = defer ? 1u << 20 : 0,
+				    .verify = verify };
 	struct store *s = NULL;
 	char err[256];
 	int rc = store_open(&cfg, &s, err, sizeof(err));
 
 	ck_assert_msg(rc == 0, "store_open: %s (%s)", store_strerror(rc), err);
 	return s;
+}
+
+static struct store *open_at(const char *path)
+{
+	return open_with(path, 0, 0);
 }
 
 /* ---------------------------------------------------------------- the model */
@@ -140,6 +154,101 @@ static void model_root(struct model *m, uint8_t out[PTREE_DIGEST_LEN])
 	ptree_free(&t);
 }
 
+/* The store's root and every partition digest equal m's, from scratch. */
+static void assert_digests(struct store *s, struct model *m)
+{
+	uint8_t got[PTREE_DIGEST_LEN], want[PTREE_DIGEST_LEN];
+
+	model_root(m, want);
+	ck_assert_int_eq(store_root(s, got), 0);
+	ck_assert(memcmp(got, want, sizeof(got)) == 0);
+	for (uint64_t p = 0; p < NPART; p++) {
+		model_part_digest(m, p, want);
+		ck_assert_int_eq(store_local_node(s, LEVELS, p, got), 0);
+		ck_assert_msg(memcmp(got, want, sizeof(got)) == 0, "partition %llu differs",
+			      (unsigned long long)p);
+	}
+}
+
+/* Read the closed database at path with LevelDB itself (store.h "Key layout"): every
+ * state entry ('S' | partition u32 | state key -> value) has its value hash ('H' and
+ * the same bytes -> SHA-256(value)), and there are no other value hashes. per[p]
+ * receives the number of value hashes of partition p. */
+static void raw_hashes(const char *path, uint32_t per[NPART])
+{
+	leveldb_options_t *o = leveldb_options_create();
+	leveldb_readoptions_t *r = leveldb_readoptions_create();
+	leveldb_iterator_t *it;
+	leveldb_t *db;
+	char *err = NULL;
+	size_t nstate = 0, nhash = 0;
+
+	db = leveldb_open(o, path, &err);
+	ck_assert_msg(err == NULL, "leveldb_open: %s", err != NULL ? err : "");
+	memset(per, 0, NPART * sizeof(per[0]));
+	it = leveldb_create_iterator(db, r);
+	for (leveldb_iter_seek(it, "S", 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+		size_t klen, vlen, hlen;
+		const char *k = leveldb_iter_key(it, &klen);
+		const char *v = leveldb_iter_value(it, &vlen);
+		uint8_t want[CRYPTO_HASH_LEN];
+		char *hk, *h;
+
+		if (klen == 0 || k[0] != 'S')
+			break;
+		ck_assert_uint_gt(klen, 5);
+		hk = malloc(klen);
+		ck_assert_ptr_nonnull(hk);
+		memcpy(hk, k, klen);
+		hk[0] = 'H';
+		h = leveldb_get(db, r, hk, klen, &hlen, &err);
+		ck_assert_ptr_null(err);
+		ck_assert_msg(h != NULL, "a state entry of %zu key bytes has no value hash", klen);
+		crypto_sha256(v, vlen, want);
+		ck_assert_uint_eq(hlen, sizeof(want));
+		ck_assert(memcmp(h, want, sizeof(want)) == 0);
+		leveldb_free(h);
+		free(hk);
+		nstate++;
+	}
+	for (leveldb_iter_seek(it, "H", 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+		size_t klen;
+		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &klen);
+		uint32_t p;
+
+		if (klen == 0 || k[0] != 'H')
+			break;
+		ck_assert_uint_gt(klen, 5);
+		p = (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 | (uint32_t)k[3] << 8 | k[4];
+		ck_assert_uint_lt(p, NPART);
+		per[p]++;
+		nhash++;
+	}
+	leveldb_iter_get_error(it, &err);
+	ck_assert_ptr_null(err);
+	leveldb_iter_destroy(it);
+	/* Each state entry has its own value hash: as many of both means no stray one. */
+	ck_assert_uint_eq(nhash, nstate);
+	leveldb_close(db);
+	leveldb_readoptions_destroy(r);
+	leveldb_options_destroy(o);
+}
+
+/* The value hashes of the closed database at path are m's entries, partition by
+ * partition. */
+static void assert_raw_hashes(const char *path, const struct model *m)
+{
+	uint32_t per[NPART], want[NPART];
+
+	raw_hashes(path, per);
+	memset(want, 0, sizeof(want));
+	for (int i = 0; i < m->n; i++)
+		want[m->e[i].part]++;
+	for (uint64_t p = 0; p < NPART; p++)
+		ck_assert_msg(per[p] == want[p], "partition %llu: %u value hashes, %u entries",
+			      (unsigned long long)p, per[p], want[p]);
+}
+
 /* ---------------------------------------------------------------- workload */
 static uint64_t rng_state;
 
@@ -195,12 +304,7 @@ START_TEST(digest_matches_recomputation)
 		ck_assert_msg(memcmp(got, want, sizeof(got)) == 0, "root differs after seq %llu",
 			      (unsigned long long)seq);
 		/* The live tree agrees level by level with the model's partitions. */
-		for (uint64_t p = 0; p < NPART; p++) {
-			uint8_t d[PTREE_DIGEST_LEN];
-			model_part_digest(&m, p, want);
-			ck_assert_int_eq(store_local_node(s, LEVELS, p, d), 0);
-			ck_assert(memcmp(d, want, sizeof(d)) == 0);
-		}
+		assert_digests(s, &m);
 		store_release(s, seq);
 		if (round == 3) { /* digests survive a reopen, marks included */
 			random_batch(s, &m, ++seq, 25, 300);
@@ -679,6 +783,287 @@ START_TEST(checkpoint_limit)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- value hashes */
+/* Puts, overwrites and deletes, written at once or deferred and merged, across
+ * reopens: every partition digest (computed from the value hashes) equals the model's
+ * from scratch, also when an open recomputes them all, and the database holds exactly
+ * one right value hash per state entry. */
+START_TEST(value_hashes_follow_writes)
+{
+	static struct model m;
+
+	for (int defer = 0; defer <= 1; defer++) {
+		const char *path = defer ? path_b : path_a;
+		struct store *s = open_with(path, defer, 0);
+		uint64_t seq = 0;
+
+		rng_state = 0x2545f4914f6cdd1dull + (uint64_t)defer;
+		m.n = 0;
+		for (int round = 0; round < 6; round++) {
+			/* 120 keys, 160 changes a round: most puts overwrite, some deletes
+			 * remove what a put of the same round wrote. */
+			for (int b = 0; b < 8; b++)
+				random_batch(s, &m, ++seq, 20, 120);
+			if (round % 2 == 1) { /* deferred changes are written at close */
+				store_close(s);
+				s = open_with(path, defer, round == 5);
+				ck_assert_uint_eq(store_last_executed(s), seq);
+			}
+			assert_digests(s, &m);
+		}
+		store_close(s);
+		assert_raw_hashes(path, &m);
+	}
+}
+END_TEST
+
+/* A transfer into a store with another state gives it the source's value hashes (and
+ * removes its own in the copied partitions): both then execute the same batches and
+ * keep equal digests, also after the receiver recomputes them all at open. */
+START_TEST(transfer_installs_value_hashes)
+{
+	static struct model ma, mb;
+	struct store *a = open_at(path_a), *b = open_with(path_b, 1, 0);
+	uint8_t ra[PTREE_DIGEST_LEN], rb[PTREE_DIGEST_LEN];
+
+	ma.n = mb.n = 0;
+	rng_state = 0x9b05688c2b3e6c1full;
+	for (uint64_t seq = 1; seq <= 12; seq++)
+		random_batch(a, &ma, seq, 20, 200);
+	rng_state = 0x1f83d9abfb41bd6bull; /* b: other values, and keys a does not have */
+	for (uint64_t seq = 1; seq <= 5; seq++)
+		random_batch(b, &mb, seq, 20, 400);
+	ck_assert_int_gt(transfer(a, b, 12, 300), 0);
+	mb = ma;
+	for (uint64_t seq = 13; seq <= 20; seq++) {
+		uint64_t same = rng_state;
+		random_batch(a, &ma, seq, 15, 300);
+		rng_state = same;
+		random_batch(b, &mb, seq, 15, 300);
+	}
+	ck_assert_int_eq(store_root(a, ra), 0);
+	ck_assert_int_eq(store_root(b, rb), 0);
+	ck_assert(memcmp(ra, rb, sizeof(ra)) == 0);
+	assert_digests(b, &mb);
+	store_close(a);
+	store_close(b);
+	assert_raw_hashes(path_b, &mb);
+	b = open_with(path_b, 1, 1);
+	assert_digests(b, &mb);
+	store_close(b);
+}
+END_TEST
+
+/* Up to n state keys NS_TEST | "<prefix><i>" of partition p, into keys (24 bytes each). */
+static int keys_of_partition(uint64_t p, const char *prefix, char (*keys)[24], int n)
+{
+	int found = 0;
+
+	for (unsigned i = 0; found < n && i < 100000; i++) {
+		uint8_t sk[24];
+		int len = snprintf(keys[found], sizeof(keys[found]), "%s%u", prefix, i);
+		sk[0] = NS_TEST;
+		memcpy(sk + 1, keys[found], (size_t)len);
+		if (ptree_partition_of(NPART, sk, (size_t)len + 1) == p)
+			found++;
+	}
+	return found;
+}
+
+/* A partition whose entries are all deleted (at once, or merged with puts of the same
+ * keys while deferred) digests to PTREE_EMPTY and keeps no value hash; a transfer of
+ * that empty partition empties it in the receiver too. */
+START_TEST(emptied_partition_keeps_no_value_hash)
+{
+	static struct model m;
+	const uint64_t p = 5, other = 6;
+	char keys[4][24], okey[1][24];
+	const uint8_t v1[] = "one", v2[] = "two";
+	uint8_t d[PTREE_DIGEST_LEN];
+
+	ck_assert_int_eq(keys_of_partition(p, "e-", keys, 4), 4);
+	ck_assert_int_eq(keys_of_partition(other, "o-", okey, 1), 1);
+	for (int defer = 0; defer <= 1; defer++) {
+		const char *path = defer ? path_b : path_a;
+		struct store *s = open_with(path, defer, 0);
+
+		m.n = 0;
+		ck_assert_int_eq(store_txn_begin(s), 0);
+		for (int i = 0; i < 4; i++) {
+			ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[i], strlen(keys[i]), v1, 3), 0);
+			model_put(&m, keys[i], v1, 3);
+		}
+		ck_assert_int_eq(store_txn_put(s, NS_TEST, okey[0], strlen(okey[0]), v1, 3), 0);
+		model_put(&m, okey[0], v1, 3);
+		ck_assert_int_eq(store_txn_commit(s, 1, 0), 0);
+		ck_assert_int_eq(store_checkpoint(s, 1, d), 0);
+		ck_assert_int_eq(store_local_node(s, LEVELS, p, d), 0);
+		ck_assert(memcmp(d, PTREE_EMPTY, sizeof(d)) != 0);
+		/* Overwrite two and delete one; then (another batch) overwrite one more and
+		 * delete them all. */
+		ck_assert_int_eq(store_txn_begin(s), 0);
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[i], strlen(keys[i]), v2, 3), 0);
+		ck_assert_int_eq(store_txn_del(s, NS_TEST, keys[2], strlen(keys[2])), 0);
+		ck_assert_int_eq(store_txn_commit(s, 2, 0), 0);
+		ck_assert_int_eq(store_txn_begin(s), 0);
+		ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[3], strlen(keys[3]), v2, 3), 0);
+		for (int i = 0; i < 4; i++) {
+			ck_assert_int_eq(store_txn_del(s, NS_TEST, keys[i], strlen(keys[i])), 0);
+			model_del(&m, keys[i]);
+		}
+		ck_assert_int_eq(store_txn_commit(s, 3, 0), 0);
+		ck_assert_int_eq(store_checkpoint(s, 3, d), 0);
+		ck_assert_int_eq(store_local_node(s, LEVELS, p, d), 0);
+		ck_assert_mem_eq(d, PTREE_EMPTY, sizeof(d));
+		assert_digests(s, &m);
+		store_close(s);
+		assert_raw_hashes(path, &m);
+		s = open_with(path, defer, 1);
+		ck_assert_int_eq(store_local_node(s, LEVELS, p, d), 0);
+		ck_assert_mem_eq(d, PTREE_EMPTY, sizeof(d));
+		store_close(s);
+	}
+
+	/* Into a store holding entries in p: p's copy is an empty first page. Both runs
+	 * above made the same state, m. */
+	struct store *a = open_at(path_a), *b;
+	char path_c[320];
+
+	snprintf(path_c, sizeof(path_c), "%s/c", dir);
+	b = open_at(path_c);
+	ck_assert_int_eq(store_txn_begin(b), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(store_txn_put(b, NS_TEST, keys[i], strlen(keys[i]), v2, 3), 0);
+	ck_assert_int_eq(store_txn_commit(b, 1, 0), 0);
+	ck_assert_int_gt(transfer(a, b, 3, 4096), 0);
+	ck_assert_int_eq(store_local_node(b, LEVELS, p, d), 0);
+	ck_assert_mem_eq(d, PTREE_EMPTY, sizeof(d));
+	assert_digests(b, &m);
+	store_close(a);
+	store_close(b);
+	assert_raw_hashes(path_c, &m);
+}
+END_TEST
+
+/* A value hash the wrong size is corruption: the open that digests its partition fails
+ * with a message naming the partition, and nothing is digested from it. */
+START_TEST(malformed_value_hash_is_corruption)
+{
+	struct store_config cfg = { .path = path_a, .fanout = FANOUT, .levels = LEVELS, .verify = 1 };
+	struct store *s = open_at(path_a);
+	char keys[1][24], err[256], want[64];
+	uint8_t hk[32];
+	leveldb_options_t *o;
+	leveldb_writeoptions_t *w;
+	leveldb_t *db;
+	char *lerr = NULL;
+	size_t len;
+
+	ck_assert_int_eq(keys_of_partition(9, "x-", keys, 1), 1);
+	ck_assert_int_eq(store_txn_begin(s), 0);
+	ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[0], strlen(keys[0]), "v", 1), 0);
+	ck_assert_int_eq(store_txn_commit(s, 1, 0), 0);
+	store_close(s);
+	/* 'H' | partition 9 | NS_TEST | key -> 31 bytes. */
+	len = strlen(keys[0]);
+	hk[0] = 'H';
+	hk[1] = hk[2] = hk[3] = 0;
+	hk[4] = 9;
+	hk[5] = NS_TEST;
+	memcpy(hk + 6, keys[0], len);
+	o = leveldb_options_create();
+	w = leveldb_writeoptions_create();
+	db = leveldb_open(o, path_a, &lerr);
+	ck_assert_ptr_null(lerr);
+	leveldb_put(db, w, (const char *)hk, 6 + len, "0123456789012345678901234567890", 31, &lerr);
+	ck_assert_ptr_null(lerr);
+	leveldb_close(db);
+	leveldb_writeoptions_destroy(w);
+	leveldb_options_destroy(o);
+	ck_assert_int_eq(store_open(&cfg, &s, err, sizeof(err)), STORE_ERR_CORRUPT);
+	ck_assert_ptr_null(s);
+	snprintf(want, sizeof(want), "partition 9: a value hash of 31 bytes, not 32");
+	ck_assert_msg(strstr(err, want) != NULL, "open error: %s", err);
+}
+END_TEST
+
+/* State keys of every length up to STORE_MAX_KEY get their value hashes (built from
+ * the state key in place), deferred or not, and by a transfer; reads after the write
+ * still find the state keys. */
+START_TEST(long_keys_get_value_hashes)
+{
+	static const size_t lens[] = { 1, 300, STORE_MAX_KEY - 1 }; /* without the ns byte */
+	const size_t n = sizeof(lens) / sizeof(lens[0]);
+	uint8_t *keys[3], d[PTREE_DIGEST_LEN], want[PTREE_DIGEST_LEN], root[PTREE_DIGEST_LEN];
+	uint32_t per[NPART];
+
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = malloc(lens[i]);
+		ck_assert_ptr_nonnull(keys[i]);
+		memset(keys[i], 'a' + (int)i, lens[i]);
+	}
+	for (int defer = 0; defer <= 1; defer++) {
+		const char *path = defer ? path_b : path_a;
+		struct store *s = open_with(path, defer, 0);
+		struct wire_buf v;
+		uint32_t want_per[NPART];
+
+		wire_buf_init(&v);
+		for (uint8_t seq = 1; seq <= 2; seq++) { /* put, then overwrite: value = seq */
+			ck_assert_int_eq(store_txn_begin(s), 0);
+			for (size_t i = 0; i < n; i++)
+				ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[i], lens[i], &seq, 1), 0);
+			ck_assert_int_eq(store_txn_commit(s, seq, 0), 0);
+			ck_assert_int_eq(store_checkpoint(s, seq, root), 0);
+		}
+		memset(want_per, 0, sizeof(want_per));
+		for (size_t i = 0; i < n; i++) {
+			uint8_t *sk = malloc(lens[i] + 1);
+			uint64_t p;
+			struct ptree_part_hash h;
+			uint8_t two = 2;
+
+			ck_assert_ptr_nonnull(sk);
+			sk[0] = NS_TEST;
+			memcpy(sk + 1, keys[i], lens[i]);
+			p = ptree_partition_of(NPART, sk, lens[i] + 1);
+			want_per[p]++;
+			/* The flush's recent cache and LevelDB both find the state key. */
+			ck_assert_int_eq(store_get(s, NS_TEST, keys[i], lens[i], &v), 0);
+			ck_assert_uint_eq(v.len, 1);
+			ck_assert_uint_eq(v.p[0], 2);
+			ck_assert_int_eq(ptree_part_begin(&h, p), 0);
+			ptree_part_add(&h, sk, (uint32_t)lens[i] + 1, &two, 1);
+			ck_assert_int_eq(ptree_part_end(&h, want), 0);
+			ck_assert_int_eq(store_local_node(s, LEVELS, p, d), 0);
+			/* Partitions of one key each (keys sharing one are checked by count). */
+			if (want_per[p] == 1)
+				ck_assert_mem_eq(d, want, sizeof(d));
+			free(sk);
+		}
+		wire_buf_free(&v);
+		if (defer) { /* a transfer writes the long keys' hashes too */
+			char path_c[320];
+			struct store *c;
+			snprintf(path_c, sizeof(path_c), "%s/c", dir);
+			c = open_at(path_c);
+			ck_assert_int_gt(transfer(s, c, 2, 1u << 20), 0);
+			ck_assert_int_eq(store_root(c, d), 0);
+			ck_assert_mem_eq(d, root, sizeof(d));
+			store_close(c);
+			raw_hashes(path_c, per);
+			ck_assert_mem_eq(per, want_per, sizeof(per));
+		}
+		store_close(s);
+		raw_hashes(path, per);
+		ck_assert_mem_eq(per, want_per, sizeof(per));
+	}
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+}
+END_TEST
+
 static Suite *store_digest_suite(void)
 {
 	Suite *s = suite_create("store_digest");
@@ -694,6 +1079,11 @@ static Suite *store_digest_suite(void)
 	tcase_add_test(tc, malformed_pages_change_nothing);
 	tcase_add_test(tc, page_holds_one_big_entry);
 	tcase_add_test(tc, checkpoint_limit);
+	tcase_add_test(tc, value_hashes_follow_writes);
+	tcase_add_test(tc, transfer_installs_value_hashes);
+	tcase_add_test(tc, emptied_partition_keeps_no_value_hash);
+	tcase_add_test(tc, malformed_value_hash_is_corruption);
+	tcase_add_test(tc, long_keys_get_value_hashes);
 	suite_add_tcase(s, tc);
 	return s;
 }
