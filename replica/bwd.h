@@ -40,6 +40,12 @@ const char *bwd_strerror(int err);
  * the ones read again. With the deferred changes (up to STORE_DEFER_MAX_BYTES) this
  * bounds what the store holds in memory beyond LevelDB's own caches. */
 #define BWD_RECENT_BYTES (32u << 20)
+/* Memory for the value hashes of the state's partitions (store_config.digest_cache_bytes):
+ * a checkpoint digests each changed partition from its list in memory instead of
+ * reading and hashing its values again. A key takes 40 bytes plus its own (up to twice
+ * that while a list's arrays grow): 32 MiB holds the lists of some 180k-370k keys of 50
+ * bytes; partitions beyond that are digested from LevelDB. */
+#define BWD_DIGEST_CACHE_BYTES (32u << 20)
 /* The core's background work (pbft_config.idle_verify: one CHECKPOINT signature per
  * step) is paced at one step per this many seconds, on a busy loop too: at a checkpoint
  * each replica checks 2f signatures of 55 us each, which in the turn they arrive in

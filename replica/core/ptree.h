@@ -20,9 +20,9 @@
  *                         in ascending key order: u32 klen || key || value hash)
  *                         Keys are ordered bytewise (memcmp), a proper prefix first.
  *                         An empty partition's digest is PTREE_EMPTY (32 zero bytes).
- *                         A store can keep each value's hash beside it, so that a
- *                         partition is digested without reading its values (v1 hashed
- *                         u32 vlen || value in place of the value hash).
+ *                         A store can keep the values' hashes (replica/store: in
+ *                         memory), so that a partition is digested without reading its
+ *                         values (v1 hashed u32 vlen || value in place of the value hash).
  *   inner node hash     = SHA-256("bulwark/node/v1" || level u32 || index u64 ||
  *                         the children's digests in order) */
 #define PTREE_DIGEST_LEN CRYPTO_HASH_LEN

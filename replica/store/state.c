@@ -7,26 +7,37 @@
 
 #include "crypto/crypto.h"
 
-/* Digest of partition p from its value hashes ('H' keys: the state keys with their
- * values' hashes, so no value is read), by a range scan with it: an iterator of the
- * live state, positioned at or before p's first 'H' key (a lower partition's scan
- * leaves it there). Every such key starts with 'H' | partition, so the iterator is
- * either before p's range (seek) or at or past its start (no seek): a refresh visits
- * the partitions in ascending order and walks the hashes once, seeking only over gaps. */
-static int part_digest(struct store *s, leveldb_iterator_t *it, uint64_t p,
-		       uint8_t out[PTREE_DIGEST_LEN])
+/* One store__refresh: its batch of digest updates, its iterator, its first failure. */
+struct refresh_ctx {
+	struct store *s;
+	leveldb_writebatch_t *wb;
+	leveldb_iterator_t *it;       /* created by the first scan, NULL before */
+	int err;
+};
+
+/* Digest of partition p by a range scan of its live state entries, each value hashed
+ * (ptree_value_hash); p's list of value hashes is built on the way and kept if it fits
+ * the cache's budget. r->it is an iterator of the live state positioned at or before p's
+ * first key (a lower partition's scan leaves it there; the first scan creates it). Every
+ * state key starts with 'S' | partition, so the iterator is either before p's range
+ * (seek) or at or past its start (no seek): a refresh visits the partitions in ascending
+ * order and walks the state once, seeking only over gaps. */
+static int part_scan(struct refresh_ctx *r, uint64_t p, uint8_t out[PTREE_DIGEST_LEN])
 {
-	uint8_t start[STORE__STATE_PREFIX];
+	struct store *s = r->s;
+	uint8_t start[STORE__STATE_PREFIX], vhash[PTREE_DIGEST_LEN];
+	leveldb_iterator_t *it = r->it;
 	struct ptree_part_hash h;
 	int rc;
 
-	if (ptree_part_begin(&h, p) != 0) {
-		ptree_part_abort(&h);
-		return STORE_ERR_TREE;
-	}
-	start[0] = STORE__P_HASH;
+	start[0] = STORE__P_STATE;
 	store__be32(start + 1, (uint32_t)p);
-	if (leveldb_iter_valid(it)) { /* else past the last key: p is empty */
+	if (it == NULL) {
+		it = r->it = store__ldb_iter(&s->ldb, NULL);
+		if (it == NULL)
+			return STORE_ERR_NOMEM;
+		leveldb_iter_seek(it, (const char *)start, sizeof(start));
+	} else if (leveldb_iter_valid(it)) { /* else past the last key: p is empty */
 		size_t klen;
 		const char *k = leveldb_iter_key(it, &klen);
 		size_t n = klen < sizeof(start) ? klen : sizeof(start);
@@ -34,44 +45,48 @@ static int part_digest(struct store *s, leveldb_iterator_t *it, uint64_t p,
 		if (c < 0 || (c == 0 && klen < sizeof(start)))
 			leveldb_iter_seek(it, (const char *)start, sizeof(start));
 	}
+	if (ptree_part_begin(&h, p) != 0) {
+		ptree_part_abort(&h);
+		return STORE_ERR_TREE;
+	}
+	store__hc_build_begin(&s->hc, p);
 	for (; leveldb_iter_valid(it); leveldb_iter_next(it)) {
 		size_t klen, vlen;
-		const char *k = leveldb_iter_key(it, &klen);
+		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &klen);
 		const char *v = leveldb_iter_value(it, &vlen);
 		if (klen <= STORE__STATE_PREFIX || memcmp(k, start, sizeof(start)) != 0)
 			break;
-		if (vlen != PTREE_DIGEST_LEN) {
-			ptree_part_abort(&h);
-			return store__ldb_fail(&s->ldb, STORE_ERR_CORRUPT,
-					       "partition %llu: a value hash of %zu bytes, not %u",
-					       (unsigned long long)p, vlen, PTREE_DIGEST_LEN);
-		}
+		ptree_value_hash(v, (uint32_t)vlen, vhash);
 		ptree_part_add_hashed(&h, k + STORE__STATE_PREFIX,
-				      (uint32_t)(klen - STORE__STATE_PREFIX), (const uint8_t *)v);
+				      (uint32_t)(klen - STORE__STATE_PREFIX), vhash);
+		store__hc_build_add(&s->hc, k + STORE__STATE_PREFIX, klen - STORE__STATE_PREFIX,
+				    vhash);
 	}
 	rc = store__ldb_iter_status(&s->ldb, it);
 	if (rc != 0) {
+		store__hc_build_abort(&s->hc);
 		ptree_part_abort(&h);
 		return rc;
 	}
-	return ptree_part_end(&h, out) != 0 ? STORE_ERR_TREE : 0;
+	if (ptree_part_end(&h, out) != 0) {
+		store__hc_build_abort(&s->hc);
+		return STORE_ERR_TREE;
+	}
+	store__hc_build_end(&s->hc);
+	return 0;
 }
 
-/* ptree callback of store__refresh: digest the live partition and queue the cache
- * update (new digest, mark removed) in the refresh batch. */
-struct refresh_ctx {
-	struct store *s;
-	leveldb_writebatch_t *wb;
-	leveldb_iterator_t *it;
-	int err;
-};
-
+/* ptree callback of store__refresh: digest the live partition and queue the update of
+ * its digest on disk ('M' 'P' written, 'M' 'D' mark removed) in the refresh batch. */
 static int refresh_one(void *ctx, uint64_t p, uint8_t out[PTREE_DIGEST_LEN])
 {
 	struct refresh_ctx *r = ctx;
 	uint8_t key[STORE__META_PART_LEN];
-	int rc = part_digest(r->s, r->it, p, out);
+	/* From p's list of value hashes if the cache holds it, else from LevelDB. */
+	int rc = store__hc_digest(&r->s->hc, p, out);
 
+	if (rc == 1)
+		rc = part_scan(r, p, out);
 	if (rc != 0) {
 		r->err = rc;
 		return rc;
@@ -97,15 +112,11 @@ int store__refresh(struct store *s)
 	r.wb = leveldb_writebatch_create();
 	if (r.wb == NULL)
 		return STORE_ERR_NOMEM;
-	/* One iterator for every partition: ptree_update visits them in ascending order. */
-	r.it = store__ldb_iter(&s->ldb, NULL);
-	if (r.it == NULL) {
-		leveldb_writebatch_destroy(r.wb);
-		return STORE_ERR_NOMEM;
-	}
-	leveldb_iter_seek(r.it, (const char *)(uint8_t[]){ STORE__P_HASH }, 1);
+	/* One iterator for every partition scanned (none if the cache holds every dirty
+	 * partition): ptree_update visits them in ascending order. */
 	rc = ptree_update(&s->tree, refresh_one, &r);
-	leveldb_iter_destroy(r.it);
+	if (r.it != NULL)
+		leveldb_iter_destroy(r.it);
 	if (rc != 0)
 		rc = r.err != 0 ? r.err : STORE_ERR_TREE;
 	else
@@ -355,30 +366,27 @@ int store_local_node(struct store *s, uint32_t level, uint64_t index,
 	return 0;
 }
 
-/* Add deletes of every live entry of partition to wb: its state keys and its value
- * hashes (each range walked, so no stray key of either survives). */
+/* Add deletes of every live entry of partition to wb (the caller drops the partition's
+ * cached value hashes once wb is written). */
 static int delete_partition(struct store *s, leveldb_writebatch_t *wb, uint64_t partition)
 {
-	static const uint8_t ranges[] = { STORE__P_HASH, STORE__P_STATE };
 	uint8_t prefix[STORE__STATE_PREFIX];
 	leveldb_iterator_t *it = store__ldb_iter(&s->ldb, NULL);
-	int rc = 0;
+	int rc;
 
 	if (it == NULL)
 		return STORE_ERR_NOMEM;
+	prefix[0] = STORE__P_STATE;
 	store__be32(prefix + 1, (uint32_t)partition);
-	for (size_t r = 0; r < sizeof(ranges) && rc == 0; r++) {
-		prefix[0] = ranges[r];
-		for (leveldb_iter_seek(it, (const char *)prefix, sizeof(prefix));
-		     leveldb_iter_valid(it); leveldb_iter_next(it)) {
-			size_t klen;
-			const char *k = leveldb_iter_key(it, &klen);
-			if (klen < STORE__STATE_PREFIX || memcmp(k, prefix, sizeof(prefix)) != 0)
-				break;
-			leveldb_writebatch_delete(wb, k, klen);
-		}
-		rc = store__ldb_iter_status(&s->ldb, it);
+	for (leveldb_iter_seek(it, (const char *)prefix, sizeof(prefix)); leveldb_iter_valid(it);
+	     leveldb_iter_next(it)) {
+		size_t klen;
+		const char *k = leveldb_iter_key(it, &klen);
+		if (klen < STORE__STATE_PREFIX || memcmp(k, prefix, sizeof(prefix)) != 0)
+			break;
+		leveldb_writebatch_delete(wb, k, klen);
 	}
+	rc = store__ldb_iter_status(&s->ldb, it);
 	leveldb_iter_destroy(it);
 	return rc;
 }
@@ -459,7 +467,8 @@ int store_write_partition(struct store *s, uint64_t partition, int first,
 			goto out;
 		}
 		store__be32(s->key.p + 1, (uint32_t)partition);
-		store__wb_state_put(wb, s->key.p, s->key.len, item.value.p, item.value.len);
+		leveldb_writebatch_put(wb, (const char *)s->key.p, s->key.len,
+				       (const char *)item.value.p, item.value.len);
 	}
 	store__meta_part_key(mark, STORE__M_DIRTY, partition);
 	leveldb_writebatch_put(wb, (const char *)mark, sizeof(mark), "", 0);
@@ -469,6 +478,9 @@ int store_write_partition(struct store *s, uint64_t partition, int first,
 	 * with its transfer mark, and finish_transfer's synced write covers them all. */
 	rc = store__ldb_write(&s->ldb, wb, 0);
 	if (rc == 0) {
+		/* The partition's list no longer matches LevelDB: the next digest of the
+		 * partition scans it (and builds the list again). */
+		store__hc_drop(&s->hc, partition);
 		s->transfer_pending = 1;
 		s->transfer_ckpt = page->ckpt_seq;
 		if (ptree_mark(&s->tree, partition) != 0)

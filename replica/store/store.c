@@ -70,26 +70,6 @@ int store__state_key(struct store *s, uint8_t ns, const void *key, size_t klen,
 	return 0;
 }
 
-void store__wb_state_put(leveldb_writebatch_t *wb, uint8_t *key, size_t klen,
-			 const void *value, size_t vlen)
-{
-	uint8_t vhash[PTREE_DIGEST_LEN];
-
-	leveldb_writebatch_put(wb, (const char *)key, klen, (const char *)value, vlen);
-	ptree_value_hash(value, (uint32_t)vlen, vhash);
-	key[0] = STORE__P_HASH;
-	leveldb_writebatch_put(wb, (const char *)key, klen, (const char *)vhash, sizeof(vhash));
-	key[0] = STORE__P_STATE;
-}
-
-void store__wb_state_del(leveldb_writebatch_t *wb, uint8_t *key, size_t klen)
-{
-	leveldb_writebatch_delete(wb, (const char *)key, klen);
-	key[0] = STORE__P_HASH;
-	leveldb_writebatch_delete(wb, (const char *)key, klen);
-	key[0] = STORE__P_STATE;
-}
-
 /* Read a u64 metadata value; absent leaves *out unchanged and returns 0 with *found 0. */
 static int meta_get_u64(struct store *s, uint8_t name, uint64_t *out, int *found)
 {
@@ -279,6 +259,8 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 		rc = store__txn_init(&s->pend);
 	for (int i = 0; i < 2 && rc == 0; i++)
 		rc = store__txn_init(&s->recent[i]);
+	if (rc == 0)
+		rc = store__hc_init(&s->hc, s->partitions, cfg->digest_cache_bytes);
 	if (rc != 0) {
 		open_report(s, cfg->path, rc, errbuf, errlen);
 		goto err_after_txn;
@@ -311,6 +293,7 @@ err_after_txn:
 	store__txn_free(&s->pend);
 	store__txn_free(&s->recent[0]);
 	store__txn_free(&s->recent[1]);
+	store__hc_free(&s->hc);
 	ptree_free(&s->tree);
 err_after_alloc:
 	wire_buf_free(&s->key);
@@ -333,6 +316,7 @@ void store_close(struct store *s)
 	store__txn_free(&s->pend);
 	store__txn_free(&s->recent[0]);
 	store__txn_free(&s->recent[1]);
+	store__hc_free(&s->hc);
 	store__reclog_close(s);
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);

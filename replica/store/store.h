@@ -15,8 +15,6 @@
  * order and a partition is one contiguous key range.
  *
  *   'S' | partition u32 | state key  -> value        the replicated state
- *   'H' | partition u32 | state key  -> SHA-256(value) (32 bytes): the value hash
- *                                       of each 'S' entry (ptree_value_hash)
  *   'R' | kind u8 | key u64          -> record value the protocol's durable records
  *   'M' 'V'                          -> format u32 | fanout u32 | levels u32
  *   'M' 'E'                          -> last executed seq u64
@@ -29,11 +27,10 @@
  *
  * A state key is a namespace byte followed by the service's own key (STORE_NS_*); the
  * partition is ptree_partition_of(state key), and partition digests hash the state
- * keys and their value hashes in key order (replica/core/ptree.h). Each 'S' put or
- * delete comes with the put or delete of its 'H' key in the same atomic batch, and
- * only the partition digest reads 'H': a partition is digested from its 'H' range
- * without reading a value, so the cost of digests follows the writes, not the size
- * of the values (a transfer still serves the 'S' values). Every write to a partition
+ * keys and their values' hashes in key order (replica/core/ptree.h). The value hashes
+ * are not stored: a partition is digested from its list of (state key, value hash) in
+ * memory when the store holds it (store_config.digest_cache_bytes), else by reading
+ * its 'S' range and hashing each value (which builds the list). Every write to a partition
  * puts its 'M' 'D' mark in the same atomic batch; digests are recomputed for marked
  * partitions only (at a checkpoint, or when the live tree is read), and the new
  * digest and the removal of the mark are written together. So after any crash each
@@ -46,7 +43,7 @@
 
 #define STORE_FORMAT_VERSION 4u /* 2: durable records in the records log, not LevelDB;
 				* 3: its entries checked against their segment, files reused;
-				* 4: 'H' value hashes beside the state; partition digests v2 */
+				* 4: partition digests v2 (over the values' hashes) */
 #define STORE_MAX_KEY (64u * 1024u)            /* state key bytes, namespace byte included */
 #define STORE_MAX_VALUE (64u * 1024u * 1024u)  /* state value bytes */
 #define STORE_MAX_CHECKPOINTS 64u              /* snapshots kept before release */
@@ -87,8 +84,8 @@ struct store_config {
 	uint32_t levels;
 	int create;           /* create the database when missing */
 	size_t cache_bytes;   /* LevelDB block cache; 0 = LevelDB's default */
-	int verify;           /* recompute every partition digest at open (ignore the cache;
-			       * from the 'H' value hashes: the values are not read) */
+	int verify;           /* recompute every partition digest at open (ignore the
+			       * digests cached on disk) */
 	uint64_t records_segment_bytes; /* size at which the records log starts a new
 				       * segment; 0 = STORE_RECORDS_SEGMENT_DEFAULT */
 	int defer_writes;     /* keep executed batches in memory and write them with
@@ -100,6 +97,17 @@ struct store_config {
 	int checkpoint_nosync; /* store_checkpoint writes the state without a sync: the
 				* caller makes it durable with store_sync off its loop
 				* (pbft_config.durable_async) */
+	size_t digest_cache_bytes; /* memory for the value hash cache: for some partitions
+				    * the list of (state key, SHA-256 of its value), so that
+				    * a changed partition is digested without reading LevelDB.
+				    * A partition's list is built when a digest scans it and
+				    * follows the writes from then on. Counted: 40 bytes per
+				    * entry (hash and key place) plus its key, 56 per list,
+				    * and the room the lists allocated ahead (they grow by
+				    * doubling); a list that would pass this many bytes is
+				    * dropped, the ones held stay. Not counted: a pointer per
+				    * partition, and 32 bytes per change of the largest write.
+				    * 0 = no cache: every digest reads its partition's values */
 };
 #define STORE_RECORDS_SEGMENT_DEFAULT (8u << 20)
 /* Deferred changes above this size are written at once (bounds the memory they use). */

@@ -1,5 +1,5 @@
 /* store_int.h: replica/store's internals shared by its .c files: the store struct, the
- * open transaction, kept checkpoints, and key encoding helpers. */
+ * open transaction, kept checkpoints, the value hash cache, and key encoding helpers. */
 #ifndef BULWARK_STORE_INT_H
 #define BULWARK_STORE_INT_H
 
@@ -13,7 +13,6 @@
 
 /* Key prefixes and metadata names (store.h "Key layout"). */
 #define STORE__P_STATE ((uint8_t)'S')
-#define STORE__P_HASH ((uint8_t)'H')   /* value hashes of the state: 'S' key, first byte 'H' */
 #define STORE__P_META ((uint8_t)'M')
 #define STORE__M_FORMAT ((uint8_t)'V')
 #define STORE__M_EXECUTED ((uint8_t)'E')
@@ -22,7 +21,7 @@
 #define STORE__M_DIRTY ((uint8_t)'D')
 #define STORE__M_SESSION ((uint8_t)'B') /* boot id of the last open, clean-stop and uncertain flags */
 
-#define STORE__STATE_PREFIX 5u   /* 'S' (or 'H') + partition u32 */
+#define STORE__STATE_PREFIX 5u   /* 'S' + partition u32 */
 #define STORE__META_PART_LEN 6u  /* 'M' + name + partition u32 */
 
 /* One changed key of the open transaction: its LevelDB key and new value (or deletion)
@@ -72,6 +71,37 @@ struct store__reclog {
 	struct wire_buf wbuf;         /* the entries of one apply */
 };
 
+/* The value hash cache (hashcache.c): for some partitions, the complete list of their
+ * live state entries as (state key, ptree_value_hash of the value), ascending by state
+ * key, so that a partition is digested without reading LevelDB. A held list always
+ * equals LevelDB's live 'S' range of its partition (not the deferred changes): it is
+ * built by the digest scan of a partition, changed by write_changes after its write
+ * succeeded, and dropped when anything else writes the partition. */
+struct store__hc_ent {
+	uint32_t off, len;                  /* the state key: keys[off, off + len) */
+	uint8_t vhash[PTREE_DIGEST_LEN];
+};
+struct store__hc_list {
+	struct store__hc_ent *ent;          /* n in use, cap allocated; ascending keys */
+	size_t n, cap;
+	uint8_t *keys;                      /* kcap bytes; the entries' keys and, up to
+					     * kused, removed keys' bytes (reclaimed when the
+					     * buffer must grow) */
+	size_t kused, kcap;
+	size_t bytes;                       /* counted: this struct, cap entries, kcap */
+};
+struct store__hcache {
+	struct store__hc_list **list;       /* per partition, NULL = not held; the table is
+					     * NULL when max is 0 (no cache) */
+	uint64_t partitions;
+	size_t max;                         /* store_config.digest_cache_bytes */
+	size_t bytes;                       /* the lists' bytes (the one being built too) */
+	struct store__hc_list *build;       /* being built by a digest scan, or NULL */
+	uint64_t build_p;
+	uint8_t *scratch;                   /* write_changes: a value hash per change */
+	size_t nscratch;                    /* hashes scratch has room for */
+};
+
 /* A kept checkpoint: a LevelDB snapshot and the tree as it was at seq. */
 struct store__ckpt {
 	uint64_t seq;
@@ -98,6 +128,7 @@ struct store {
 	struct wire_buf memo_key;     /* ns | key of the last state key built, and its */
 	uint64_t memo_part;           /* partition (store__state_key) */
 	struct store__reclog rlog;    /* the durable records (not in LevelDB) */
+	struct store__hcache hc;      /* value hashes of partitions, for their digests */
 	int defer;                    /* store_config.defer_writes */
 	int defer_failed;             /* a batch was half merged: no deferred write any more */
 	int checkpoint_nosync;        /* store_config.checkpoint_nosync */
@@ -162,15 +193,6 @@ static inline void store__meta_part_key(uint8_t out[STORE__META_PART_LEN], uint8
 int store__state_key(struct store *s, uint8_t ns, const void *key, size_t klen,
 		     uint64_t *partition);
 
-/* Add to wb the put of a state entry, key (an 'S' key, klen bytes) = value, and of its
- * value hash (ptree_value_hash) under the 'H' key of the same bytes; or the deletes of
- * both keys. Every write of a state key goes through these, so that 'H' stays in step
- * with 'S' in each atomic batch. key's first byte is changed and restored (no copy);
- * LevelDB copies the bytes into wb. */
-void store__wb_state_put(leveldb_writebatch_t *wb, uint8_t *key, size_t klen,
-			 const void *value, size_t vlen);
-void store__wb_state_del(leveldb_writebatch_t *wb, uint8_t *key, size_t klen);
-
 /* Recompute the dirty partitions of the live tree and cache their digests on disk. */
 int store__refresh(struct store *s);
 
@@ -194,6 +216,43 @@ int store__reclog_open(struct store *s, const char *db_path, uint64_t segment_by
 void store__reclog_close(struct store *s);
 int store__reclog_apply(struct store *s, const struct pbft_update *u);
 int store__reclog_load(struct store *s, struct store_records *out);
+
+/* The value hash cache (hashcache.c). Keys are state keys (ns | key, no 'S' |
+ * partition prefix), borrowed for the call. Memory: the lists count their bytes
+ * against max; a list that would take the total above it is dropped (or not built):
+ * the lists held first stay. The table (a pointer per partition) and the scratch of
+ * write_changes (32 bytes per change of the largest write) are not counted.
+ *
+ * init: max 0 means no cache (every call then does nothing); 0 or STORE_ERR_NOMEM.
+ * free: drops every list and frees everything (c may be zeroed or half initialised). */
+int store__hc_init(struct store__hcache *c, uint64_t partitions, size_t max);
+void store__hc_free(struct store__hcache *c);
+/* 1 if p's list is held. */
+int store__hc_held(const struct store__hcache *c, uint64_t p);
+/* Digest of partition p from its list: 0, 1 (not held: nothing done) or STORE_ERR_TREE. */
+int store__hc_digest(const struct store__hcache *c, uint64_t p, uint8_t out[PTREE_DIGEST_LEN]);
+/* Forget p's list (p's state keys are about to change, or changed, other than by
+ * store__hc_change). */
+void store__hc_drop(struct store__hcache *c, uint64_t p);
+/* Build p's list from a scan of its live entries: begin (p must not be held), add each
+ * entry in ascending key order, then end (the list is held from then on) or abort (on a
+ * failed scan). A list that outgrows the budget, or finds no memory, is given up on the
+ * way: end then holds nothing. */
+void store__hc_build_begin(struct store__hcache *c, uint64_t p);
+void store__hc_build_add(struct store__hcache *c, const uint8_t *key, size_t klen,
+			 const uint8_t vhash[PTREE_DIGEST_LEN]);
+void store__hc_build_end(struct store__hcache *c);
+void store__hc_build_abort(struct store__hcache *c);
+/* Room for n value hashes (n * PTREE_DIGEST_LEN bytes, owned by c, valid until the next
+ * call): NULL when there is no cache or no list held, or when out of memory (every list
+ * is then dropped, so that a write made without the hashes leaves no list stale). */
+uint8_t *store__hc_scratch(struct store__hcache *c, size_t n);
+/* Apply one change LevelDB made to p's live state: key now has the value of hash vhash
+ * (replaced in place, or inserted in order), or (vhash NULL) it was deleted. No-op when
+ * p is not held; a list that an insert would take over the budget (or out of memory)
+ * is dropped. */
+void store__hc_change(struct store__hcache *c, uint64_t p, const uint8_t *key, size_t klen,
+		      const uint8_t *vhash);
 
 /* Free every kept checkpoint (state.c). */
 void store__ckpt_free_all(struct store *s);

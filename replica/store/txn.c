@@ -336,30 +336,36 @@ int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen)
 	return txn_change(s, ns, key, klen, NULL, 0, 1);
 }
 
-/* Write the changes of t with last executed = seq in one leveldb_write, each with its
- * value hash ('H'; its key bytes in t's arena are borrowed for that and restored), and
- * the dirty mark of each partition not marked yet (a partition marked in memory has its
- * mark on disk already, written earlier: LevelDB keeps write order, so any crash that
- * keeps these changes keeps that mark; the refresh that clears the memory mark deletes
- * the disk mark in the same write). Most writes so carry no mark at all. t holds the
- * latest value of each key, so each value written is hashed once. */
-static int write_changes(struct store *s, struct store__txn *t, uint64_t seq, int sync)
+/* Write the changes of t with last executed = seq in one leveldb_write, and the dirty
+ * mark of each partition not marked yet (a partition marked in memory has its mark on
+ * disk already, written earlier: LevelDB keeps write order, so any crash that keeps
+ * these changes keeps that mark; the refresh that clears the memory mark deletes the
+ * disk mark in the same write). Most writes so carry no mark at all. Once the write
+ * succeeded, the changes go into the value hash cache's lists of their partitions: t
+ * holds the latest value of each key, so each value put into a held partition is
+ * hashed once, while the batch is built (a failed write leaves the lists as they are). */
+static int write_changes(struct store *s, const struct store__txn *t, uint64_t seq, int sync)
 {
 	uint8_t mark[STORE__META_PART_LEN];
 	uint8_t ekey[2] = { STORE__P_META, STORE__M_EXECUTED }, eval[8];
 	leveldb_writebatch_t *wb;
+	uint8_t *vh; /* change i's value hash at vh + i * PTREE_DIGEST_LEN; NULL: no list held */
 	int rc;
 
 	wb = leveldb_writebatch_create();
 	if (wb == NULL)
 		return STORE_ERR_NOMEM;
+	vh = store__hc_scratch(&s->hc, t->n);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct store__change *c = &t->chg[i];
-		uint8_t *k = t->arena.p + c->off;
-		if (c->deleted)
-			store__wb_state_del(wb, k, c->klen);
-		else
-			store__wb_state_put(wb, k, c->klen, k + c->klen, c->vlen);
+		const char *k = (const char *)t->arena.p + c->off;
+		if (c->deleted) {
+			leveldb_writebatch_delete(wb, k, c->klen);
+		} else {
+			leveldb_writebatch_put(wb, k, c->klen, k + c->klen, c->vlen);
+			if (vh != NULL && store__hc_held(&s->hc, c->partition))
+				ptree_value_hash(k + c->klen, c->vlen, vh + i * PTREE_DIGEST_LEN);
+		}
 		if (ptree_marked(&s->tree, c->partition))
 			continue;
 		store__meta_part_key(mark, STORE__M_DIRTY, c->partition);
@@ -369,12 +375,18 @@ static int write_changes(struct store *s, struct store__txn *t, uint64_t seq, in
 	leveldb_writebatch_put(wb, (const char *)ekey, sizeof(ekey), (const char *)eval, sizeof(eval));
 	rc = store__ldb_write(&s->ldb, wb, sync);
 	leveldb_writebatch_destroy(wb);
-	if (rc == 0) {
-		for (size_t i = 0; i < t->n; i++)
-			if (ptree_mark(&s->tree, t->chg[i].partition) != 0)
-				rc = STORE_ERR_TREE; /* cannot happen: partitions come from the tree */
-		s->flushed = seq;
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct store__change *c = &t->chg[i];
+		if (ptree_mark(&s->tree, c->partition) != 0)
+			rc = STORE_ERR_TREE; /* cannot happen: partitions come from the tree */
+		if (vh != NULL)
+			store__hc_change(&s->hc, c->partition, t->arena.p + c->off + STORE__STATE_PREFIX,
+					 c->klen - STORE__STATE_PREFIX,
+					 c->deleted ? NULL : vh + i * PTREE_DIGEST_LEN);
 	}
+	s->flushed = seq;
 	return rc;
 }
 

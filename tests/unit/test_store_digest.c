@@ -1,27 +1,39 @@
 /* test_store_digest.c: replica/store's partition-tree digests against a from-scratch
  * recomputation, checkpoint snapshots, serving partitions page by page, and state
  * transfer between two stores (including a failed one and a crash in the middle); the
- * value hashes ('H' keys) the digests are computed from, written beside every state
- * write (deferred or not) and every transfer page, checked in the closed database. */
+ * value hash cache the digests are computed from, with no cache, a budget that forces
+ * drops and a large one, checked against LevelDB after every step (store_int.h). */
 #define _XOPEN_SOURCE 700
 #include "tests/unit/unit.h"
 #include "tests/unit/test_tmpdir.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <leveldb/c.h>
 
 #include "crypto/crypto.h"
 #include "replica/core/ptree.h"
 #include "replica/store/store.h"
+#include "replica/store/store_int.h"
 
 #define NS_TEST ((uint8_t)'T')
 #define FANOUT 4u
 #define LEVELS 3u
 #define NPART 64u /* FANOUT^LEVELS */
 #define MAX_ENTRIES 1024
+
+/* Value hash cache budgets (store_config.digest_cache_bytes): none; a few lists (one
+ * of a few keys takes 250-450 bytes), so that lists are dropped all the time; every
+ * list. Loop tests run once with each. */
+static const size_t budgets[] = { 0, 1024, 1u << 20 };
+#define NBUDGETS ((int)(sizeof(budgets) / sizeof(budgets[0])))
+static size_t hc_budget;
 
 static char path_a[300], path_b[300];
 
@@ -30,15 +42,17 @@ static void setup(void)
 	tmp_setup();
 	snprintf(path_a, sizeof(path_a), "%s/a", dir);
 	snprintf(path_b, sizeof(path_b), "%s/b", dir);
+	hc_budget = budgets[NBUDGETS - 1];
 }
 
-/* Open (creating it) the store at path, deferring writes if defer (with a read cache
- * of the recent flushes), recomputing every digest at open if verify. */
+/* Open (creating it) the store at path with a value hash cache of hc_budget bytes,
+ * deferring writes if defer (with a read cache of the recent flushes), recomputing
+ * every digest at open if verify. */
 static struct store *open_with(const char *path, int defer, int verify)
 {
 	struct store_config cfg = { .path = path, .fanout = FANOUT, .levels = LEVELS, .create = 1,
 				    .defer_writes = defer, .recent_bytes = defer ? 1u << 20 : 0,
-				    .verify = verify };
+				    .verify = verify, .digest_cache_bytes = hc_budget };
 	struct store *s = NULL;
 	char err[256];
 	int rc = store_open(&cfg, &s, err, sizeof(err));
@@ -170,82 +184,125 @@ static void assert_digests(struct store *s, struct model *m)
 	}
 }
 
-/* Read the closed database at path with LevelDB itself (store.h "Key layout"): every
- * state entry ('S' | partition u32 | state key -> value) has its value hash ('H' and
- * the same bytes -> SHA-256(value)), and there are no other value hashes. per[p]
- * receives the number of value hashes of partition p. */
-static void raw_hashes(const char *path, uint32_t per[NPART])
+/* The value hash cache's invariant (store_int.h): every list s holds equals LevelDB's
+ * live 'S' range of its partition (state key and SHA-256 of the value, in key order);
+ * the bytes counted are the lists' own and within the budget. Returns the number of
+ * partitions whose list is held. */
+static uint64_t assert_cache_matches(struct store *s)
+{
+	const struct store__hcache *c = &s->hc;
+	leveldb_iterator_t *it;
+	uint64_t held = 0;
+	size_t bytes = 0;
+
+	ck_assert_ptr_null(c->build);
+	if (c->list == NULL) {
+		ck_assert_uint_eq(c->bytes, 0);
+		return 0;
+	}
+	it = store__ldb_iter(&s->ldb, NULL);
+	ck_assert_ptr_nonnull(it);
+	for (uint64_t p = 0; p < NPART; p++) {
+		const struct store__hc_list *l = c->list[p];
+		uint8_t prefix[5] = { 'S', 0, 0, 0, (uint8_t)p };
+		size_t i = 0;
+
+		if (l == NULL)
+			continue;
+		held++;
+		bytes += l->bytes;
+		ck_assert_uint_eq(l->bytes, sizeof(*l) + l->cap * sizeof(l->ent[0]) + l->kcap);
+		ck_assert_uint_le(l->n, l->cap);
+		ck_assert_uint_le(l->kused, l->kcap);
+		for (leveldb_iter_seek(it, (const char *)prefix, sizeof(prefix)); leveldb_iter_valid(it);
+		     leveldb_iter_next(it)) {
+			size_t klen, vlen;
+			const char *k = leveldb_iter_key(it, &klen);
+			const char *v = leveldb_iter_value(it, &vlen);
+			uint8_t want[PTREE_DIGEST_LEN];
+			const struct store__hc_ent *e;
+
+			if (klen < sizeof(prefix) || memcmp(k, prefix, sizeof(prefix)) != 0)
+				break;
+			ck_assert_msg(i < l->n, "partition %llu: LevelDB holds more than its %zu cached entries",
+				      (unsigned long long)p, l->n);
+			e = &l->ent[i];
+			ck_assert_uint_eq(e->len, klen - sizeof(prefix));
+			ck_assert_uint_le((size_t)e->off + e->len, l->kused);
+			ck_assert_msg(memcmp(l->keys + e->off, k + sizeof(prefix), e->len) == 0,
+				      "partition %llu: cached entry %zu has another key", (unsigned long long)p, i);
+			crypto_sha256(v, vlen, want);
+			ck_assert_msg(memcmp(e->vhash, want, sizeof(want)) == 0,
+				      "partition %llu: cached entry %zu has another value hash",
+				      (unsigned long long)p, i);
+			i++;
+		}
+		ck_assert_msg(i == l->n, "partition %llu: %zu cached entries, %zu in LevelDB",
+			      (unsigned long long)p, l->n, i);
+	}
+	ck_assert_int_eq(store__ldb_iter_status(&s->ldb, it), 0);
+	leveldb_iter_destroy(it);
+	ck_assert_uint_eq(bytes, c->bytes);
+	ck_assert_uint_le(c->bytes, c->max);
+	return held;
+}
+
+/* Both of the above: s's digests equal m's from scratch, its cached lists LevelDB's. */
+static void assert_state(struct store *s, struct model *m)
+{
+	assert_digests(s, m);
+	assert_cache_matches(s);
+}
+
+/* Read the closed database at path with LevelDB itself (store.h "Key layout"): it holds
+ * nothing but state ('S') and metadata ('M') keys (no value hash is stored); per[p]
+ * receives the number of state entries of partition p. */
+static void raw_state_counts(const char *path, uint32_t per[NPART])
 {
 	leveldb_options_t *o = leveldb_options_create();
 	leveldb_readoptions_t *r = leveldb_readoptions_create();
 	leveldb_iterator_t *it;
 	leveldb_t *db;
 	char *err = NULL;
-	size_t nstate = 0, nhash = 0;
 
 	db = leveldb_open(o, path, &err);
 	ck_assert_msg(err == NULL, "leveldb_open: %s", err != NULL ? err : "");
 	memset(per, 0, NPART * sizeof(per[0]));
 	it = leveldb_create_iterator(db, r);
-	for (leveldb_iter_seek(it, "S", 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
-		size_t klen, vlen, hlen;
-		const char *k = leveldb_iter_key(it, &klen);
-		const char *v = leveldb_iter_value(it, &vlen);
-		uint8_t want[CRYPTO_HASH_LEN];
-		char *hk, *h;
-
-		if (klen == 0 || k[0] != 'S')
-			break;
-		ck_assert_uint_gt(klen, 5);
-		hk = malloc(klen);
-		ck_assert_ptr_nonnull(hk);
-		memcpy(hk, k, klen);
-		hk[0] = 'H';
-		h = leveldb_get(db, r, hk, klen, &hlen, &err);
-		ck_assert_ptr_null(err);
-		ck_assert_msg(h != NULL, "a state entry of %zu key bytes has no value hash", klen);
-		crypto_sha256(v, vlen, want);
-		ck_assert_uint_eq(hlen, sizeof(want));
-		ck_assert(memcmp(h, want, sizeof(want)) == 0);
-		leveldb_free(h);
-		free(hk);
-		nstate++;
-	}
-	for (leveldb_iter_seek(it, "H", 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+	for (leveldb_iter_seek_to_first(it); leveldb_iter_valid(it); leveldb_iter_next(it)) {
 		size_t klen;
 		const uint8_t *k = (const uint8_t *)leveldb_iter_key(it, &klen);
-		uint32_t p;
 
-		if (klen == 0 || k[0] != 'H')
-			break;
-		ck_assert_uint_gt(klen, 5);
-		p = (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 | (uint32_t)k[3] << 8 | k[4];
-		ck_assert_uint_lt(p, NPART);
-		per[p]++;
-		nhash++;
+		ck_assert_uint_gt(klen, 1);
+		ck_assert_msg(k[0] == 'S' || k[0] == 'M', "a key of prefix '%c' (0x%02x)", k[0], k[0]);
+		if (k[0] == 'S') {
+			uint32_t p;
+			ck_assert_uint_gt(klen, 5);
+			p = (uint32_t)k[1] << 24 | (uint32_t)k[2] << 16 | (uint32_t)k[3] << 8 | k[4];
+			ck_assert_uint_lt(p, NPART);
+			per[p]++;
+		}
 	}
 	leveldb_iter_get_error(it, &err);
 	ck_assert_ptr_null(err);
 	leveldb_iter_destroy(it);
-	/* Each state entry has its own value hash: as many of both means no stray one. */
-	ck_assert_uint_eq(nhash, nstate);
 	leveldb_close(db);
 	leveldb_readoptions_destroy(r);
 	leveldb_options_destroy(o);
 }
 
-/* The value hashes of the closed database at path are m's entries, partition by
- * partition. */
-static void assert_raw_hashes(const char *path, const struct model *m)
+/* The closed database at path holds m's state entries, partition by partition (counted:
+ * the digests check their contents), and no value hash. */
+static void assert_raw_state(const char *path, const struct model *m)
 {
 	uint32_t per[NPART], want[NPART];
 
-	raw_hashes(path, per);
+	raw_state_counts(path, per);
 	memset(want, 0, sizeof(want));
 	for (int i = 0; i < m->n; i++)
 		want[m->e[i].part]++;
 	for (uint64_t p = 0; p < NPART; p++)
-		ck_assert_msg(per[p] == want[p], "partition %llu: %u value hashes, %u entries",
+		ck_assert_msg(per[p] == want[p], "partition %llu: %u state entries, %u in the model",
 			      (unsigned long long)p, per[p], want[p]);
 }
 
@@ -260,9 +317,9 @@ static uint32_t rnd(uint32_t n)
 	return (uint32_t)(rng_state % n);
 }
 
-/* One batch of random puts and deletes over keys "key-0".."key-<nkeys-1>", executed in
- * the store and applied to the model. */
-static void random_batch(struct store *s, struct model *m, uint64_t seq, int ops, uint32_t nkeys)
+/* A transaction of random puts and deletes over keys "key-0".."key-<nkeys-1>", begun in
+ * the store (not committed) and applied to the model. */
+static void random_ops(struct store *s, struct model *m, int ops, uint32_t nkeys)
 {
 	char key[32];
 	uint8_t val[80];
@@ -281,16 +338,25 @@ static void random_batch(struct store *s, struct model *m, uint64_t seq, int ops
 			model_put(m, key, val, vlen);
 		}
 	}
+}
+
+/* random_ops, executed as seq. */
+static void random_batch(struct store *s, struct model *m, uint64_t seq, int ops, uint32_t nkeys)
+{
+	random_ops(s, m, ops, nkeys);
 	ck_assert_int_eq(store_txn_commit(s, seq, 0), 0);
 }
 
+/* Run with each budget (loop test): the digests, whatever the cache holds. */
 START_TEST(digest_matches_recomputation)
 {
 	static struct model m;
-	struct store *s = open_at(path_a);
+	struct store *s;
 	uint8_t got[PTREE_DIGEST_LEN], want[PTREE_DIGEST_LEN];
 	uint64_t seq = 0;
 
+	hc_budget = budgets[_i];
+	s = open_at(path_a);
 	rng_state = 0x9e3779b97f4a7c15ull;
 	m.n = 0;
 	model_root(&m, want);
@@ -304,7 +370,7 @@ START_TEST(digest_matches_recomputation)
 		ck_assert_msg(memcmp(got, want, sizeof(got)) == 0, "root differs after seq %llu",
 			      (unsigned long long)seq);
 		/* The live tree agrees level by level with the model's partitions. */
-		assert_digests(s, &m);
+		assert_state(s, &m);
 		store_release(s, seq);
 		if (round == 3) { /* digests survive a reopen, marks included */
 			random_batch(s, &m, ++seq, 25, 300);
@@ -543,13 +609,17 @@ static int differing_partitions(struct model *a, struct model *b)
 	return n;
 }
 
+/* Loop test: each budget. */
 START_TEST(transfer_into_empty_and_diverged)
 {
 	static struct model ma, mb;
-	struct store *a = open_at(path_a), *b = open_at(path_b);
+	struct store *a, *b;
 	uint8_t ra[PTREE_DIGEST_LEN], rb[PTREE_DIGEST_LEN];
 	int copied;
 
+	hc_budget = budgets[_i];
+	a = open_at(path_a);
+	b = open_at(path_b);
 	rng_state = 777;
 	ma.n = mb.n = 0;
 	for (uint64_t seq = 1; seq <= 20; seq++)
@@ -582,6 +652,8 @@ START_TEST(transfer_into_empty_and_diverged)
 	ck_assert_int_eq(store_root(a, ra), 0);
 	ck_assert_int_eq(store_root(b, rb), 0);
 	ck_assert(memcmp(ra, rb, sizeof(ra)) == 0);
+	assert_cache_matches(a);
+	assert_cache_matches(b);
 
 	/* b executes on from there, and keeps it all across a reopen. */
 	random_batch(b, &ma, 31, 5, 250);
@@ -591,18 +663,23 @@ START_TEST(transfer_into_empty_and_diverged)
 	ck_assert_int_eq(store_root(b, rb), 0);
 	model_root(&ma, ra);
 	ck_assert(memcmp(ra, rb, sizeof(ra)) == 0);
+	assert_cache_matches(b);
 	store_close(a);
 	store_close(b);
 }
 END_TEST
 
+/* Loop test: each budget. */
 START_TEST(transfer_wrong_digest_fails_and_retries)
 {
 	static struct model ma, mb;
-	struct store *a = open_at(path_a), *b = open_at(path_b);
+	struct store *a, *b;
 	uint8_t root[PTREE_DIGEST_LEN], wrong[PTREE_DIGEST_LEN], d[PTREE_DIGEST_LEN];
 	uint64_t ckpt = 0;
 
+	hc_budget = budgets[_i];
+	a = open_at(path_a);
+	b = open_at(path_b);
 	rng_state = 4242;
 	ma.n = mb.n = 0;
 	for (uint64_t seq = 1; seq <= 6; seq++)
@@ -617,6 +694,7 @@ START_TEST(transfer_wrong_digest_fails_and_retries)
 	wrong[7] ^= 0x40;
 	ck_assert_int_eq(store_finish_transfer(b, 6, wrong), STORE_ERR_DIGEST);
 	ck_assert_ptr_nonnull(strstr(store_last_error(b), "differs from checkpoint digest"));
+	assert_cache_matches(b);
 	ck_assert_uint_eq(store_last_executed(b), 1);
 	ck_assert_int_eq(store_transfer_pending(b, NULL), 1);
 	/* Incomplete state: no execution, no checkpoint. */
@@ -631,6 +709,7 @@ START_TEST(transfer_wrong_digest_fails_and_retries)
 	ck_assert_uint_eq(store_last_executed(b), 1);
 	ck_assert_int_eq(store_finish_transfer(b, 6, root), 0);
 	ck_assert_int_eq(store_transfer_pending(b, NULL), 0);
+	assert_cache_matches(b);
 	store_close(b);
 	b = open_at(path_b);
 	ck_assert_int_eq(store_transfer_pending(b, NULL), 0);
@@ -783,15 +862,32 @@ START_TEST(checkpoint_limit)
 }
 END_TEST
 
-/* ---------------------------------------------------------------- value hashes */
-/* Puts, overwrites and deletes, written at once or deferred and merged, across
- * reopens: every partition digest (computed from the value hashes) equals the model's
- * from scratch, also when an open recomputes them all, and the database holds exactly
- * one right value hash per state entry. */
-START_TEST(value_hashes_follow_writes)
+/* ---------------------------------------------------------------- the value hash cache */
+/* What assert_cache_matches returned after every partition was digested since the open:
+ * nothing held without a budget, some but not all with the small one, all with the
+ * large one. */
+static void assert_held(uint64_t held)
+{
+	if (hc_budget == 0) {
+		ck_assert_uint_eq(held, 0);
+	} else if (hc_budget < budgets[NBUDGETS - 1]) {
+		ck_assert_uint_gt(held, 0);
+		ck_assert_uint_lt(held, NPART);
+	} else {
+		ck_assert_uint_eq(held, NPART);
+	}
+}
+
+/* Loop test, each budget. Puts, overwrites and deletes, written at once or deferred and
+ * merged, across reopens: every partition digest equals the model's from scratch, also
+ * when an open recomputes them all; after every batch (deferred changes not written yet
+ * included) the cached lists equal LevelDB's state; the closed database holds the
+ * model's entries and no value hash. */
+START_TEST(digest_cache_follows_writes)
 {
 	static struct model m;
 
+	hc_budget = budgets[_i];
 	for (int defer = 0; defer <= 1; defer++) {
 		const char *path = defer ? path_b : path_a;
 		struct store *s = open_with(path, defer, 0);
@@ -802,55 +898,84 @@ START_TEST(value_hashes_follow_writes)
 		for (int round = 0; round < 6; round++) {
 			/* 120 keys, 160 changes a round: most puts overwrite, some deletes
 			 * remove what a put of the same round wrote. */
-			for (int b = 0; b < 8; b++)
+			for (int b = 0; b < 8; b++) {
 				random_batch(s, &m, ++seq, 20, 120);
+				assert_cache_matches(s);
+			}
 			if (round % 2 == 1) { /* deferred changes are written at close */
 				store_close(s);
 				s = open_with(path, defer, round == 5);
 				ck_assert_uint_eq(store_last_executed(s), seq);
 			}
-			assert_digests(s, &m);
+			assert_state(s, &m);
 		}
+		/* The last open digested every partition (verify). */
+		assert_held(assert_cache_matches(s));
 		store_close(s);
-		assert_raw_hashes(path, &m);
+		assert_raw_state(path, &m);
 	}
 }
 END_TEST
 
-/* A transfer into a store with another state gives it the source's value hashes (and
- * removes its own in the copied partitions): both then execute the same batches and
- * keep equal digests, also after the receiver recomputes them all at open. */
-START_TEST(transfer_installs_value_hashes)
+/* Loop test, each budget. A transfer into a store whose cache holds lists of partitions
+ * it copies (it executed other batches first and digested them): every page written
+ * drops its partition's list, built again from the copied state by the next digest;
+ * both stores then execute the same batches and keep equal digests, also after the
+ * receiver recomputes them all at open. The receiver defers writes or not. */
+START_TEST(transfer_with_digest_cache)
 {
 	static struct model ma, mb;
-	struct store *a = open_at(path_a), *b = open_with(path_b, 1, 0);
-	uint8_t ra[PTREE_DIGEST_LEN], rb[PTREE_DIGEST_LEN];
 
-	ma.n = mb.n = 0;
-	rng_state = 0x9b05688c2b3e6c1full;
-	for (uint64_t seq = 1; seq <= 12; seq++)
-		random_batch(a, &ma, seq, 20, 200);
-	rng_state = 0x1f83d9abfb41bd6bull; /* b: other values, and keys a does not have */
-	for (uint64_t seq = 1; seq <= 5; seq++)
-		random_batch(b, &mb, seq, 20, 400);
-	ck_assert_int_gt(transfer(a, b, 12, 300), 0);
-	mb = ma;
-	for (uint64_t seq = 13; seq <= 20; seq++) {
-		uint64_t same = rng_state;
-		random_batch(a, &ma, seq, 15, 300);
-		rng_state = same;
-		random_batch(b, &mb, seq, 15, 300);
+	hc_budget = budgets[_i];
+	for (int defer = 0; defer <= 1; defer++) {
+		uint8_t ra[PTREE_DIGEST_LEN], rb[PTREE_DIGEST_LEN];
+		char pa[320], pb[320];
+		struct store *a, *b;
+		uint64_t warm = 0;
+
+		snprintf(pa, sizeof(pa), "%s/a%d", dir, defer);
+		snprintf(pb, sizeof(pb), "%s/b%d", dir, defer);
+		a = open_at(pa);
+		b = open_with(pb, defer, 0);
+		ma.n = mb.n = 0;
+		rng_state = 0x9b05688c2b3e6c1full;
+		for (uint64_t seq = 1; seq <= 12; seq++)
+			random_batch(a, &ma, seq, 20, 200);
+		rng_state = 0x1f83d9abfb41bd6bull; /* b: other values, and keys a does not have */
+		for (uint64_t seq = 1; seq <= 5; seq++)
+			random_batch(b, &mb, seq, 20, 400);
+		assert_state(b, &mb); /* b's lists built */
+		model_sort(&ma);
+		for (uint64_t p = 0; p < NPART; p++) {
+			uint8_t da[PTREE_DIGEST_LEN], db[PTREE_DIGEST_LEN];
+			model_part_digest(&ma, p, da);
+			model_part_digest(&mb, p, db);
+			warm += memcmp(da, db, sizeof(da)) != 0 && store__hc_held(&b->hc, p);
+		}
+		if (hc_budget != 0)
+			ck_assert_uint_gt(warm, 0);
+		ck_assert_int_gt(transfer(a, b, 12, 300), 0);
+		mb = ma;
+		assert_state(b, &mb);
+		for (uint64_t seq = 13; seq <= 20; seq++) {
+			uint64_t same = rng_state;
+			random_batch(a, &ma, seq, 15, 300);
+			rng_state = same;
+			random_batch(b, &mb, seq, 15, 300);
+		}
+		ck_assert_int_eq(store_root(a, ra), 0);
+		ck_assert_int_eq(store_root(b, rb), 0);
+		ck_assert(memcmp(ra, rb, sizeof(ra)) == 0);
+		assert_state(b, &mb);
+		assert_cache_matches(a);
+		store_close(a);
+		store_close(b);
+		assert_raw_state(pb, &mb);
+		b = open_with(pb, defer, 1);
+		assert_state(b, &mb);
+		assert_held(assert_cache_matches(b));
+		store_close(b);
 	}
-	ck_assert_int_eq(store_root(a, ra), 0);
-	ck_assert_int_eq(store_root(b, rb), 0);
-	ck_assert(memcmp(ra, rb, sizeof(ra)) == 0);
-	assert_digests(b, &mb);
-	store_close(a);
-	store_close(b);
-	assert_raw_hashes(path_b, &mb);
-	b = open_with(path_b, 1, 1);
-	assert_digests(b, &mb);
-	store_close(b);
 }
 END_TEST
 
@@ -870,10 +995,10 @@ static int keys_of_partition(uint64_t p, const char *prefix, char (*keys)[24], i
 	return found;
 }
 
-/* A partition whose entries are all deleted (at once, or merged with puts of the same
- * keys while deferred) digests to PTREE_EMPTY and keeps no value hash; a transfer of
- * that empty partition empties it in the receiver too. */
-START_TEST(emptied_partition_keeps_no_value_hash)
+/* Loop test, each budget. A partition whose entries are all deleted (at once, or merged
+ * with puts of the same keys while deferred) digests to PTREE_EMPTY, its list (if held)
+ * empty; a transfer of that empty partition empties it in the receiver too. */
+START_TEST(emptied_partition_digest_cache)
 {
 	static struct model m;
 	const uint64_t p = 5, other = 6;
@@ -881,6 +1006,7 @@ START_TEST(emptied_partition_keeps_no_value_hash)
 	const uint8_t v1[] = "one", v2[] = "two";
 	uint8_t d[PTREE_DIGEST_LEN];
 
+	hc_budget = budgets[_i];
 	ck_assert_int_eq(keys_of_partition(p, "e-", keys, 4), 4);
 	ck_assert_int_eq(keys_of_partition(other, "o-", okey, 1), 1);
 	for (int defer = 0; defer <= 1; defer++) {
@@ -899,6 +1025,7 @@ START_TEST(emptied_partition_keeps_no_value_hash)
 		ck_assert_int_eq(store_checkpoint(s, 1, d), 0);
 		ck_assert_int_eq(store_local_node(s, LEVELS, p, d), 0);
 		ck_assert(memcmp(d, PTREE_EMPTY, sizeof(d)) != 0);
+		assert_cache_matches(s);
 		/* Overwrite two and delete one; then (another batch) overwrite one more and
 		 * delete them all. */
 		ck_assert_int_eq(store_txn_begin(s), 0);
@@ -906,6 +1033,7 @@ START_TEST(emptied_partition_keeps_no_value_hash)
 			ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[i], strlen(keys[i]), v2, 3), 0);
 		ck_assert_int_eq(store_txn_del(s, NS_TEST, keys[2], strlen(keys[2])), 0);
 		ck_assert_int_eq(store_txn_commit(s, 2, 0), 0);
+		assert_cache_matches(s);
 		ck_assert_int_eq(store_txn_begin(s), 0);
 		ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[3], strlen(keys[3]), v2, 3), 0);
 		for (int i = 0; i < 4; i++) {
@@ -916,17 +1044,20 @@ START_TEST(emptied_partition_keeps_no_value_hash)
 		ck_assert_int_eq(store_checkpoint(s, 3, d), 0);
 		ck_assert_int_eq(store_local_node(s, LEVELS, p, d), 0);
 		ck_assert_mem_eq(d, PTREE_EMPTY, sizeof(d));
-		assert_digests(s, &m);
+		if (store__hc_held(&s->hc, p))
+			ck_assert_uint_eq(s->hc.list[p]->n, 0);
+		assert_state(s, &m);
 		store_close(s);
-		assert_raw_hashes(path, &m);
+		assert_raw_state(path, &m);
 		s = open_with(path, defer, 1);
 		ck_assert_int_eq(store_local_node(s, LEVELS, p, d), 0);
 		ck_assert_mem_eq(d, PTREE_EMPTY, sizeof(d));
+		assert_cache_matches(s);
 		store_close(s);
 	}
 
-	/* Into a store holding entries in p: p's copy is an empty first page. Both runs
-	 * above made the same state, m. */
+	/* Into a store holding entries in p (its list held, with a budget): p's copy is an
+	 * empty first page. Both runs above made the same state, m. */
 	struct store *a = open_at(path_a), *b;
 	char path_c[320];
 
@@ -936,68 +1067,59 @@ START_TEST(emptied_partition_keeps_no_value_hash)
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(store_txn_put(b, NS_TEST, keys[i], strlen(keys[i]), v2, 3), 0);
 	ck_assert_int_eq(store_txn_commit(b, 1, 0), 0);
+	ck_assert_int_eq(store_local_node(b, LEVELS, p, d), 0);
+	ck_assert_int_eq(store__hc_held(&b->hc, p), hc_budget != 0);
 	ck_assert_int_gt(transfer(a, b, 3, 4096), 0);
 	ck_assert_int_eq(store_local_node(b, LEVELS, p, d), 0);
 	ck_assert_mem_eq(d, PTREE_EMPTY, sizeof(d));
-	assert_digests(b, &m);
+	assert_state(b, &m);
 	store_close(a);
 	store_close(b);
-	assert_raw_hashes(path_c, &m);
+	assert_raw_state(path_c, &m);
 }
 END_TEST
 
-/* A value hash the wrong size is corruption: the open that digests its partition fails
- * with a message naming the partition, and nothing is digested from it. */
-START_TEST(malformed_value_hash_is_corruption)
+/* Format 4 changed the partition digests (v2) and a format-3 database caches v1 ones
+ * ('M' 'P'): it is refused, not read. */
+START_TEST(format_3_database_refused)
 {
-	struct store_config cfg = { .path = path_a, .fanout = FANOUT, .levels = LEVELS, .verify = 1 };
+	struct store_config cfg = { .path = path_a, .fanout = FANOUT, .levels = LEVELS };
 	struct store *s = open_at(path_a);
-	char keys[1][24], err[256], want[64];
-	uint8_t hk[32];
+	const char fkey[2] = { 'M', 'V' };
+	uint8_t fval[12] = { 0, 0, 0, 3, 0, 0, 0, FANOUT, 0, 0, 0, LEVELS };
 	leveldb_options_t *o;
 	leveldb_writeoptions_t *w;
 	leveldb_t *db;
-	char *lerr = NULL;
-	size_t len;
+	char *lerr = NULL, err[256];
 
-	ck_assert_int_eq(keys_of_partition(9, "x-", keys, 1), 1);
-	ck_assert_int_eq(store_txn_begin(s), 0);
-	ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[0], strlen(keys[0]), "v", 1), 0);
-	ck_assert_int_eq(store_txn_commit(s, 1, 0), 0);
+	ck_assert_uint_eq(STORE_FORMAT_VERSION, 4);
 	store_close(s);
-	/* 'H' | partition 9 | NS_TEST | key -> 31 bytes. */
-	len = strlen(keys[0]);
-	hk[0] = 'H';
-	hk[1] = hk[2] = hk[3] = 0;
-	hk[4] = 9;
-	hk[5] = NS_TEST;
-	memcpy(hk + 6, keys[0], len);
 	o = leveldb_options_create();
 	w = leveldb_writeoptions_create();
 	db = leveldb_open(o, path_a, &lerr);
 	ck_assert_ptr_null(lerr);
-	leveldb_put(db, w, (const char *)hk, 6 + len, "0123456789012345678901234567890", 31, &lerr);
+	leveldb_put(db, w, fkey, sizeof(fkey), (const char *)fval, sizeof(fval), &lerr);
 	ck_assert_ptr_null(lerr);
 	leveldb_close(db);
 	leveldb_writeoptions_destroy(w);
 	leveldb_options_destroy(o);
-	ck_assert_int_eq(store_open(&cfg, &s, err, sizeof(err)), STORE_ERR_CORRUPT);
+	ck_assert_int_eq(store_open(&cfg, &s, err, sizeof(err)), STORE_ERR_FORMAT);
 	ck_assert_ptr_null(s);
-	snprintf(want, sizeof(want), "partition 9: a value hash of 31 bytes, not 32");
-	ck_assert_msg(strstr(err, want) != NULL, "open error: %s", err);
+	ck_assert_msg(strstr(err, "database format 3, this build reads 4") != NULL, "open error: %s", err);
 }
 END_TEST
 
-/* State keys of every length up to STORE_MAX_KEY get their value hashes (built from
- * the state key in place), deferred or not, and by a transfer; reads after the write
- * still find the state keys. */
-START_TEST(long_keys_get_value_hashes)
+/* Loop test, each budget. State keys of every length up to STORE_MAX_KEY, deferred or
+ * not, and by a transfer: the digests and the cached lists (a key buffer of 128 KiB for
+ * the longest) follow them; reads after the write still find them. */
+START_TEST(long_keys_in_digest_cache)
 {
 	static const size_t lens[] = { 1, 300, STORE_MAX_KEY - 1 }; /* without the ns byte */
 	const size_t n = sizeof(lens) / sizeof(lens[0]);
 	uint8_t *keys[3], d[PTREE_DIGEST_LEN], want[PTREE_DIGEST_LEN], root[PTREE_DIGEST_LEN];
 	uint32_t per[NPART];
 
+	hc_budget = budgets[_i];
 	for (size_t i = 0; i < n; i++) {
 		keys[i] = malloc(lens[i]);
 		ck_assert_ptr_nonnull(keys[i]);
@@ -1016,6 +1138,7 @@ START_TEST(long_keys_get_value_hashes)
 				ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[i], lens[i], &seq, 1), 0);
 			ck_assert_int_eq(store_txn_commit(s, seq, 0), 0);
 			ck_assert_int_eq(store_checkpoint(s, seq, root), 0);
+			assert_cache_matches(s);
 		}
 		memset(want_per, 0, sizeof(want_per));
 		for (size_t i = 0; i < n; i++) {
@@ -1040,10 +1163,12 @@ START_TEST(long_keys_get_value_hashes)
 			/* Partitions of one key each (keys sharing one are checked by count). */
 			if (want_per[p] == 1)
 				ck_assert_mem_eq(d, want, sizeof(d));
+			if (hc_budget == budgets[NBUDGETS - 1])
+				ck_assert(store__hc_held(&s->hc, p));
 			free(sk);
 		}
 		wire_buf_free(&v);
-		if (defer) { /* a transfer writes the long keys' hashes too */
+		if (defer) { /* a transfer writes the long keys too */
 			char path_c[320];
 			struct store *c;
 			snprintf(path_c, sizeof(path_c), "%s/c", dir);
@@ -1051,16 +1176,220 @@ START_TEST(long_keys_get_value_hashes)
 			ck_assert_int_gt(transfer(s, c, 2, 1u << 20), 0);
 			ck_assert_int_eq(store_root(c, d), 0);
 			ck_assert_mem_eq(d, root, sizeof(d));
+			assert_cache_matches(c);
 			store_close(c);
-			raw_hashes(path_c, per);
+			raw_state_counts(path_c, per);
 			ck_assert_mem_eq(per, want_per, sizeof(per));
 		}
 		store_close(s);
-		raw_hashes(path, per);
+		raw_state_counts(path, per);
 		ck_assert_mem_eq(per, want_per, sizeof(per));
 	}
 	for (size_t i = 0; i < n; i++)
 		free(keys[i]);
+}
+END_TEST
+
+/* One transaction of puts of keys[0..n) = value (the model follows), executed as seq. */
+static void put_keys(struct store *s, struct model *m, uint64_t seq, char (*keys)[24], int n,
+		     const char *value)
+{
+	ck_assert_int_eq(store_txn_begin(s), 0);
+	for (int i = 0; i < n; i++) {
+		ck_assert_int_eq(store_txn_put(s, NS_TEST, keys[i], strlen(keys[i]), value,
+					       strlen(value)), 0);
+		model_put(m, keys[i], (const uint8_t *)value, (uint32_t)strlen(value));
+	}
+	ck_assert_int_eq(store_txn_commit(s, seq, 0), 0);
+}
+
+/* Partition p's digest from the store and from the model m, from scratch. */
+static void assert_part(struct store *s, struct model *m, uint64_t p)
+{
+	uint8_t got[PTREE_DIGEST_LEN], want[PTREE_DIGEST_LEN];
+
+	model_sort(m);
+	model_part_digest(m, p, want);
+	ck_assert_int_eq(store_local_node(s, LEVELS, p, got), 0);
+	ck_assert_mem_eq(got, want, sizeof(got));
+}
+
+/* The cache, white box: a digest of a partition whose list is held reads no LevelDB
+ * (a value changed behind the store's back shows only once the list is dropped); a
+ * list that an insert would take over the budget is dropped by the write, one that
+ * outgrows it while built is not kept, and one that fits again is built again; with
+ * no budget there is no table. */
+START_TEST(digest_cache_budget)
+{
+	static struct model m;
+	const uint64_t p = 7;
+	char keys[5][24], *lerr = NULL;
+	uint8_t sk[32];
+	struct store *s;
+	size_t fit, klen;
+
+	ck_assert_int_eq(keys_of_partition(p, "b-", keys, 5), 5);
+	hc_budget = budgets[NBUDGETS - 1];
+	s = open_at(path_a);
+	m.n = 0;
+	put_keys(s, &m, 1, keys, 4, "v1");
+	assert_part(s, &m, p);
+	ck_assert_uint_eq(assert_cache_matches(s), 1); /* p's, the one partition digested */
+	ck_assert(store__hc_held(&s->hc, p));
+	fit = s->hc.bytes;
+	/* keys[0] = "zz" in LevelDB, not through the store; p marked to be digested. */
+	klen = strlen(keys[0]);
+	sk[0] = 'S';
+	sk[1] = sk[2] = sk[3] = 0;
+	sk[4] = (uint8_t)p;
+	sk[5] = NS_TEST;
+	memcpy(sk + 6, keys[0], klen);
+	leveldb_put(s->ldb.db, s->ldb.wo_nosync, (const char *)sk, 6 + klen, "zz", 2, &lerr);
+	ck_assert_ptr_null(lerr);
+	ck_assert_int_eq(ptree_mark(&s->tree, p), 0);
+	assert_part(s, &m, p); /* from the list: "v1" */
+	store__hc_drop(&s->hc, p);
+	ck_assert_int_eq(ptree_mark(&s->tree, p), 0);
+	model_put(&m, keys[0], (const uint8_t *)"zz", 2);
+	assert_part(s, &m, p); /* from LevelDB: "zz", and the list built again */
+	ck_assert(store__hc_held(&s->hc, p));
+	assert_cache_matches(s);
+	store_close(s);
+
+	/* A budget of exactly that list: a fifth key needs a larger entry array. */
+	hc_budget = fit;
+	s = open_at(path_b);
+	m.n = 0;
+	put_keys(s, &m, 1, keys, 4, "v1");
+	assert_part(s, &m, p);
+	ck_assert(store__hc_held(&s->hc, p));
+	ck_assert_uint_eq(s->hc.bytes, fit);
+	put_keys(s, &m, 2, keys + 1, 4, "v2"); /* three overwrites, one insert */
+	ck_assert(!store__hc_held(&s->hc, p));
+	ck_assert_uint_eq(s->hc.bytes, 0);
+	assert_part(s, &m, p);
+	ck_assert(!store__hc_held(&s->hc, p)); /* the scan's list outgrew the budget */
+	assert_cache_matches(s);
+	ck_assert_int_eq(store_txn_begin(s), 0);
+	ck_assert_int_eq(store_txn_del(s, NS_TEST, keys[4], strlen(keys[4])), 0);
+	ck_assert_int_eq(store_txn_commit(s, 3, 0), 0);
+	model_del(&m, keys[4]);
+	assert_part(s, &m, p);
+	ck_assert(store__hc_held(&s->hc, p)); /* four keys fit again */
+	assert_cache_matches(s);
+	store_close(s);
+
+	hc_budget = 0; /* every digest from LevelDB, at open (verify) and after a write */
+	s = open_with(path_b, 0, 1);
+	ck_assert_ptr_null(s->hc.list);
+	assert_part(s, &m, p);
+	put_keys(s, &m, 4, keys, 2, "v3");
+	assert_part(s, &m, p);
+	ck_assert_uint_eq(s->hc.bytes, 0);
+	store_close(s);
+}
+END_TEST
+
+/* The size of the newest LevelDB log file ("<number>.log") of the database at path. */
+static off_t ldb_log_size(const char *path)
+{
+	char file[400];
+	unsigned long best = 0, num;
+	struct dirent *e;
+	struct stat st;
+	int found = 0;
+	DIR *d = opendir(path);
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		char ext[8];
+		if (sscanf(e->d_name, "%lu.%7s", &num, ext) == 2 && strcmp(ext, "log") == 0 &&
+		    (!found || num > best)) {
+			best = num;
+			found = 1;
+		}
+	}
+	closedir(d);
+	ck_assert(found);
+	snprintf(file, sizeof(file), "%s/%06lu.log", path, best);
+	ck_assert_int_eq(stat(file, &st), 0);
+	return st.st_size;
+}
+
+/* A LevelDB write that fails (RLIMIT_FSIZE at the size of LevelDB's log file, so that
+ * the log cannot grow) leaves the cached lists as they were, equal to LevelDB's
+ * unchanged state, and their digests the state's before the batch; once the file may
+ * grow, the next write (the batch again, when deferred) succeeds and the lists follow
+ * it. No Check assertion runs while the limit is on: Check writes to a file too. The
+ * database is not opened again afterwards (LevelDB's log writer is left out of step
+ * with its file). */
+START_TEST(failed_write_keeps_digest_cache)
+{
+	static struct model m, before;
+
+	hc_budget = budgets[NBUDGETS - 1];
+	for (int defer = 0; defer <= 1; defer++) {
+		const char *path = defer ? path_b : path_a;
+		struct store *s = open_with(path, defer, 0);
+		struct rlimit old, lim;
+		void (*old_sig)(int);
+		uint64_t seq = 0;
+		int rc_set, rc_restore, rc_commit, rc_flush = 0;
+
+		rng_state = 0x5851f42d4c957f2dull + (uint64_t)defer;
+		m.n = 0;
+		for (int b = 0; b < 6; b++)
+			random_batch(s, &m, ++seq, 30, 150);
+		assert_state(s, &m); /* written, and every changed partition's list built */
+		ck_assert_uint_gt(assert_cache_matches(s), 0);
+		before = m;
+		/* Overwrites, new keys and deletes, in partitions whose lists are held. */
+		random_ops(s, &m, 40, 200);
+		ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+		lim = old;
+		lim.rlim_cur = (rlim_t)ldb_log_size(path);
+		old_sig = signal(SIGXFSZ, SIG_IGN);
+		rc_set = setrlimit(RLIMIT_FSIZE, &lim);
+		rc_commit = store_txn_commit(s, seq + 1, 0);
+		if (defer)
+			rc_flush = store_flush(s, 0);
+		rc_restore = setrlimit(RLIMIT_FSIZE, &old);
+		signal(SIGXFSZ, old_sig);
+		ck_assert_int_eq(rc_set, 0);
+		ck_assert_int_eq(rc_restore, 0);
+		if (defer) { /* merged, then its write failed */
+			ck_assert_int_eq(rc_commit, 0);
+			ck_assert_int_eq(rc_flush, STORE_ERR_IO);
+			ck_assert_uint_eq(store_last_executed(s), seq + 1);
+		} else {
+			ck_assert_int_eq(rc_commit, STORE_ERR_IO);
+			ck_assert_uint_eq(store_last_executed(s), seq);
+		}
+		ck_assert_msg(strstr(store_last_error(s), "write") != NULL, "last error: %s",
+			      store_last_error(s));
+		/* The lists are LevelDB's state, and the state before the batch. */
+		ck_assert_uint_gt(assert_cache_matches(s), 0);
+		model_sort(&before);
+		for (uint64_t p = 0; p < NPART; p++) {
+			uint8_t got[PTREE_DIGEST_LEN], want[PTREE_DIGEST_LEN];
+			if (!store__hc_held(&s->hc, p))
+				continue;
+			ck_assert_int_eq(store__hc_digest(&s->hc, p, got), 0);
+			model_part_digest(&before, p, want);
+			ck_assert_mem_eq(got, want, sizeof(got));
+		}
+		if (!defer) {
+			/* Every partition digested again, from the lists: the state before. */
+			for (uint64_t p = 0; p < NPART; p++)
+				ck_assert_int_eq(ptree_mark(&s->tree, p), 0);
+			assert_state(s, &before);
+			m = before; /* the batch was not executed: another one is */
+			random_batch(s, &m, ++seq, 40, 200);
+		}
+		/* Deferred: the batch is still pending, and this flush writes it. */
+		assert_state(s, &m);
+		store_close(s);
+	}
 }
 END_TEST
 
@@ -1072,18 +1401,20 @@ static Suite *store_digest_suite(void)
 	tcase_add_unchecked_fixture(tc, tmp_base_setup, tmp_base_teardown);
 	tcase_add_checked_fixture(tc, setup, tmp_teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, digest_matches_recomputation);
+	tcase_add_loop_test(tc, digest_matches_recomputation, 0, NBUDGETS);
 	tcase_add_test(tc, snapshot_serves_checkpoint);
-	tcase_add_test(tc, transfer_into_empty_and_diverged);
-	tcase_add_test(tc, transfer_wrong_digest_fails_and_retries);
+	tcase_add_loop_test(tc, transfer_into_empty_and_diverged, 0, NBUDGETS);
+	tcase_add_loop_test(tc, transfer_wrong_digest_fails_and_retries, 0, NBUDGETS);
 	tcase_add_test(tc, malformed_pages_change_nothing);
 	tcase_add_test(tc, page_holds_one_big_entry);
 	tcase_add_test(tc, checkpoint_limit);
-	tcase_add_test(tc, value_hashes_follow_writes);
-	tcase_add_test(tc, transfer_installs_value_hashes);
-	tcase_add_test(tc, emptied_partition_keeps_no_value_hash);
-	tcase_add_test(tc, malformed_value_hash_is_corruption);
-	tcase_add_test(tc, long_keys_get_value_hashes);
+	tcase_add_loop_test(tc, digest_cache_follows_writes, 0, NBUDGETS);
+	tcase_add_loop_test(tc, transfer_with_digest_cache, 0, NBUDGETS);
+	tcase_add_loop_test(tc, emptied_partition_digest_cache, 0, NBUDGETS);
+	tcase_add_test(tc, format_3_database_refused);
+	tcase_add_loop_test(tc, long_keys_in_digest_cache, 0, NBUDGETS);
+	tcase_add_test(tc, digest_cache_budget);
+	tcase_add_test(tc, failed_write_keeps_digest_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
