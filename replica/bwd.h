@@ -46,6 +46,12 @@ const char *bwd_strerror(int err);
  * that while a list's arrays grow): 32 MiB holds the lists of some 180k-370k keys of 50
  * bytes; partitions beyond that are digested from LevelDB. */
 #define BWD_DIGEST_CACHE_BYTES (32u << 20)
+/* Partition digests are written to LevelDB (and their dirty marks removed) at every this
+ * many checkpoints (store_config.digest_persist_every): between, a partition written
+ * again costs no mark and no digest write. A crash makes the next open digest the
+ * partitions changed since, from the value hash cache's source, LevelDB (at most the
+ * whole state once). */
+#define BWD_DIGEST_PERSIST_EVERY 16u
 /* The core's background work (pbft_config.idle_verify: one CHECKPOINT signature per
  * step) is paced at one step per this many seconds, on a busy loop too: at a checkpoint
  * each replica checks 2f signatures of 55 us each, which in the turn they arrive in

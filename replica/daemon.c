@@ -209,6 +209,7 @@ static int open_store(struct bwd *b)
 	sc.defer_writes = 1;
 	sc.recent_bytes = BWD_RECENT_BYTES;
 	sc.digest_cache_bytes = BWD_DIGEST_CACHE_BYTES;
+	sc.digest_persist_every = BWD_DIGEST_PERSIST_EVERY;
 	/* A checkpoint's state is synced by the syncer thread (syncer.c), not on the loop:
 	 * the core makes the checkpoint stable once told (pbft_config.durable_async). */
 	sc.checkpoint_nosync = 1;

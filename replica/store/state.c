@@ -7,10 +7,9 @@
 
 #include "crypto/crypto.h"
 
-/* One store__refresh: its batch of digest updates, its iterator, its first failure. */
+/* One store__refresh: its iterator, its first failure. */
 struct refresh_ctx {
 	struct store *s;
-	leveldb_writebatch_t *wb;
 	leveldb_iterator_t *it;       /* created by the first scan, NULL before */
 	int err;
 };
@@ -76,42 +75,27 @@ static int part_scan(struct refresh_ctx *r, uint64_t p, uint8_t out[PTREE_DIGEST
 	return 0;
 }
 
-/* ptree callback of store__refresh: digest the live partition and queue the update of
- * its digest on disk ('M' 'P' written, 'M' 'D' mark removed) in the refresh batch. */
+/* ptree callback of store__refresh: digest the live partition, from its list of value
+ * hashes if the cache holds it, else from LevelDB. */
 static int refresh_one(void *ctx, uint64_t p, uint8_t out[PTREE_DIGEST_LEN])
 {
 	struct refresh_ctx *r = ctx;
-	uint8_t key[STORE__META_PART_LEN];
-	/* From p's list of value hashes if the cache holds it, else from LevelDB. */
 	int rc = store__hc_digest(&r->s->hc, p, out);
 
 	if (rc == 1)
 		rc = part_scan(r, p, out);
-	if (rc != 0) {
+	if (rc != 0)
 		r->err = rc;
-		return rc;
-	}
-	store__meta_part_key(key, STORE__M_DIGEST, p);
-	if (memcmp(out, PTREE_EMPTY, PTREE_DIGEST_LEN) == 0)
-		leveldb_writebatch_delete(r->wb, (const char *)key, sizeof(key));
-	else
-		leveldb_writebatch_put(r->wb, (const char *)key, sizeof(key), (const char *)out,
-				       PTREE_DIGEST_LEN);
-	store__meta_part_key(key, STORE__M_DIRTY, p);
-	leveldb_writebatch_delete(r->wb, (const char *)key, sizeof(key));
-	return 0;
+	return rc;
 }
 
 int store__refresh(struct store *s)
 {
-	struct refresh_ctx r = { s, NULL, NULL, 0 };
+	struct refresh_ctx r = { s, NULL, 0 };
 	int rc;
 
 	if (!ptree_dirty(&s->tree))
 		return 0;
-	r.wb = leveldb_writebatch_create();
-	if (r.wb == NULL)
-		return STORE_ERR_NOMEM;
 	/* One iterator for every partition scanned (none if the cache holds every dirty
 	 * partition): ptree_update visits them in ascending order. */
 	rc = ptree_update(&s->tree, refresh_one, &r);
@@ -119,11 +103,42 @@ int store__refresh(struct store *s)
 		leveldb_iter_destroy(r.it);
 	if (rc != 0)
 		rc = r.err != 0 ? r.err : STORE_ERR_TREE;
-	else
-		/* Not synced: if lost, the marks are still on disk and the partitions are
-		 * digested again at the next open. */
-		rc = store__ldb_write(&s->ldb, r.wb, 0);
-	leveldb_writebatch_destroy(r.wb);
+	return rc;
+}
+
+int store__persist_digests(struct store *s)
+{
+	uint8_t key[STORE__META_PART_LEN];
+	leveldb_writebatch_t *wb;
+	size_t n = 0;
+	int rc;
+
+	if (ptree_dirty(&s->tree))
+		return STORE_ERR_TREE; /* a digest in memory would not be LevelDB's */
+	wb = leveldb_writebatch_create();
+	if (wb == NULL)
+		return STORE_ERR_NOMEM;
+	for (uint64_t p = 0; p < s->partitions; p++) {
+		const uint8_t *d;
+		if (!store__bit(s->marks_on_disk, p))
+			continue;
+		d = ptree_node(&s->tree, s->levels, p);
+		store__meta_part_key(key, STORE__M_DIGEST, p);
+		if (memcmp(d, PTREE_EMPTY, PTREE_DIGEST_LEN) == 0)
+			leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
+		else
+			leveldb_writebatch_put(wb, (const char *)key, sizeof(key), (const char *)d,
+					       PTREE_DIGEST_LEN);
+		store__meta_part_key(key, STORE__M_DIRTY, p);
+		leveldb_writebatch_delete(wb, (const char *)key, sizeof(key));
+		n++;
+	}
+	rc = n > 0 ? store__ldb_write(&s->ldb, wb, 0) : 0;
+	leveldb_writebatch_destroy(wb);
+	if (rc == 0) {
+		memset(s->marks_on_disk, 0, s->partitions / 8 + 1);
+		s->ckpts_unpersisted = 0;
+	}
 	return rc;
 }
 
@@ -214,6 +229,8 @@ int store_checkpoint(struct store *s, uint64_t seq, uint8_t digest[WIRE_DIGEST_L
 	rc = store_flush(s, !s->checkpoint_nosync);
 	if (rc == 0)
 		rc = store__refresh(s);
+	if (rc == 0 && ++s->ckpts_unpersisted >= s->persist_every)
+		rc = store__persist_digests(s);
 	if (rc != 0)
 		return rc;
 	rc = ckpt_keep(s, seq);
@@ -481,6 +498,7 @@ int store_write_partition(struct store *s, uint64_t partition, int first,
 		/* The partition's list no longer matches LevelDB: the next digest of the
 		 * partition scans it (and builds the list again). */
 		store__hc_drop(&s->hc, partition);
+		store__bit_put(s->marks_on_disk, partition, 1);
 		s->transfer_pending = 1;
 		s->transfer_ckpt = page->ckpt_seq;
 		if (ptree_mark(&s->tree, partition) != 0)

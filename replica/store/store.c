@@ -169,10 +169,12 @@ static int load_part_meta(struct store *s, uint8_t name)
 					     name, klen, vlen);
 			break;
 		}
-		if (name == STORE__M_DIGEST)
+		if (name == STORE__M_DIGEST) {
 			rc = ptree_set(&s->tree, p, v);
-		else
+		} else {
 			rc = ptree_mark(&s->tree, p);
+			store__bit_put(s->marks_on_disk, p, 1);
+		}
 		if (rc != 0) {
 			rc = STORE_ERR_TREE;
 			break;
@@ -200,9 +202,12 @@ static int load_state(struct store *s, int verify)
 		return rc;
 	s->transfer_pending = found;
 	if (verify) {
-		for (uint64_t p = 0; p < s->partitions; p++)
+		/* Every partition digested again, and every digest on disk rewritten. */
+		for (uint64_t p = 0; p < s->partitions; p++) {
 			if (ptree_mark(&s->tree, p) != 0)
 				return STORE_ERR_TREE;
+			store__bit_put(s->marks_on_disk, p, 1);
+		}
 	} else {
 		rc = load_part_meta(s, STORE__M_DIGEST);
 		if (rc == 0)
@@ -210,7 +215,8 @@ static int load_state(struct store *s, int verify)
 		if (rc != 0)
 			return rc;
 	}
-	return store__refresh(s);
+	rc = store__refresh(s);
+	return rc != 0 ? rc : store__persist_digests(s);
 }
 
 /* The reason an open failed, for the caller's message. */
@@ -252,7 +258,12 @@ int store_open(const struct store_config *cfg, struct store **out, char *errbuf,
 	s->fanout = cfg->fanout;
 	s->levels = cfg->levels;
 	s->partitions = s->tree.partitions;
-	rc = crypto_random(s->hash_key, sizeof(s->hash_key)) != 0 ? STORE_ERR_NOMEM : 0;
+	s->persist_every = cfg->digest_persist_every > 1 ? cfg->digest_persist_every : 1;
+	s->marks_on_disk = calloc(s->partitions / 8 + 1, 1);
+	s->marks_queued = calloc(s->partitions / 8 + 1, 1);
+	rc = s->marks_on_disk == NULL || s->marks_queued == NULL ? STORE_ERR_NOMEM : 0;
+	if (rc == 0)
+		rc = crypto_random(s->hash_key, sizeof(s->hash_key)) != 0 ? STORE_ERR_NOMEM : 0;
 	if (rc == 0)
 		rc = store__txn_init(&s->txn);
 	if (rc == 0)
@@ -294,6 +305,8 @@ err_after_txn:
 	store__txn_free(&s->recent[0]);
 	store__txn_free(&s->recent[1]);
 	store__hc_free(&s->hc);
+	free(s->marks_on_disk);
+	free(s->marks_queued);
 	ptree_free(&s->tree);
 err_after_alloc:
 	wire_buf_free(&s->key);
@@ -308,8 +321,10 @@ void store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
-	if (!s->transfer_pending)
-		(void)store_flush(s, 0);
+	/* The digests too, so that the next open digests nothing (if this fails, the marks
+	 * on disk make it). */
+	if (!s->transfer_pending && store_flush(s, 0) == 0 && store__refresh(s) == 0)
+		(void)store__persist_digests(s);
 	store__ckpt_free_all(s);
 	store__ldb_close(&s->ldb);
 	store__txn_free(&s->txn);
@@ -318,6 +333,8 @@ void store_close(struct store *s)
 	store__txn_free(&s->recent[1]);
 	store__hc_free(&s->hc);
 	store__reclog_close(s);
+	free(s->marks_on_disk);
+	free(s->marks_queued);
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);
 	wire_buf_free(&s->memo_key);

@@ -30,11 +30,13 @@
  * keys and their values' hashes in key order (replica/core/ptree.h). The value hashes
  * are not stored: a partition is digested from its list of (state key, value hash) in
  * memory when the store holds it (store_config.digest_cache_bytes), else by reading
- * its 'S' range and hashing each value (which builds the list). Every write to a partition
- * puts its 'M' 'D' mark in the same atomic batch; digests are recomputed for marked
- * partitions only (at a checkpoint, or when the live tree is read), and the new
- * digest and the removal of the mark are written together. So after any crash each
- * partition either has a mark or an up-to-date cached digest.
+ * its 'S' range and hashing each value (which builds the list). The first write to a
+ * partition after its digest was written puts its 'M' 'D' mark in the same atomic batch;
+ * digests are recomputed in memory for changed partitions only (at a checkpoint, or
+ * when the live tree is read) and written to LevelDB, each with the removal of its mark
+ * in one batch, at every store_config.digest_persist_every-th checkpoint, at open and
+ * at close. So after any crash each partition either has a mark or an up-to-date
+ * cached digest, and open digests the marked ones again.
  *
  * An executed batch is one atomic leveldb_write: its state changes, their marks and
  * the new 'M' 'E'. The records of one pbft_update are one atomic write, synced when
@@ -97,6 +99,12 @@ struct store_config {
 	int checkpoint_nosync; /* store_checkpoint writes the state without a sync: the
 				* caller makes it durable with store_sync off its loop
 				* (pbft_config.durable_async) */
+	uint32_t digest_persist_every; /* write the partitions' digests to LevelDB (and
+					* remove their dirty marks) at every n-th checkpoint,
+					* at open and at close; 0 or 1: at every checkpoint.
+					* Between, a changed partition's mark stays on disk, so
+					* its next write needs none, and a crash digests the
+					* marked partitions again at open */
 	size_t digest_cache_bytes; /* memory for the value hash cache: for some partitions
 				    * the list of (state key, SHA-256 of its value), so that
 				    * a changed partition is digested without reading LevelDB.

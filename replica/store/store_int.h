@@ -129,6 +129,11 @@ struct store {
 	uint64_t memo_part;           /* partition (store__state_key) */
 	struct store__reclog rlog;    /* the durable records (not in LevelDB) */
 	struct store__hcache hc;      /* value hashes of partitions, for their digests */
+	uint8_t *marks_on_disk;       /* bit p: partition p's 'M' 'D' mark is on disk (or in
+				       * a written batch); cleared when its digest is */
+	uint8_t *marks_queued;        /* scratch of write_changes: marks in its batch */
+	uint32_t persist_every;       /* store_config.digest_persist_every, at least 1 */
+	uint32_t ckpts_unpersisted;   /* checkpoints since the digests were last written */
 	int defer;                    /* store_config.defer_writes */
 	int defer_failed;             /* a batch was half merged: no deferred write any more */
 	int checkpoint_nosync;        /* store_config.checkpoint_nosync */
@@ -193,8 +198,26 @@ static inline void store__meta_part_key(uint8_t out[STORE__META_PART_LEN], uint8
 int store__state_key(struct store *s, uint8_t ns, const void *key, size_t klen,
 		     uint64_t *partition);
 
-/* Recompute the dirty partitions of the live tree and cache their digests on disk. */
+/* Recompute the dirty partitions of the live tree (in memory only). */
 int store__refresh(struct store *s);
+/* Write the digest of every partition whose mark is on disk and remove the marks, in one
+ * unsynced batch (after store__refresh: the tree's digests are those of LevelDB's state).
+ * If the batch is lost in a crash, the marks stay and the partitions are digested again
+ * at the next open. */
+int store__persist_digests(struct store *s);
+
+/* Partition bitmaps (marks_on_disk, marks_queued): partitions / 8 + 1 bytes. */
+static inline int store__bit(const uint8_t *map, uint64_t p)
+{
+	return (map[p / 8] >> (p % 8)) & 1;
+}
+static inline void store__bit_put(uint8_t *map, uint64_t p, int on)
+{
+	if (on)
+		map[p / 8] |= (uint8_t)(1u << (p % 8));
+	else
+		map[p / 8] &= (uint8_t)~(1u << (p % 8));
+}
 
 /* Transaction internals (txn.c). */
 int store__txn_init(struct store__txn *t);

@@ -337,10 +337,10 @@ int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen)
 }
 
 /* Write the changes of t with last executed = seq in one leveldb_write, and the dirty
- * mark of each partition not marked yet (a partition marked in memory has its mark on
- * disk already, written earlier: LevelDB keeps write order, so any crash that keeps
- * these changes keeps that mark; the refresh that clears the memory mark deletes the
- * disk mark in the same write). Most writes so carry no mark at all. Once the write
+ * mark of each partition whose mark is not on disk yet, once (a mark on disk was written
+ * earlier: LevelDB keeps write order, so any crash that keeps these changes keeps that
+ * mark; store__persist_digests deletes the marks in the write of their digests, at most
+ * every persist_every checkpoints). Most writes so carry no mark at all. Once the write
  * succeeded, the changes go into the value hash cache's lists of their partitions: t
  * holds the latest value of each key, so each value put into a held partition is
  * hashed once, while the batch is built (a failed write leaves the lists as they are). */
@@ -366,8 +366,10 @@ static int write_changes(struct store *s, const struct store__txn *t, uint64_t s
 			if (vh != NULL && store__hc_held(&s->hc, c->partition))
 				ptree_value_hash(k + c->klen, c->vlen, vh + i * PTREE_DIGEST_LEN);
 		}
-		if (ptree_marked(&s->tree, c->partition))
+		if (store__bit(s->marks_on_disk, c->partition) ||
+		    store__bit(s->marks_queued, c->partition))
 			continue;
+		store__bit_put(s->marks_queued, c->partition, 1);
 		store__meta_part_key(mark, STORE__M_DIRTY, c->partition);
 		leveldb_writebatch_put(wb, (const char *)mark, sizeof(mark), "", 0);
 	}
@@ -375,6 +377,13 @@ static int write_changes(struct store *s, const struct store__txn *t, uint64_t s
 	leveldb_writebatch_put(wb, (const char *)ekey, sizeof(ekey), (const char *)eval, sizeof(eval));
 	rc = store__ldb_write(&s->ldb, wb, sync);
 	leveldb_writebatch_destroy(wb);
+	for (size_t i = 0; i < t->n; i++) {
+		uint64_t p = t->chg[i].partition;
+		if (store__bit(s->marks_queued, p)) {
+			store__bit_put(s->marks_queued, p, 0);
+			store__bit_put(s->marks_on_disk, p, rc == 0);
+		}
+	}
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < t->n; i++) {

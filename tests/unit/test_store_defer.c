@@ -38,14 +38,21 @@ static void setup(void)
 }
 
 /* Open (creating it) the store at path, deferring writes if defer, recomputing every
- * digest if verify. The error is returned, not asserted: crash children use it. */
-static int try_open(const char *path, int defer, int verify, struct store **out)
+ * digest if verify, writing the digests at every persist-th checkpoint. The error is
+ * returned, not asserted: crash children use it. */
+static int try_open_persist(const char *path, int defer, int verify, uint32_t persist,
+			    struct store **out)
 {
 	struct store_config cfg = { .path = path, .fanout = FANOUT, .levels = LEVELS, .create = 1,
 				    .verify = verify, .defer_writes = defer,
-				    .recent_bytes = RECENT_BYTES };
+				    .recent_bytes = RECENT_BYTES, .digest_persist_every = persist };
 
 	return store_open(&cfg, out, NULL, 0);
+}
+
+static int try_open(const char *path, int defer, int verify, struct store **out)
+{
+	return try_open_persist(path, defer, verify, 0, out);
 }
 
 static struct store *open_recent(const char *path, int defer, int verify, size_t recent)
@@ -780,6 +787,133 @@ START_TEST(crash_marks_give_true_digests)
 }
 END_TEST
 
+/* Digests written at every PERSIST_EVERY-th checkpoint only: a checkpoint at every
+ * third batch, a crash after LAZY_SEQS batches, so that it comes after checkpoints whose
+ * digests were not written and after writes to partitions whose marks were already on
+ * disk (written once since the last digest write). */
+#define PERSIST_EVERY 3u
+#define LAZY_SEQS 31u
+#define LAZY_SEED 0x2545f4914f6cdd1dull
+
+static void lazy_child(void *arg)
+{
+	const int *defer = arg;
+	uint8_t d[WIRE_DIGEST_LEN];
+	struct store *s;
+
+	CHILD_CHECK(try_open_persist(path_a, *defer, 0, PERSIST_EVERY, &s) == 0);
+	rng_state = LAZY_SEED;
+	for (uint64_t seq = 1; seq <= LAZY_SEQS; seq++) {
+		CHILD_CHECK(random_batch(&s, 1, seq, 8, 40) == 0);
+		if (seq % 3 == 0)
+			CHILD_CHECK(store_checkpoint(s, seq, d) == 0);
+		if (seq == LAZY_SEQS)
+			CHILD_CHECK(store_flush(s, 0) == 0);
+	}
+}
+
+/* The number of 'M' 'D' keys (dirty marks) in the closed database at path. */
+static size_t raw_marks(const char *path)
+{
+	leveldb_options_t *o = leveldb_options_create();
+	leveldb_readoptions_t *r = leveldb_readoptions_create();
+	leveldb_iterator_t *it;
+	leveldb_t *db;
+	char *err = NULL;
+	size_t n = 0;
+
+	db = leveldb_open(o, path, &err);
+	ck_assert_msg(err == NULL, "leveldb_open: %s", err != NULL ? err : "");
+	it = leveldb_create_iterator(db, r);
+	for (leveldb_iter_seek(it, "MD", 2); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+		size_t klen;
+		const char *k = leveldb_iter_key(it, &klen);
+		if (klen < 2 || k[0] != 'M' || k[1] != 'D')
+			break;
+		n++;
+	}
+	leveldb_iter_get_error(it, &err);
+	ck_assert_ptr_null(err);
+	leveldb_iter_destroy(it);
+	leveldb_close(db);
+	leveldb_readoptions_destroy(r);
+	leveldb_options_destroy(o);
+	return n;
+}
+
+/* _i: 1 with deferred writes, 0 without. A crash between digest writes leaves marks on
+ * disk; the next open digests the marked partitions and gives the root of the same
+ * batches executed from scratch. */
+START_TEST(crash_between_digest_writes)
+{
+	int defer = _i;
+	uint8_t root[WIRE_DIGEST_LEN], d[WIRE_DIGEST_LEN];
+	struct store *s;
+
+	crash_run(lazy_child, &defer);
+	ck_assert_uint_gt(raw_marks(path_a), 0);
+	ck_assert_int_eq(try_open_persist(path_a, 0, 0, PERSIST_EVERY, &s), 0);
+	ck_assert_uint_eq(store_last_executed(s), LAZY_SEQS);
+	ck_assert_int_eq(store_root(s, d), 0);
+	store_close(s);
+	cached_root_is_true(path_a, root);
+	ck_assert_mem_eq(d, root, sizeof(d));
+	ck_assert_uint_eq(raw_marks(path_a), 0); /* open and close wrote the digests */
+
+	s = open_at(path_b, 0, 0);
+	rng_state = LAZY_SEED;
+	for (uint64_t seq = 1; seq <= LAZY_SEQS; seq++)
+		ck_assert_int_eq(random_batch(&s, 1, seq, 8, 40), 0);
+	expect_root(s, root, "crashed store against the same batches replayed");
+	store_close(s);
+}
+END_TEST
+
+/* Open with PERSIST_EVERY, then from seq *arg + 1 on `checkpoints` batches (each a put
+ * of "k") with a checkpoint after each, then crash. */
+struct nth_run {
+	uint64_t first;
+	uint32_t checkpoints;
+};
+
+static void nth_child(void *arg)
+{
+	const struct nth_run *run = arg;
+	uint8_t d[WIRE_DIGEST_LEN];
+	char v[32];
+	struct op put = { "k", v };
+	struct store *s;
+
+	CHILD_CHECK(try_open_persist(path_a, 0, 0, PERSIST_EVERY, &s) == 0);
+	for (uint64_t seq = run->first; seq < run->first + run->checkpoints; seq++) {
+		snprintf(v, sizeof(v), "v%llu", (unsigned long long)seq);
+		CHILD_CHECK(exec(s, seq, &put, 1, 0) == 0);
+		CHILD_CHECK(store_checkpoint(s, seq, d) == 0);
+	}
+}
+
+/* The dirty mark written with the first change stays on disk through checkpoints until
+ * the PERSIST_EVERY-th writes the digest; open and close write them too. */
+START_TEST(digests_written_every_nth_checkpoint)
+{
+	struct nth_run before = { 1, PERSIST_EVERY - 1 }, at = { PERSIST_EVERY, PERSIST_EVERY };
+	uint8_t root[WIRE_DIGEST_LEN];
+	struct store *s;
+
+	crash_run(nth_child, &before);
+	ck_assert_uint_eq(raw_marks(path_a), 1);
+	/* The open writes the digest (no mark left), then PERSIST_EVERY checkpoints: the
+	 * last of them writes it again. */
+	crash_run(nth_child, &at);
+	ck_assert_uint_eq(raw_marks(path_a), 0);
+	ck_assert_int_eq(try_open_persist(path_a, 0, 0, PERSIST_EVERY, &s), 0);
+	ck_assert_uint_eq(store_last_executed(s), 2 * PERSIST_EVERY - 1);
+	expect_value(s, "k", PERSIST_EVERY == 3 ? "v5" : NULL); /* the last put: seq 2n - 1 */
+	store_close(s);
+	cached_root_is_true(path_a, root);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- state transfer */
 START_TEST(local_node_flushes_first)
 {
@@ -1093,6 +1227,8 @@ static Suite *store_defer_suite(void)
 	tcase_add_test(tc, synced_commit_flushes_at_once);
 	tcase_add_test(tc, close_writes_deferred_changes);
 	tcase_add_loop_test(tc, crash_marks_give_true_digests, 0, 2);
+	tcase_add_loop_test(tc, crash_between_digest_writes, 0, 2);
+	tcase_add_test(tc, digests_written_every_nth_checkpoint);
 	tcase_add_test(tc, local_node_flushes_first);
 	tcase_add_test(tc, transfer_overrides_deferred_key);
 	tcase_add_test(tc, finish_transfer_flushes_first);
