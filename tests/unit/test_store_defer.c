@@ -104,8 +104,9 @@ static void crash_run(void (*fn)(void *arg), void *arg)
 }
 
 /* Read the closed database at path with LevelDB itself: its number of state entries ('S'
- * keys, store.h "Key layout") and its last executed seq ('M' 'E'; 0 when absent). */
-static void raw_scan(const char *path, size_t *state, uint64_t *executed)
+ * keys, store.h "Key layout"), its number of dirty marks ('M' 'D') and its last executed
+ * seq ('M' 'E'; 0 when absent). */
+static void raw_scan_marks(const char *path, size_t *state, size_t *marks, uint64_t *executed)
 {
 	leveldb_options_t *o = leveldb_options_create();
 	leveldb_readoptions_t *r = leveldb_readoptions_create();
@@ -116,14 +117,17 @@ static void raw_scan(const char *path, size_t *state, uint64_t *executed)
 
 	db = leveldb_open(o, path, &err);
 	ck_assert_msg(err == NULL, "leveldb_open: %s", err != NULL ? err : "");
-	*state = 0;
+	*state = *marks = 0;
 	it = leveldb_create_iterator(db, r);
-	for (leveldb_iter_seek(it, "S", 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+	for (leveldb_iter_seek(it, "MD", 2); leveldb_iter_valid(it); leveldb_iter_next(it)) {
 		size_t klen;
 		const char *k = leveldb_iter_key(it, &klen);
-		if (klen == 0 || k[0] != 'S')
+		if (klen >= 2 && k[0] == 'M' && k[1] == 'D')
+			(*marks)++;
+		else if (klen > 0 && k[0] == 'S')
+			(*state)++;
+		else if (klen == 0 || k[0] > 'S')
 			break;
-		(*state)++;
 	}
 	leveldb_iter_get_error(it, &err);
 	ck_assert_ptr_null(err);
@@ -140,6 +144,22 @@ static void raw_scan(const char *path, size_t *state, uint64_t *executed)
 	leveldb_close(db);
 	leveldb_readoptions_destroy(r);
 	leveldb_options_destroy(o);
+}
+
+static void raw_scan(const char *path, size_t *state, uint64_t *executed)
+{
+	size_t marks;
+
+	raw_scan_marks(path, state, &marks, executed);
+}
+
+static size_t raw_marks(const char *path)
+{
+	size_t state, marks;
+	uint64_t executed;
+
+	raw_scan_marks(path, &state, &marks, &executed);
+	return marks;
 }
 
 /* ---------------------------------------------------------------- batches and reads */
@@ -810,35 +830,6 @@ static void lazy_child(void *arg)
 		if (seq == LAZY_SEQS)
 			CHILD_CHECK(store_flush(s, 0) == 0);
 	}
-}
-
-/* The number of 'M' 'D' keys (dirty marks) in the closed database at path. */
-static size_t raw_marks(const char *path)
-{
-	leveldb_options_t *o = leveldb_options_create();
-	leveldb_readoptions_t *r = leveldb_readoptions_create();
-	leveldb_iterator_t *it;
-	leveldb_t *db;
-	char *err = NULL;
-	size_t n = 0;
-
-	db = leveldb_open(o, path, &err);
-	ck_assert_msg(err == NULL, "leveldb_open: %s", err != NULL ? err : "");
-	it = leveldb_create_iterator(db, r);
-	for (leveldb_iter_seek(it, "MD", 2); leveldb_iter_valid(it); leveldb_iter_next(it)) {
-		size_t klen;
-		const char *k = leveldb_iter_key(it, &klen);
-		if (klen < 2 || k[0] != 'M' || k[1] != 'D')
-			break;
-		n++;
-	}
-	leveldb_iter_get_error(it, &err);
-	ck_assert_ptr_null(err);
-	leveldb_iter_destroy(it);
-	leveldb_close(db);
-	leveldb_readoptions_destroy(r);
-	leveldb_options_destroy(o);
-	return n;
 }
 
 /* _i: 1 with deferred writes, 0 without. A crash between digest writes leaves marks on
