@@ -180,12 +180,19 @@ int crypto_aead_open(const uint8_t key[CRYPTO_AEAD_KEY], const uint8_t nonce[CRY
  * under one key needs its own nonce: a nonce used twice lets a forger recover the
  * hash key. The transport uses one key per direction and the frame counter as nonce.
  * Unlike crypto_hmac, a context is mutated by each tag: one thread at a time. init never
- * reads *g; free wipes the key schedule and accepts a zeroed or NULL g. */
+ * reads *g; free wipes the key schedule and accepts a zeroed or NULL g. Two
+ * implementations of the same tag: libsodium's (AES-NI and carry-less multiply only,
+ * with a precomputed state: 0.11 us for 64 bytes where OpenSSL's EVP call costs 0.47)
+ * for a message in one part of up to CRYPTO_GMAC_FAST_MAX bytes, OpenSSL's (faster
+ * beyond, ~5.7 GB/s here) otherwise. */
 #define CRYPTO_GMAC_KEY   32u
 #define CRYPTO_GMAC_NONCE 12u
 #define CRYPTO_GMAC_TAG   16u
+#define CRYPTO_GMAC_FAST_MAX 8192u
 struct crypto_gmac {
-	void *ctx; /* EVP_CIPHER_CTX *, owned; NULL until init succeeds */
+	void *ctx;  /* EVP_CIPHER_CTX *, owned; NULL until init succeeds */
+	void *fast; /* libsodium's crypto_aead_aes256gcm_state, owned; NULL where the CPU
+		     * lacks what libsodium's AES-GCM needs */
 };
 int crypto_gmac_init(struct crypto_gmac *g, const uint8_t key[CRYPTO_GMAC_KEY]);
 void crypto_gmac_free(struct crypto_gmac *g);

@@ -171,11 +171,14 @@ END_TEST
 
 /* GMAC is GCM's tag over additional data with no plaintext: one context, many nonces and
  * sizes, each tag equal to crypto_aead_seal's (checked by the spec vectors above) over a
- * then b, whatever came before on the context. */
+ * then b, whatever came before on the context. A message in one part up to
+ * CRYPTO_GMAC_FAST_MAX bytes takes libsodium's path where the CPU has it, two parts and
+ * longer ones OpenSSL's: both are checked on either side of the limit. */
 START_TEST(test_gmac_matches_gcm)
 {
 	static uint8_t msg[70000];
-	static const size_t sizes[] = { 0, 1, 15, 16, 17, 100, 1024, 4096 + 3, sizeof(msg) };
+	static const size_t sizes[] = { 0, 1, 15, 16, 17, 100, 1024, 4096 + 3, CRYPTO_GMAC_FAST_MAX,
+					CRYPTO_GMAC_FAST_MAX + 1, sizeof(msg) };
 	uint8_t key[CRYPTO_GMAC_KEY], nonce[CRYPTO_GMAC_NONCE], tag[CRYPTO_GMAC_TAG];
 	uint8_t want[CRYPTO_AEAD_TAG];
 	struct crypto_gmac g;
@@ -205,6 +208,11 @@ START_TEST(test_gmac_matches_gcm)
 			ck_assert_mem_eq(tag, want, CRYPTO_GMAC_TAG);
 			ck_assert_int_eq(crypto_gmac_verify(&g, nonce, msg, n, NULL, 0, want), CRYPTO_OK);
 		}
+		/* In one part. */
+		nonce[8] = 0xff;
+		ck_assert_int_eq(crypto_gmac_tag(&g, nonce, msg, n, NULL, 0, tag), CRYPTO_OK);
+		ck_assert_int_eq(crypto_aead_seal(key, nonce, msg, n, NULL, 0, want), CRYPTO_OK);
+		ck_assert_mem_eq(tag, want, CRYPTO_GMAC_TAG);
 	}
 	crypto_gmac_free(&g);
 	ck_assert_ptr_null(g.ctx);
