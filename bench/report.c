@@ -66,6 +66,9 @@ static int bench_table(FILE *f, const struct bench_opts *o, const struct bench_m
 		   "%zu replica processes measured\n",
 		bulwark_version(), bench_workload_name(o->workload), bench_mode(o), o->lanes,
 		o->lanes == 1 ? "" : "s", o->client_auth, pts[0].nreplicas);
+	if (o->workload == BENCH_W_PUT || o->workload == BENCH_W_MIXED)
+		fprintf(f, "values: %zu bytes, %s\n", o->value_size,
+			o->value_random ? "random (new for every PUT)" : "text (one for every PUT)");
 	fprintf(f, "machine: %s, %u cores, %s, load average %.2f before the run; %s\n", m->cpu,
 		m->cores, m->kernel, m->load1, date);
 	fprintf(f, "command: %s\n\n", o->command);
@@ -114,7 +117,7 @@ static int bench_csv(FILE *f, const struct bench_opts *o, const struct bench_mac
 {
 	fprintf(f, "workload,mode,clients,rate,ops,errors,dropped,seconds,ops_per_s,p50_ms,p90_ms,"
 		   "p99_ms,p999_ms,max_ms,mean_ms,cpu_bench_s,cpu_replicas_s,cpu_us_per_op,"
-		   "bench_cpu_us_per_op,mean_batch,value_size,lanes,client_auth,load_avg,date,"
+		   "bench_cpu_us_per_op,mean_batch,value_size,value_fill,lanes,client_auth,load_avg,date,"
 		   "cpu_model,cores,kernel\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_point *p = &pts[i];
@@ -129,7 +132,8 @@ static int bench_csv(FILE *f, const struct bench_opts *o, const struct bench_mac
 		bench_csv_num(f, g.us_per_op, 2);
 		bench_csv_num(f, g.bench_us_per_op, 2);
 		bench_csv_num(f, g.batch, 2);
-		fprintf(f, "%zu,%u,%s,", o->value_size, o->lanes, o->client_auth);
+		fprintf(f, "%zu,%s,%u,%s,", o->value_size, bench_value_fill(o), o->lanes,
+			o->client_auth);
 		bench_csv_num(f, m->load1, 2);
 		fprintf(f, "%s,", date);
 		bench_csv_field(f, m->cpu);
@@ -168,6 +172,7 @@ static int bench_json(FILE *f, const struct bench_opts *o, const struct bench_ma
 	json_object_set_new(root, "warmup_s", json_real(o->warmup));
 	json_object_set_new(root, "duration_s", json_real(o->duration));
 	json_object_set_new(root, "value_size", json_integer((json_int_t)o->value_size));
+	json_object_set_new(root, "value_fill", json_string(bench_value_fill(o)));
 	json_object_set_new(root, "lanes", json_integer((json_int_t)o->lanes));
 	json_object_set_new(root, "client_auth", json_string(o->client_auth));
 	if (o->workload == BENCH_W_MIXED)

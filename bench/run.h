@@ -35,6 +35,9 @@ struct bench_opts {
 	double rate;                 /* ops/s; > 0: open loop */
 	double warmup, duration;     /* seconds */
 	size_t value_size;
+	int value_random;            /* --value-fill random: new pseudo-random bytes for
+				      * every PUT (incompressible, like update chunks);
+				      * else one fixed text value for all */
 	double read_ratio;           /* mixed: the share of GETs, 0..1 */
 	double sweep[BENCH_MAX_SWEEP]; /* client counts (closed) or rates (open) */
 	size_t nsweep;
@@ -95,5 +98,7 @@ int bench_report(FILE *f, const struct bench_opts *o, const struct bench_point *
 
 /* The workload's name ("null", "put", ...). */
 const char *bench_workload_name(enum bench_workload w);
+/* "random" or "text": --value-fill, for the reports. */
+const char *bench_value_fill(const struct bench_opts *o);
 
 #endif

@@ -49,6 +49,7 @@ run null-sweep --workload null --sweep "$SWEEP"
 run robust-null --workload null --client-auth signatures --sweep "$ROBUST_SWEEP"
 run null-1 --workload null --clients 1
 run put-1k --workload put --value-size 1024 --clients "$CLIENTS"
+run put-1k-random --workload put --value-size 1024 --value-fill random --clients "$CLIENTS"
 run get --workload get --clients "$CLIENTS"
 echo "== crypto: bulwark-bench crypto --seconds 0.5"
 "$BENCH" crypto --seconds 0.5 | tee "$OUT/crypto.txt" || failed=$((failed + 1))
@@ -89,6 +90,7 @@ def num(v, fmt):
 runs = [("null-sweep", "null, closed-loop sweep"),
         ("robust-null", "null, robust (signed requests)"), ("null-1", "null, 1 client"),
         ("put-1k", "put 1 KiB, %s clients" % clients),
+        ("put-1k-random", "put 1 KiB random values, %s clients" % clients),
         ("get", "get (read-only), %s clients" % clients)]
 machine = None
 lines = ["| run | clients | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | CPU µs/op (all) | "

@@ -3,8 +3,9 @@
 # 3-second null run on a local 4-replica group it starts and stops itself: the JSON
 # parses, reports ops > 0 and p50 <= p99 <= max, names the machine and client_auth
 # macs; a 2-second null run in robust mode (--client-auth signatures: every request
-# signed) completes ops without errors and says so in its CSV; --client-auth is refused
-# with --config and for an unknown mode; no replica or temporary folder is left behind.
+# signed) completes ops without errors and says so in its CSV; so does a 2-second put run
+# with --value-fill random; --client-auth is refused with --config and for an unknown
+# mode, --value-fill for an unknown fill; no replica or temporary folder is left behind.
 . "$(dirname "$0")/lib.sh"
 it_setup "${1:-build}"
 BENCH=$O/bulwark-bench
@@ -48,6 +49,27 @@ assert r["client_auth"] == "signatures", r
 assert int(r["ops"]) > 0 and int(r["errors"]) == 0, r
 print("robust: ops %s, %s ops/s, p50 %s ms" % (r["ops"], r["ops_per_s"], r["p50_ms"]))
 PY
+
+# Incompressible values: a new random value for every PUT, said in the CSV.
+BULWARK=$BULWARK timeout 120 "$BENCH" run --workload put --local 4 --value-fill random \
+	--value-size 300 --clients 8 --warmup 1 --duration 2 --csv --out "$IT_WORK/random.csv" \
+	2>"$IT_WORK/run.err"
+rc=$?
+[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run --value-fill random exited $rc"; }
+python3 - "$IT_WORK/random.csv" <<'PY' || it_fail "random-value run: $(cat "$IT_WORK/random.csv")"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 1, rows
+r = rows[0]
+assert r["value_fill"] == "random" and r["value_size"] == "300", r
+assert int(r["ops"]) > 0 and int(r["errors"]) == 0, r
+print("random values: ops %s, %s ops/s" % (r["ops"], r["ops_per_s"]))
+PY
+"$BENCH" run --workload put --local 4 --value-fill zeros >/dev/null 2>"$IT_WORK/usage.err"
+rc=$?
+[ $rc -eq 2 ] || it_fail "--value-fill zeros: exit $rc, want 2"
+grep -q -- "--value-fill zeros: not text or random" "$IT_WORK/usage.err" ||
+	it_fail "--value-fill zeros: $(cat "$IT_WORK/usage.err")"
 
 # --client-auth sets up a --local group only, and names a mode the config knows.
 "$BENCH" run --workload null --config "$IT_WORK/none.ini" --client-auth signatures \
