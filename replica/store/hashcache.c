@@ -100,21 +100,19 @@ static void hc_count(struct store__hcache *c, struct store__hc_list *l, size_t e
  * memory). */
 static int hc_room_entry(struct store__hcache *c, struct store__hc_list *l)
 {
-	size_t ncap, extra;
+	size_t old = l->cap;
 	struct store__hc_ent *ent;
 
 	if (l->n < l->cap)
 		return 0;
-	ncap = l->cap != 0 ? l->cap * 2 : HC_FIRST_ENTRIES;
-	extra = (ncap - l->cap) * sizeof(*ent);
-	if (!hc_fits(c, extra))
+	/* store__grow doubles (or starts at HC_FIRST_ENTRIES): that many more entries. */
+	if (!hc_fits(c, (old != 0 ? old : HC_FIRST_ENTRIES) * sizeof(*ent)))
 		return STORE_ERR_NOMEM;
-	ent = realloc(l->ent, ncap * sizeof(*ent));
+	ent = store__grow(l->ent, &l->cap, l->n, sizeof(*ent), HC_FIRST_ENTRIES);
 	if (ent == NULL)
 		return STORE_ERR_NOMEM;
 	l->ent = ent;
-	l->cap = ncap;
-	hc_count(c, l, extra);
+	hc_count(c, l, (l->cap - old) * sizeof(*ent));
 	return 0;
 }
 

@@ -113,8 +113,10 @@ int store__persist_digests(struct store *s)
 	size_t n = 0;
 	int rc;
 
-	if (ptree_dirty(&s->tree))
-		return STORE_ERR_TREE; /* a digest in memory would not be LevelDB's */
+	if (ptree_dirty(&s->tree)) /* a digest in memory would not be LevelDB's */
+		return store__ldb_fail(&s->ldb, STORE_ERR_TREE,
+				       "partition digests written before the changed partitions "
+				       "were digested");
 	wb = leveldb_writebatch_create();
 	if (wb == NULL)
 		return STORE_ERR_NOMEM;

@@ -350,7 +350,7 @@ static int write_changes(struct store *s, const struct store__txn *t, uint64_t s
 	uint8_t ekey[2] = { STORE__P_META, STORE__M_EXECUTED }, eval[8];
 	leveldb_writebatch_t *wb;
 	uint8_t *vh; /* change i's value hash at vh + i * PTREE_DIGEST_LEN; NULL: no list held */
-	int rc;
+	int rc, written;
 
 	wb = leveldb_writebatch_create();
 	if (wb == NULL)
@@ -377,17 +377,16 @@ static int write_changes(struct store *s, const struct store__txn *t, uint64_t s
 	leveldb_writebatch_put(wb, (const char *)ekey, sizeof(ekey), (const char *)eval, sizeof(eval));
 	rc = store__ldb_write(&s->ldb, wb, sync);
 	leveldb_writebatch_destroy(wb);
-	for (size_t i = 0; i < t->n; i++) {
-		uint64_t p = t->chg[i].partition;
-		if (store__bit(s->marks_queued, p)) {
-			store__bit_put(s->marks_queued, p, 0);
-			store__bit_put(s->marks_on_disk, p, rc == 0);
-		}
-	}
-	if (rc != 0)
-		return rc;
+	/* The queued marks are on disk if the write was; the rest only after it. */
+	written = rc == 0;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct store__change *c = &t->chg[i];
+		if (store__bit(s->marks_queued, c->partition)) {
+			store__bit_put(s->marks_queued, c->partition, 0);
+			store__bit_put(s->marks_on_disk, c->partition, written);
+		}
+		if (!written)
+			continue;
 		if (ptree_mark(&s->tree, c->partition) != 0)
 			rc = STORE_ERR_TREE; /* cannot happen: partitions come from the tree */
 		if (vh != NULL)
@@ -395,7 +394,8 @@ static int write_changes(struct store *s, const struct store__txn *t, uint64_t s
 					 c->klen - STORE__STATE_PREFIX,
 					 c->deleted ? NULL : vh + i * PTREE_DIGEST_LEN);
 	}
-	s->flushed = seq;
+	if (written)
+		s->flushed = seq;
 	return rc;
 }
 

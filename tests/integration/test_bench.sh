@@ -35,36 +35,36 @@ assert len(p["cpu_s"]["replicas"]) == 4 and p["cpu_us_per_op"] > 0, p["cpu_s"]
 print("ops %d, %.0f ops/s, p50 %.3f ms, p99 %.3f ms" % (p["ops"], p["ops_per_s"], lat["p50"], lat["p99"]))
 PY
 
-# Robust mode: the local group is initialised with client_auth = signatures.
-BULWARK=$BULWARK timeout 120 "$BENCH" run --workload null --local 4 --client-auth signatures \
-	--clients 16 --warmup 1 --duration 2 --csv --out "$IT_WORK/robust.csv" 2>"$IT_WORK/run.err"
-rc=$?
-[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run --client-auth signatures exited $rc"; }
-python3 - "$IT_WORK/robust.csv" <<'PY' || it_fail "robust run: $(cat "$IT_WORK/robust.csv")"
+# csv_run NAME COLUMN=VALUE... -- ARGS...: a 2-second run on a local group with ARGS, as
+# CSV to $IT_WORK/NAME.csv: it must exit 0 with one row of ops, no errors, and each
+# COLUMN equal to its VALUE.
+csv_run() {
+	local name=$1 checks=() rc
+	shift
+	while [ "$1" != -- ]; do checks+=("$1"); shift; done
+	shift
+	BULWARK=$BULWARK timeout 120 "$BENCH" run --local 4 "$@" --warmup 1 --duration 2 --csv \
+		--out "$IT_WORK/$name.csv" 2>"$IT_WORK/run.err"
+	rc=$?
+	[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run $* exited $rc"; }
+	python3 - "$IT_WORK/$name.csv" "${checks[@]}" <<'PY' || it_fail "$name run: $(cat "$IT_WORK/$name.csv")"
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert len(rows) == 1, rows
 r = rows[0]
-assert r["client_auth"] == "signatures", r
+for check in sys.argv[2:]:
+    column, want = check.split("=", 1)
+    assert r[column] == want, (column, want, r)
 assert int(r["ops"]) > 0 and int(r["errors"]) == 0, r
-print("robust: ops %s, %s ops/s, p50 %s ms" % (r["ops"], r["ops_per_s"], r["p50_ms"]))
+print("%s: ops %s, %s ops/s, p50 %s ms" % (sys.argv[1], r["ops"], r["ops_per_s"], r["p50_ms"]))
 PY
+}
 
+# Robust mode: the local group is initialised with client_auth = signatures.
+csv_run robust client_auth=signatures -- --workload null --client-auth signatures --clients 16
 # Incompressible values: a new random value for every PUT, said in the CSV.
-BULWARK=$BULWARK timeout 120 "$BENCH" run --workload put --local 4 --value-fill random \
-	--value-size 300 --clients 8 --warmup 1 --duration 2 --csv --out "$IT_WORK/random.csv" \
-	2>"$IT_WORK/run.err"
-rc=$?
-[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run --value-fill random exited $rc"; }
-python3 - "$IT_WORK/random.csv" <<'PY' || it_fail "random-value run: $(cat "$IT_WORK/random.csv")"
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-assert len(rows) == 1, rows
-r = rows[0]
-assert r["value_fill"] == "random" and r["value_size"] == "300", r
-assert int(r["ops"]) > 0 and int(r["errors"]) == 0, r
-print("random values: ops %s, %s ops/s" % (r["ops"], r["ops_per_s"]))
-PY
+csv_run random value_fill=random value_size=300 -- --workload put --value-fill random \
+	--value-size 300 --clients 8
 "$BENCH" run --workload put --local 4 --value-fill zeros >/dev/null 2>"$IT_WORK/usage.err"
 rc=$?
 [ $rc -eq 2 ] || it_fail "--value-fill zeros: exit $rc, want 2"
