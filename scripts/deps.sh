@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config clang libssl-dev libsodium-dev libev-dev libleveldb-dev check \
 libsubunit-dev libinih-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev \
-libzstd-dev zlib1g-dev gnuplot-nox curl openssl python3 python3-cryptography wrk"
+libzstd-dev libisal-dev gnuplot-nox curl openssl python3 python3-cryptography wrk"
 
 missing=""
 for p in $PKGS; do
