@@ -277,6 +277,13 @@ static void rb_put(struct rec_builder *b, uint8_t kind, uint64_t key, const char
 	wire_put_fixed(&b->u.recs, value, r->len);
 }
 
+/* Persist b's records (they must be accepted) and free its bytes. */
+static void rb_apply(struct store *s, struct rec_builder *b)
+{
+	ck_assert_int_eq(store_apply_records(s, &b->u), 0);
+	wire_buf_free(&b->u.recs);
+}
+
 static void rb_del_below(struct rec_builder *b, uint8_t kind, uint64_t below)
 {
 	struct pbft_record *r = &b->rec[b->u.nrec++];
@@ -322,8 +329,7 @@ START_TEST(records_put_del_below_reopen)
 	rb_put(&b, 2, 11, "p11");
 	rb_put(&b, 2, 12, "p12");
 	rb_put(&b, 3, 5, "c5");
-	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-	wire_buf_free(&b.u.recs);
+	rb_apply(s, &b);
 
 	/* Overwrite, delete kind 2 below 12 (stored ones, and one put earlier in this same
 	 * update), then a put below the bound after the delete survives. */
@@ -333,8 +339,7 @@ START_TEST(records_put_del_below_reopen)
 	rb_del_below(&b, 2, 12);
 	rb_put(&b, 2, 3, "p3-after");
 	rb_put(&b, 2, 13, "p13");
-	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-	wire_buf_free(&b.u.recs);
+	rb_apply(s, &b);
 
 	static const struct want_rec w[] = {
 		{ 1, 0, "view2" }, { 2, 3, "p3-after" }, { 2, 12, "p12" }, { 2, 13, "p13" }, { 3, 5, "c5" },
@@ -405,8 +410,7 @@ START_TEST(records_torn_tail_cut)
 	rb_init(&b, 1);
 	rb_put(&b, 1, 0, "view");
 	rb_put(&b, 2, 7, "p7");
-	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-	wire_buf_free(&b.u.recs);
+	rb_apply(s, &b);
 	store_close(s);
 	ck_assert_uint_eq(segments(names, 8), 1);
 	seg_file(names[0], path, sizeof(path));
@@ -420,8 +424,7 @@ START_TEST(records_torn_tail_cut)
 	expect_records(s, w1, 2);
 	rb_init(&b, 0);
 	rb_put(&b, 2, 8, "p8");
-	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-	wire_buf_free(&b.u.recs);
+	rb_apply(s, &b);
 	store_close(s);
 	ck_assert_uint_eq(segments(names, 8), 2);
 	s = open_store(4, 2, 0);
@@ -449,8 +452,7 @@ START_TEST(records_entry_layout)
 
 	rb_init(&b, 1);
 	rb_put(&b, 2, 7, "p7");
-	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-	wire_buf_free(&b.u.recs);
+	rb_apply(s, &b);
 	store_close(s);
 	ck_assert_uint_eq(segments(names, 8), 1);
 	ck_assert_str_eq(names[0], "0000000000000001.seg");
@@ -505,8 +507,7 @@ START_TEST(records_files_reused)
 		rb_put(&b, 3, k, val);
 		if (k > 3)
 			rb_del_below(&b, 3, k - 2); /* keys k-2..k stay live */
-		ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-		wire_buf_free(&b.u.recs);
+		rb_apply(s, &b);
 		count_files(&segs, &spares);
 		ck_assert_uint_le(spares, 2);
 		ck_assert_uint_le(segs + spares, 5);
@@ -530,8 +531,7 @@ START_TEST(records_files_reused)
 	s = open_small_segments(0);
 	rb_init(&b, 1);
 	rb_put(&b, 3, 61, "p61");
-	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-	wire_buf_free(&b.u.recs);
+	rb_apply(s, &b);
 	store_close(s);
 	memcpy(vals[3], "p61", 4);
 	w[3] = (struct want_rec){ 3, 61, vals[3] };
@@ -559,16 +559,14 @@ START_TEST(records_segments_rotate_drop_and_check)
 		rb_init(&b, 1);
 		rb_put(&b, 1, 0, k % 2 ? "view-odd" : "view-even");
 		rb_put(&b, 3, k, val);
-		ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-		wire_buf_free(&b.u.recs);
+		rb_apply(s, &b);
 	}
 	n = segments(names, 64);
 	ck_assert_uint_ge(n, 10); /* ~45 KiB in 4 KiB segments */
 	rb_init(&b, 1);
 	rb_del_below(&b, 3, 38);
 	rb_put(&b, 1, 0, "view-last");
-	ck_assert_int_eq(store_apply_records(s, &b.u), 0);
-	wire_buf_free(&b.u.recs);
+	rb_apply(s, &b);
 	/* Left: the segments holding keys 38..40 and the newest one. */
 	ck_assert_uint_le(segments(names, 64), 3);
 	store_close(s);
