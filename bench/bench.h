@@ -37,6 +37,23 @@ int bench_parse_stat(const char *line, unsigned long long *ticks);
 /* CPU seconds used by this process so far. */
 double bench_self_cpu(void);
 
+/* The whole machine's CPU time by state, in clock ticks since boot, from the "cpu" line
+ * of /proc/stat: busy = user + nice + system + irq + softirq (guest time is inside user
+ * and nice), idle, iowait (idle with a disk request outstanding) and steal (time the
+ * hypervisor gave this machine's virtual CPUs to others). */
+enum { BENCH_CPU_BUSY, BENCH_CPU_IDLE, BENCH_CPU_IOWAIT, BENCH_CPU_STEAL, BENCH_CPU_STATES };
+struct bench_cpu_ticks {
+	unsigned long long t[BENCH_CPU_STATES];
+};
+/* Parse one "cpu " line (eight or more counters). 0, or -1 when malformed. */
+int bench_parse_cpu_line(const char *line, struct bench_cpu_ticks *t);
+/* Read /proc/stat. 0, or -1 when it is unreadable or malformed. */
+int bench_machine_ticks(struct bench_cpu_ticks *t);
+/* pct[s]: state s's share of the machine's CPU time from a to b, in % (the four add up
+ * to 100). 0, or -1 when no tick passed or a counter went back. */
+int bench_cpu_shares(const struct bench_cpu_ticks *a, const struct bench_cpu_ticks *b,
+		     double pct[BENCH_CPU_STATES]);
+
 /* The current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
 void bench_utc_now(char out[32]);
 

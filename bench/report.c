@@ -100,6 +100,15 @@ static int bench_table(FILE *f, const struct bench_opts *o, const struct bench_m
 			bench_opt_num(f, p->cpu_replica[r], 0, 2);
 		fputc('\n', f);
 	}
+	for (size_t i = 0; i < n; i++) {
+		const double *share = pts[i].machine_pct;
+		if (share[BENCH_CPU_BUSY] < 0)
+			continue;
+		fprintf(f, "%s%u clients: the machine's CPU time: busy %.1f %%, idle %.1f %%, "
+			   "iowait %.1f %%, steal %.1f %%\n", i ? "" : "\n", pts[i].clients,
+			share[BENCH_CPU_BUSY], share[BENCH_CPU_IDLE], share[BENCH_CPU_IOWAIT],
+			share[BENCH_CPU_STEAL]);
+	}
 	return ferror(f) ? -1 : 0;
 }
 
@@ -118,7 +127,8 @@ static int bench_csv(FILE *f, const struct bench_opts *o, const struct bench_mac
 	fprintf(f, "workload,mode,clients,rate,ops,errors,dropped,seconds,ops_per_s,p50_ms,p90_ms,"
 		   "p99_ms,p999_ms,max_ms,mean_ms,cpu_bench_s,cpu_replicas_s,cpu_us_per_op,"
 		   "bench_cpu_us_per_op,mean_batch,value_size,value_fill,lanes,client_auth,load_avg,date,"
-		   "cpu_model,cores,kernel\n");
+		   "cpu_model,cores,kernel,machine_busy_pct,machine_idle_pct,machine_iowait_pct,"
+		   "machine_steal_pct\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_point *p = &pts[i];
 		struct bench_fig g;
@@ -139,6 +149,11 @@ static int bench_csv(FILE *f, const struct bench_opts *o, const struct bench_mac
 		bench_csv_field(f, m->cpu);
 		fprintf(f, ",%u,", m->cores);
 		bench_csv_field(f, m->kernel);
+		for (int s = 0; s < BENCH_CPU_STATES; s++) {
+			fputc(',', f);
+			if (p->machine_pct[s] >= 0)
+				fprintf(f, "%.1f", p->machine_pct[s]);
+		}
 		fputc('\n', f);
 	}
 	return ferror(f) ? -1 : 0;
@@ -208,6 +223,14 @@ static int bench_json(FILE *f, const struct bench_opts *o, const struct bench_ma
 		json_object_set_new(pt, "primary_seqs",
 				    p->seqs >= 0 ? json_integer(p->seqs) : json_null());
 		json_object_set_new(pt, "mean_batch", bench_json_num(g.batch));
+		json_object_set_new(pt, "machine_cpu_pct",
+				    p->machine_pct[BENCH_CPU_BUSY] < 0
+					    ? json_null()
+					    : json_pack("{s:f, s:f, s:f, s:f}", "busy",
+							p->machine_pct[BENCH_CPU_BUSY], "idle",
+							p->machine_pct[BENCH_CPU_IDLE], "iowait",
+							p->machine_pct[BENCH_CPU_IOWAIT], "steal",
+							p->machine_pct[BENCH_CPU_STEAL]));
 		if (p->errors > 0)
 			json_object_set_new(pt, "last_error", json_string(p->last_error));
 		json_array_append_new(points, pt);

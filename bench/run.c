@@ -44,6 +44,8 @@ struct bench_snap {
 	double cpu_bench;
 	double cpu_replica[BENCH_MAX_REPLICAS];
 	int64_t executed;            /* the primary's last executed seq; -1: unknown */
+	struct bench_cpu_ticks machine;
+	int machine_ok;
 };
 
 struct bench {
@@ -265,6 +267,7 @@ static void bench_snapshot(struct bench *b, struct bench_snap *s)
 {
 	s->ns = bench_ns();
 	s->cpu_bench = bench_self_cpu();
+	s->machine_ok = bench_machine_ticks(&s->machine) == 0;
 	for (size_t i = 0; i < b->o->npids; i++)
 		if (bench_proc_cpu(b->o->pids[i], &s->cpu_replica[i]) != 0)
 			s->cpu_replica[i] = -1;
@@ -443,6 +446,8 @@ static int bench_point_run(struct bench *b, struct bench_point *pt, double value
 	pt->clients = n;
 	pt->rate = b->o->rate > 0 ? value : 0;
 	pt->nreplicas = b->o->npids;
+	for (int s = 0; s < BENCH_CPU_STATES; s++)
+		pt->machine_pct[s] = -1; /* until the interval is measured */
 	b->pt = pt;
 	if (bench_open_clients(b, n) != 0)
 		return -1;
@@ -488,6 +493,10 @@ static int bench_point_run(struct bench *b, struct bench_point *pt, double value
 						     ? -1 : s1.cpu_replica[i] - s0.cpu_replica[i];
 		pt->seqs = s0.executed >= 0 && s1.executed >= s0.executed
 				   ? s1.executed - s0.executed : -1;
+		if (!s0.machine_ok || !s1.machine_ok ||
+		    bench_cpu_shares(&s0.machine, &s1.machine, pt->machine_pct) != 0)
+			for (int s = 0; s < BENCH_CPU_STATES; s++)
+				pt->machine_pct[s] = -1;
 	}
 	ev_timer_stop(b->loop, &b->second_w);
 	ev_timer_stop(b->loop, &b->tick_w);

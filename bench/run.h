@@ -67,6 +67,8 @@ struct bench_point {
 	double cpu_replica[BENCH_MAX_REPLICAS]; /* each replica; < 0: unknown */
 	size_t nreplicas;
 	int64_t seqs;                /* sequence numbers the primary executed; -1: unknown */
+	double machine_pct[BENCH_CPU_STATES]; /* the machine's CPU time in the interval by
+					 * state (bench.h), %; all < 0: unknown */
 };
 
 /* ---------------------------------------------------------------- local.c */

@@ -162,6 +162,36 @@ static void st_stat(void)
 	ST_CHECK(bench_proc_cpu(getpid(), &s) == 0 && s >= 0, "own /proc/PID/stat");
 }
 
+/* /proc/stat's "cpu" line: busy = user + nice + system + irq + softirq; the shares of
+ * an interval add up to 100 and refuse a counter that went back or no time at all. */
+static void st_machine(void)
+{
+	struct bench_cpu_ticks a, b, now;
+	double pct[BENCH_CPU_STATES];
+
+	ST_CHECK(bench_parse_cpu_line("cpu  100 10 50 800 20 5 15 40 7 0\n", &a) == 0 &&
+			 a.t[BENCH_CPU_BUSY] == 180 && a.t[BENCH_CPU_IDLE] == 800 &&
+			 a.t[BENCH_CPU_IOWAIT] == 20 && a.t[BENCH_CPU_STEAL] == 40,
+		 "cpu line: busy %llu idle %llu iowait %llu steal %llu", a.t[BENCH_CPU_BUSY],
+		 a.t[BENCH_CPU_IDLE], a.t[BENCH_CPU_IOWAIT], a.t[BENCH_CPU_STEAL]);
+	ST_CHECK(bench_parse_cpu_line("cpu  1 2 3 4 5 6 7\n", &b) != 0,
+		 "seven counters accepted");
+	ST_CHECK(bench_parse_cpu_line("cpu0 1 2 3 4 5 6 7 8\n", &b) != 0,
+		 "a single CPU's line accepted");
+	ST_CHECK(bench_parse_cpu_line("cpu  1 2 3 -4 5 6 7 8\n", &b) != 0,
+		 "negative idle accepted");
+	ST_CHECK(bench_parse_cpu_line("cpu  130 10 70 860 50 5 25 50\n", &b) == 0,
+		 "cpu line without guest fields");
+	/* From a to b: busy 60, idle 60, iowait 30, steal 10 of 160 ticks. */
+	ST_CHECK(bench_cpu_shares(&a, &b, pct) == 0 && pct[BENCH_CPU_BUSY] == 37.5 &&
+			 pct[BENCH_CPU_IDLE] == 37.5 && pct[BENCH_CPU_IOWAIT] == 18.75 &&
+			 pct[BENCH_CPU_STEAL] == 6.25,
+		 "shares %.2f %.2f %.2f %.2f", pct[0], pct[1], pct[2], pct[3]);
+	ST_CHECK(bench_cpu_shares(&b, &a, pct) != 0, "counters going back accepted");
+	ST_CHECK(bench_cpu_shares(&a, &a, pct) != 0, "an interval without ticks accepted");
+	ST_CHECK(bench_machine_ticks(&now) == 0 && now.t[BENCH_CPU_BUSY] > 0, "own /proc/stat");
+}
+
 static void st_csv(void)
 {
 	char buf[64];
@@ -193,6 +223,7 @@ int bench_selftest_main(int argc, char **argv)
 	st_distribution("lognormal", st_draw_lognormal);
 	st_overflow();
 	st_stat();
+	st_machine();
 	st_csv();
 	if (st_failed) {
 		fprintf(stderr, "bulwark-bench selftest: %d check(s) failed\n", st_failed);
@@ -200,6 +231,7 @@ int bench_selftest_main(int argc, char **argv)
 	}
 	printf("bulwark-bench selftest: ok (histogram buckets, exact values, uniform, "
 	       "exponential and lognormal quantiles within %.2f%%, merging, overflow, "
-	       "/proc stat parsing, CSV quoting)\n", BENCH_HIST_REL_ERR * 100);
+	       "/proc/PID/stat and /proc/stat parsing, CPU shares, CSV quoting)\n",
+	       BENCH_HIST_REL_ERR * 100);
 	return 0;
 }

@@ -123,6 +123,65 @@ double bench_self_cpu(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+int bench_parse_cpu_line(const char *line, struct bench_cpu_ticks *t)
+{
+	/* user nice system idle iowait irq softirq steal [guest guest_nice] */
+	unsigned long long v[8];
+	const char *p = line;
+
+	if (strncmp(p, "cpu ", 4) != 0)
+		return -1;
+	p += 4;
+	for (int i = 0; i < 8; i++) {
+		char *end;
+		while (*p == ' ')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		errno = 0;
+		v[i] = strtoull(p, &end, 10);
+		if (errno != 0)
+			return -1;
+		p = end;
+	}
+	t->t[BENCH_CPU_BUSY] = v[0] + v[1] + v[2] + v[5] + v[6];
+	t->t[BENCH_CPU_IDLE] = v[3];
+	t->t[BENCH_CPU_IOWAIT] = v[4];
+	t->t[BENCH_CPU_STEAL] = v[7];
+	return 0;
+}
+
+int bench_machine_ticks(struct bench_cpu_ticks *t)
+{
+	char line[512];
+	FILE *f = fopen("/proc/stat", "r");
+	int rc = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fgets(line, sizeof(line), f) != NULL)
+		rc = bench_parse_cpu_line(line, t);
+	fclose(f);
+	return rc;
+}
+
+int bench_cpu_shares(const struct bench_cpu_ticks *a, const struct bench_cpu_ticks *b,
+		     double pct[BENCH_CPU_STATES])
+{
+	unsigned long long total = 0;
+
+	for (int s = 0; s < BENCH_CPU_STATES; s++) {
+		if (b->t[s] < a->t[s])
+			return -1;
+		total += b->t[s] - a->t[s];
+	}
+	if (total == 0)
+		return -1;
+	for (int s = 0; s < BENCH_CPU_STATES; s++)
+		pct[s] = 100.0 * (double)(b->t[s] - a->t[s]) / (double)total;
+	return 0;
+}
+
 void bench_utc_now(char out[32])
 {
 	time_t t = time(NULL);

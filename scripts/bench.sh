@@ -94,21 +94,23 @@ runs = [("null-sweep", "null, closed-loop sweep"),
         ("get", "get (read-only), %s clients" % clients)]
 machine = None
 lines = ["| run | clients | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | CPU µs/op (all) | "
-         "client CPU µs/op | mean batch | errors | load before |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "client CPU µs/op | mean batch | errors | load before | machine idle / iowait / steal % |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 best = {}
 for name, title in runs:
     rs = rows(name)
     if not rs:
-        lines.append("| %s | – | failed: %s | | | | | | | | | |" % (title, err(name).replace("|", "/")))
+        lines.append("| %s | – | failed: %s | | | | | | | | | | |" % (title, err(name).replace("|", "/")))
         continue
     for r in rs:
         machine = machine or "%s, %s cores, %s" % (r["cpu_model"], r["cores"], r["kernel"])
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             title, r["clients"], num(r["ops_per_s"], "%.0f"), num(r["p50_ms"], "%.3f"),
             num(r["p99_ms"], "%.3f"), num(r["p999_ms"], "%.3f"), num(r["max_ms"], "%.1f"),
             num(r["cpu_us_per_op"], "%.1f"), num(r["bench_cpu_us_per_op"], "%.1f"),
-            num(r["mean_batch"], "%.1f"), r["errors"], num(r["load_avg"], "%.2f")))
+            num(r["mean_batch"], "%.1f"), r["errors"], num(r["load_avg"], "%.2f"),
+            " / ".join(num(r.get("machine_%s_pct" % s), "%.1f")
+                       for s in ("idle", "iowait", "steal"))))
     best[name] = max(rs, key=lambda r: float(r["ops_per_s"]))
 
 def bar(label, have, goal, higher):
@@ -183,7 +185,11 @@ section = ["<!-- bench:results:begin -->",
            "the state (LevelDB) synced at each checkpoint (by a second thread; the checkpoint becomes stable once it is); the clients of a run are lanes of "
            "one key. *load before* is the "
            "1-minute load average when each run started: on a shared machine, other work "
-           "competes for the 2 cores." % (machine or "unknown"), "",
+           "competes for the 2 cores. The last column is the machine's CPU time during the "
+           "measured interval that did no work: idle, idle waiting for the disk (iowait), "
+           "and taken by the hypervisor for other machines (steal). Steal means the run had "
+           "less than its cores; none does not mean they ran at full speed (this machine's "
+           "slow periods, CPU µs per op up to twice the fast ones', show none)." % (machine or "unknown"), "",
            "Commands:", ""] + cmds + ["", "Results:", ""] + lines + ["", "Against the bars of issue 5:", ""] + bars + [
            "", "![null throughput-latency curve](bench-null.png)", "", "Crypto primitives "
            "(`bulwark-bench crypto`):", ""] + crypto + ["<!-- bench:results:end -->"]

@@ -2,10 +2,12 @@
 # test_bench.sh: bulwark-bench's self-test (histogram, /proc and CSV helpers), then a
 # 3-second null run on a local 4-replica group it starts and stops itself: the JSON
 # parses, reports ops > 0 and p50 <= p99 <= max, names the machine and client_auth
-# macs; a 2-second null run in robust mode (--client-auth signatures: every request
-# signed) completes ops without errors and says so in its CSV; so does a 2-second put run
-# with --value-fill random; --client-auth is refused with --config and for an unknown
-# mode, --value-fill for an unknown fill; no replica or temporary folder is left behind.
+# macs, and the machine's CPU shares (busy, idle, iowait, steal) add up to 100; a
+# 2-second null run in robust mode (--client-auth signatures: every request signed)
+# completes ops without errors and says so in its CSV (shares adding up to 100 there
+# too); so does a 2-second put run with --value-fill random; --client-auth is refused
+# with --config and for an unknown mode, --value-fill for an unknown fill; no replica or
+# temporary folder is left behind.
 . "$(dirname "$0")/lib.sh"
 it_setup "${1:-build}"
 BENCH=$O/bulwark-bench
@@ -32,6 +34,8 @@ lat = p["latency_ms"]
 assert p["ops"] > 0 and p["errors"] == 0, p
 assert 0 < lat["p50"] <= lat["p99"] <= lat["max"], lat
 assert len(p["cpu_s"]["replicas"]) == 4 and p["cpu_us_per_op"] > 0, p["cpu_s"]
+mc = p["machine_cpu_pct"]
+assert mc["busy"] > 0 and abs(mc["busy"] + mc["idle"] + mc["iowait"] + mc["steal"] - 100) < 0.5, mc
 print("ops %d, %.0f ops/s, p50 %.3f ms, p99 %.3f ms" % (p["ops"], p["ops_per_s"], lat["p50"], lat["p99"]))
 PY
 
@@ -56,6 +60,8 @@ for check in sys.argv[2:]:
     column, want = check.split("=", 1)
     assert r[column] == want, (column, want, r)
 assert int(r["ops"]) > 0 and int(r["errors"]) == 0, r
+shares = [float(r["machine_%s_pct" % s]) for s in ("busy", "idle", "iowait", "steal")]
+assert all(0 <= v <= 100 for v in shares) and abs(sum(shares) - 100) < 0.5, shares
 print("%s: ops %s, %s ops/s, p50 %s ms" % (sys.argv[1], r["ops"], r["ops_per_s"], r["p50_ms"]))
 PY
 }
