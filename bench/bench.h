@@ -50,7 +50,8 @@ int bench_parse_cpu_line(const char *line, struct bench_cpu_ticks *t);
 /* Read /proc/stat. 0, or -1 when it is unreadable or malformed. */
 int bench_machine_ticks(struct bench_cpu_ticks *t);
 /* pct[s]: state s's share of the machine's CPU time from a to b, in % (the four add up
- * to 100). 0, or -1 when no tick passed or a counter went back. */
+ * to 100). 0, or -1 when no tick passed or a counter went back (pct is then left as it
+ * was). */
 int bench_cpu_shares(const struct bench_cpu_ticks *a, const struct bench_cpu_ticks *b,
 		     double pct[BENCH_CPU_STATES]);
 

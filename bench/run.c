@@ -493,10 +493,9 @@ static int bench_point_run(struct bench *b, struct bench_point *pt, double value
 						     ? -1 : s1.cpu_replica[i] - s0.cpu_replica[i];
 		pt->seqs = s0.executed >= 0 && s1.executed >= s0.executed
 				   ? s1.executed - s0.executed : -1;
-		if (!s0.machine_ok || !s1.machine_ok ||
-		    bench_cpu_shares(&s0.machine, &s1.machine, pt->machine_pct) != 0)
-			for (int s = 0; s < BENCH_CPU_STATES; s++)
-				pt->machine_pct[s] = -1;
+		/* A failed share computation leaves them unknown (-1, set above). */
+		if (s0.machine_ok && s1.machine_ok)
+			(void)bench_cpu_shares(&s0.machine, &s1.machine, pt->machine_pct);
 	}
 	ev_timer_stop(b->loop, &b->second_w);
 	ev_timer_stop(b->loop, &b->tick_w);

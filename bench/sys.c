@@ -59,6 +59,24 @@ void bench_machine_get(struct bench_machine *m)
 	}
 }
 
+/* The unsigned decimal at *p, after spaces; *p moves past it. 0, or -1 when there is
+ * none (a sign included) or it overflows. */
+static int bench_next_count(const char **p, unsigned long long *v)
+{
+	char *end;
+
+	while (**p == ' ')
+		(*p)++;
+	if (!isdigit((unsigned char)**p))
+		return -1;
+	errno = 0;
+	*v = strtoull(*p, &end, 10);
+	if (errno != 0)
+		return -1;
+	*p = end;
+	return 0;
+}
+
 int bench_parse_stat(const char *line, unsigned long long *ticks)
 {
 	/* After the command name's closing parenthesis: state (field 3), then fields 4..;
@@ -77,14 +95,8 @@ int bench_parse_stat(const char *line, unsigned long long *ticks)
 			return -1;
 		field++;
 		if (field >= 14) {
-			char *end;
-			if (!isdigit((unsigned char)*p))
+			if (bench_next_count(&p, &v[field - 14]) != 0)
 				return -1;
-			errno = 0;
-			v[field - 14] = strtoull(p, &end, 10);
-			if (errno != 0)
-				return -1;
-			p = end;
 		} else {
 			while (*p != ' ' && *p != '\0')
 				p++;
@@ -132,18 +144,9 @@ int bench_parse_cpu_line(const char *line, struct bench_cpu_ticks *t)
 	if (strncmp(p, "cpu ", 4) != 0)
 		return -1;
 	p += 4;
-	for (int i = 0; i < 8; i++) {
-		char *end;
-		while (*p == ' ')
-			p++;
-		if (!isdigit((unsigned char)*p))
+	for (int i = 0; i < 8; i++)
+		if (bench_next_count(&p, &v[i]) != 0)
 			return -1;
-		errno = 0;
-		v[i] = strtoull(p, &end, 10);
-		if (errno != 0)
-			return -1;
-		p = end;
-	}
 	t->t[BENCH_CPU_BUSY] = v[0] + v[1] + v[2] + v[5] + v[6];
 	t->t[BENCH_CPU_IDLE] = v[3];
 	t->t[BENCH_CPU_IOWAIT] = v[4];

@@ -1014,14 +1014,23 @@ static void sim__deliver(struct sim *s, const struct sim_event *e)
 	sim__replica_step(s, r, &ev);
 }
 
+/* The replica of a timer event e armed in its current incarnation, running; else NULL
+ * (it crashed or restarted since: the event is stale). */
+static struct sim_replica *sim__timer_owner(struct sim *s, const struct sim_event *e)
+{
+	struct sim_replica *r = &s->rep[e->node];
+
+	return r->core != NULL && e->incarnation == r->incarnation ? r : NULL;
+}
+
 /* A replica's own timer event e: step its core (if e was armed in this incarnation)
  * with an event that carries nothing but its type. */
 static void sim__step_type(struct sim *s, const struct sim_event *e, enum pbft_event_type type)
 {
-	struct sim_replica *r = &s->rep[e->node];
+	struct sim_replica *r = sim__timer_owner(s, e);
 	struct pbft_event ev;
 
-	if (r->core == NULL || e->incarnation != r->incarnation)
+	if (r == NULL)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.type = type;
@@ -1039,8 +1048,8 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 		sim__deliver(s, e);
 		break;
 	case SIM_EV_TICK: {
-		struct sim_replica *r = &s->rep[e->node];
-		if (r->core != NULL && e->incarnation == r->incarnation && r->tick_at == e->time)
+		struct sim_replica *r = sim__timer_owner(s, e);
+		if (r != NULL && r->tick_at == e->time)
 			r->tick_at = 0;
 		sim__step_type(s, e, PBFT_EV_TICK);
 		break;
@@ -1094,15 +1103,14 @@ static void sim__process(struct sim *s, const struct sim_event *e)
 		sim__step_type(s, e, PBFT_EV_IDLE);
 		break;
 	case SIM_EV_DURABLE: {
-		struct sim_replica *r = &s->rep[e->node];
-		if (r->core == NULL || e->incarnation != r->incarnation)
-			break;
-		sim__durable(s, r);
+		struct sim_replica *r = sim__timer_owner(s, e);
+		if (r != NULL)
+			sim__durable(s, r);
 		break;
 	}
 	case SIM_EV_BYZ: {
-		struct sim_replica *r = &s->rep[e->node];
-		if (r->core == NULL || e->incarnation != r->incarnation)
+		struct sim_replica *r = sim__timer_owner(s, e);
+		if (r == NULL)
 			break;
 		sim_byz_timer(s, r);
 		sim_schedule(s, s->now + 5 + sim_rng_below(&s->rng, 40), SIM_EV_BYZ, r->id);
