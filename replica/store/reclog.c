@@ -22,6 +22,12 @@
  * block map, which commits the file system's journal, and with it (ext4, ordered) the
  * data LevelDB's compactions have pending; appends measured 102 us per fdatasync on
  * this machine, overwrites 65 us, and the journal waits stalled a turn by up to 86 ms.
+ * A new file (no spare yet: a new store's first segments, or more segments live than
+ * ever before) is written ahead with zeros, a step (STORE__RECLOG_ZERO_STEP) at a time
+ * up to the segment's size, so that only the write that passes the file's end changes
+ * its size, and the syncs after it up to the next step have only data to write: a
+ * lone client's null requests, each with its synced records, took 0.67-0.76 ms (p50)
+ * appending to a new store's first segment, 0.55-0.64 ms with the file zero-filled.
  * The CRC's segment id tells an earlier use's entries from this one's. If the newest
  * segment has bytes after its last good entry at open, it is closed there with an end
  * entry and the log goes on in a new segment, so that nothing after it is read again. */
@@ -44,6 +50,7 @@
 #define RECLOG_OP_DEL_BELOW 2u
 #define RECLOG_OP_END 3u
 #define RECLOG_MAX_PAYLOAD (1u << 30)
+#define RECLOG_ZERO_CHUNK (64u << 10)
 
 static int fail(struct store *s, int code, const char *what, uint64_t seg)
 {
@@ -296,6 +303,31 @@ static int write_at(struct store *s, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Zeros from the file's end to a step past end (where the entries just written end),
+ * not past the segment's size, so that the next turns' entries overwrite allocated
+ * blocks. Only ever an optimisation: if the disk refuses it, the entries go on being
+ * appended (and fail there if the disk is full), so its failure is not reported. */
+static void zero_ahead(struct store__reclog *l, uint64_t end)
+{
+	static const uint8_t zeros[RECLOG_ZERO_CHUNK];
+	uint64_t to = end + STORE__RECLOG_ZERO_STEP;
+
+	if (end > l->file_bytes)
+		l->file_bytes = end;
+	if (to > l->segment_bytes)
+		to = l->segment_bytes;
+	while (l->file_bytes < to) {
+		size_t n = to - l->file_bytes < sizeof(zeros) ? (size_t)(to - l->file_bytes)
+							      : sizeof(zeros);
+		ssize_t w = pwrite(l->fd, zeros, n, (off_t)l->file_bytes);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		l->file_bytes += (uint64_t)w;
+	}
+}
+
 /* Make segment id the current one, written from size on: an existing file (the newest
  * segment at open), else a spare's file renamed, else a new file; a new name is
  * synced in the folder before anything is written under it. */
@@ -303,6 +335,7 @@ static int open_current(struct store *s, uint64_t id, uint64_t size, int existin
 {
 	struct store__reclog *l = &s->rlog;
 	char path[PATH_MAX], spare[PATH_MAX];
+	struct stat st;
 
 	seg_path(l, id, path, sizeof(path));
 	errno = 0;
@@ -317,6 +350,9 @@ static int open_current(struct store *s, uint64_t id, uint64_t size, int existin
 		return fail(s, STORE_ERR_IO, "cannot create", id);
 	if (!existing && fsync(l->dirfd) != 0)
 		return fail(s, STORE_ERR_IO, "cannot sync the folder for", id);
+	if (fstat(l->fd, &st) != 0)
+		return fail(s, STORE_ERR_IO, "cannot stat", id);
+	l->file_bytes = (uint64_t)st.st_size;
 	l->cur = id;
 	l->cur_bytes = size;
 	l->seed = seg_seed(id);
@@ -515,6 +551,8 @@ int store__reclog_apply(struct store *s, const struct pbft_update *u)
 	rc = write_at(s, l->wbuf.p, l->wbuf.len);
 	if (rc != 0)
 		return rc;
+	if (l->cur_bytes + l->wbuf.len > l->file_bytes)
+		zero_ahead(l, l->cur_bytes + l->wbuf.len);
 	if (u->sync && fdatasync(l->fd) != 0)
 		return fail(s, STORE_ERR_IO, "cannot sync", l->cur);
 	/* The table follows the file: offsets of this write's puts. */

@@ -56,11 +56,13 @@ struct store__live {
 	uint32_t len;
 };
 #define STORE__RECLOG_SPARES 2u   /* dead segments' files kept for reuse */
+#define STORE__RECLOG_ZERO_STEP (1u << 20) /* a new file is zero-filled this far ahead */
 struct store__reclog {
 	char *dir;
 	int fd;                       /* the current segment, written at cur_bytes */
 	int dirfd;                    /* the folder: synced when a segment is named */
 	uint64_t cur, cur_bytes, segment_bytes;
+	uint64_t file_bytes;          /* the current segment file's size (see zero_ahead) */
 	uint32_t seed;                /* CRC seed of the current segment's entries */
 	uint64_t spare[STORE__RECLOG_SPARES]; /* ids the spare files were named by */
 	size_t nspare;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -414,9 +415,12 @@ START_TEST(records_torn_tail_cut)
 	store_close(s);
 	ck_assert_uint_eq(segments(names, 8), 1);
 	seg_file(names[0], path, sizeof(path));
-	f = fopen(path, "ab");
+	f = fopen(path, "r+b");
 	ck_assert_ptr_nonnull(f);
-	fwrite("\x30\x00\x00\x00\x01\x02\x03\x04\x01\x02", 1, 10, f); /* a header and a bit */
+	/* A header and a bit, right after the two entries (8 + 10 + 4 and 8 + 10 + 2
+	 * bytes), over the zeros the new file was written ahead with. */
+	ck_assert_int_eq(fseek(f, 42, SEEK_SET), 0);
+	ck_assert_uint_eq(fwrite("\x30\x00\x00\x00\x01\x02\x03\x04\x01\x02", 1, 10, f), 10);
 	fclose(f);
 
 	s = open_store(4, 2, 0);
@@ -462,6 +466,67 @@ START_TEST(records_entry_layout)
 	ck_assert_uint_eq(fread(got, 1, sizeof(got), f), sizeof(got));
 	fclose(f);
 	ck_assert(memcmp(got, want, sizeof(want)) == 0);
+}
+END_TEST
+
+static uint64_t file_size(const char *name)
+{
+	char path[600];
+	struct stat st;
+
+	seg_file(name, path, sizeof(path));
+	ck_assert_int_eq(stat(path, &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* A new segment file is written ahead with zeros: a step past its entries, not past
+ * the segment's size, and again only when entries pass its end, so that syncs write
+ * over allocated blocks. The zeros are not entries: a reopen keeps every record and
+ * goes on in a new segment. */
+START_TEST(records_new_file_zero_ahead)
+{
+	enum { VLEN = 64 * 1024, N = 20 };
+	const uint64_t step = STORE__RECLOG_ZERO_STEP, entry = 8 + 10 + VLEN;
+	struct store *s = open_store(4, 2, 1);
+	struct rec_builder b;
+	struct want_rec w[N];
+	char names[8][64];
+	static char val[N][VLEN + 1];
+	uint64_t end = 0, size = 0;
+
+	for (uint64_t k = 0; k < N; k++) {
+		memset(val[k], (int)('a' + k), VLEN);
+		rb_init(&b, 1);
+		rb_put(&b, 2, k, val[k]);
+		rb_apply(s, &b);
+		end += entry;
+		if (end > size)
+			size = end + step; /* 8 MiB segments: never capped here */
+		ck_assert_uint_eq(segments(names, 8), 1);
+		ck_assert_uint_eq(file_size(names[0]), size);
+		w[k] = (struct want_rec){ 2, k, val[k] };
+	}
+	ck_assert_uint_gt(size, end + step / 2); /* the 20 writes crossed a step's end */
+	store_close(s);
+	s = open_store(4, 2, 0);
+	expect_records(s, w, N);
+	ck_assert_uint_eq(segments(names, 8), 2);
+	store_close(s);
+
+	/* Small segments: the zeros stop at the segment's size. */
+	tmp_teardown();
+	tmp_setup();
+	s = open_small_segments(1);
+	rb_init(&b, 1);
+	rb_put(&b, 2, 1, "p1");
+	rb_apply(s, &b);
+	store_close(s);
+	ck_assert_uint_eq(segments(names, 8), 1);
+	ck_assert_uint_eq(file_size(names[0]), 4096);
+	s = open_small_segments(0);
+	static const struct want_rec w1[] = { { 2, 1, "p1" } };
+	expect_records(s, w1, 1);
+	store_close(s);
 }
 END_TEST
 
@@ -826,6 +891,7 @@ static Suite *store_basic_suite(void)
 	tcase_add_test(tc, records_put_del_below_reopen);
 	tcase_add_test(tc, records_torn_tail_cut);
 	tcase_add_test(tc, records_entry_layout);
+	tcase_add_test(tc, records_new_file_zero_ahead);
 	tcase_add_test(tc, records_segments_rotate_drop_and_check);
 	tcase_add_test(tc, records_files_reused);
 	tcase_add_test(tc, open_errors);
