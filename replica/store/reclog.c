@@ -305,17 +305,19 @@ static int write_at(struct store *s, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Zeros from the file's end to a step past end (where the entries just written end),
- * not past the segment's size, so that the next turns' entries overwrite allocated
- * blocks. Only ever an optimisation: if the disk refuses it, the entries go on being
- * appended (and fail there if the disk is full), so its failure is not reported. */
+/* After entries that end at end: if they passed the file's end, zeros from there to a
+ * step past end, not past the segment's size, so that the next turns' entries overwrite
+ * allocated blocks. Only ever an optimisation: if the disk refuses it, the entries go
+ * on being appended (and fail there if the disk is full), so its failure is not
+ * reported. */
 static void zero_ahead(struct store__reclog *l, uint64_t end)
 {
 	static const uint8_t zeros[RECLOG_ZERO_CHUNK];
 	uint64_t to = end + STORE__RECLOG_ZERO_STEP;
 
-	if (end > l->file_bytes)
-		l->file_bytes = end;
+	if (end <= l->file_bytes)
+		return; /* written over the file: its size did not change */
+	l->file_bytes = end;
 	if (to > l->segment_bytes)
 		to = l->segment_bytes;
 	while (l->file_bytes < to) {
@@ -553,8 +555,7 @@ int store__reclog_apply(struct store *s, const struct pbft_update *u)
 	rc = write_at(s, l->wbuf.p, l->wbuf.len);
 	if (rc != 0)
 		return rc;
-	if (l->cur_bytes + l->wbuf.len > l->file_bytes)
-		zero_ahead(l, l->cur_bytes + l->wbuf.len);
+	zero_ahead(l, l->cur_bytes + l->wbuf.len);
 	if (u->sync && fdatasync(l->fd) != 0)
 		return fail(s, STORE_ERR_IO, "cannot sync", l->cur);
 	/* The table follows the file: offsets of this write's puts. */
