@@ -267,6 +267,49 @@ err_started:
 	return -1;
 }
 
+int bench_local_release(struct bench_local *l, const struct bench_opts *o)
+{
+	char log[340], keys[300], key[340], pub[340], admin[340], file[340];
+	FILE *f;
+	int ok;
+
+	snprintf(log, sizeof(log), "%s/release.log", l->dir);
+	snprintf(keys, sizeof(keys), "%s/publisher", l->dir);
+	snprintf(key, sizeof(key), "%s/bench.key", keys);
+	snprintf(pub, sizeof(pub), "%s/bench.pub", keys);
+	snprintf(admin, sizeof(admin), "%s/keys/admin.key", l->group);
+	snprintf(file, sizeof(file), "%s/release.bin", l->dir);
+	f = fopen(file, "w");
+	if (f == NULL) {
+		fprintf(stderr, "bulwark-bench: cannot write %s: %s\n", file, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < o->value_size; i++)
+		fputc('a' + (int)(i % 26), f);
+	ok = fclose(f) == 0;
+	if (ok) {
+		char *argv[] = { l->bulwark, "keygen", "--out", keys, "--name", "bench", NULL };
+		ok = bench_spawn(argv, log) == 0;
+	}
+	if (ok) {
+		char *argv[] = { l->bulwark, "channel", "create", "-c", l->config, "--admin-key",
+				 admin, "--publishers", "1", pub, (char *)o->channel, NULL };
+		ok = bench_spawn(argv, log) == 0;
+	}
+	if (ok) {
+		char *argv[] = { l->bulwark, "publish", "-c", l->config, "--channel",
+				 (char *)o->channel, "--version", "1", "--key", key, "--quiet", file,
+				 NULL };
+		ok = bench_spawn(argv, log) == 0;
+	}
+	if (!ok) {
+		fprintf(stderr, "bulwark-bench: publishing the release to poll failed\n");
+		bench_log_dump(log);
+		return -1;
+	}
+	return 0;
+}
+
 static int bench_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;

@@ -69,6 +69,15 @@ static int bench_table(FILE *f, const struct bench_opts *o, const struct bench_m
 	if (o->workload == BENCH_W_PUT || o->workload == BENCH_W_MIXED)
 		fprintf(f, "values: %zu bytes, %s\n", o->value_size,
 			o->value_random ? "random (new for every PUT)" : "text (one for every PUT)");
+	if (o->workload == BENCH_W_POLL) {
+		fprintf(f, "polls: GET /v1/channels/%s, %s, ", o->channel,
+			o->conditional ? "conditional (If-None-Match: the last ETag; 304 if unchanged)"
+				       : "full (every answer the whole document)");
+		if (o->poll_replica >= 0)
+			fprintf(f, "all to replica %d's read plane\n", o->poll_replica);
+		else
+			fprintf(f, "client i to replica i mod %zu's read plane\n", o->nhttp);
+	}
 	fprintf(f, "machine: %s, %u cores, %s, load average %.2f before the run; %s\n", m->cpu,
 		m->cores, m->kernel, m->load1, date);
 	fprintf(f, "command: %s\n\n", o->command);
@@ -89,6 +98,10 @@ static int bench_table(FILE *f, const struct bench_opts *o, const struct bench_m
 		fprintf(f, " %7llu\n", (unsigned long long)p->dropped);
 		if (p->errors > 0)
 			fprintf(f, "        last error: %s\n", p->last_error);
+		if (o->workload == BENCH_W_POLL)
+			fprintf(f, "        answers: %llu 200 (the document), %llu 304 (not modified)\n",
+				(unsigned long long)(p->ops - p->not_modified),
+				(unsigned long long)p->not_modified);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_point *p = &pts[i];
@@ -192,6 +205,11 @@ static int bench_json(FILE *f, const struct bench_opts *o, const struct bench_ma
 	json_object_set_new(root, "client_auth", json_string(o->client_auth));
 	if (o->workload == BENCH_W_MIXED)
 		json_object_set_new(root, "read_ratio", json_real(o->read_ratio));
+	if (o->workload == BENCH_W_POLL) {
+		json_object_set_new(root, "channel", json_string(o->channel));
+		json_object_set_new(root, "conditional", json_boolean(o->conditional));
+		json_object_set_new(root, "replica", json_integer(o->poll_replica));
+	}
 	json_object_set_new(root, "hist_rel_error", json_real(BENCH_HIST_REL_ERR));
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_point *p = &pts[i];
@@ -218,6 +236,8 @@ static int bench_json(FILE *f, const struct bench_opts *o, const struct bench_ma
 					      "replicas", reps, "replicas_total",
 					      bench_json_num(g.cpu_replicas), "total",
 					      bench_json_num(g.cpu_total)));
+		if (o->workload == BENCH_W_POLL)
+			json_object_set_new(pt, "not_modified", json_integer((json_int_t)p->not_modified));
 		json_object_set_new(pt, "cpu_us_per_op", bench_json_num(g.us_per_op));
 		json_object_set_new(pt, "bench_cpu_us_per_op", bench_json_num(g.bench_us_per_op));
 		json_object_set_new(pt, "primary_seqs",

@@ -1,6 +1,7 @@
 /* run.c: `bulwark-bench run`: many logical clients on one libev loop, closed or open
  * loop, warm-up then a measured interval per sweep point, with latency, CPU and batching. */
 #include "bench/run.h"
+#include "bench/http.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -19,6 +20,7 @@
 #define BENCH_DRAIN_S 15.0           /* longer than one op's timeout */
 #define BENCH_STATUS_TIMEOUT_MS 1000u
 #define BENCH_MIN_TICK_S 0.00002     /* open loop: the shortest timer re-arm */
+#define BENCH_READY_S 20.0           /* poll: how long the document may take to appear */
 
 enum bench_phase { BENCH_PRELOAD, BENCH_WARMUP, BENCH_MEASURE, BENCH_DRAIN, BENCH_STOP };
 
@@ -26,10 +28,12 @@ struct bench;
 
 /* One logical client: one bulwark_client, a lane of its key (one outstanding op).
  * Clients id, id + 1, ... share a key in groups of o->lanes: the first of each group
- * opens the key's client (lane 0), the others open lanes of it. */
+ * opens the key's client (lane 0), the others open lanes of it. A poll client has an
+ * HTTP poller instead (one keep-alive connection). */
 struct bench_client {
 	struct bench *b;
 	struct bulwark_client *c;
+	struct bench_poll poll;
 	unsigned id;
 	int write;                   /* the outstanding op is ordered */
 	uint64_t intended;           /* ns: when the outstanding op was meant to be sent */
@@ -55,6 +59,7 @@ struct bench {
 	unsigned nopen;
 	unsigned active;             /* clients taking part in this point */
 	struct bulwark_client *status; /* on its own private loop: INFO queries */
+	struct bench_http http;      /* poll: libcurl on the loop */
 	uint8_t *value;              /* value_size bytes */
 	uint64_t rng;
 	enum bench_phase phase;
@@ -87,7 +92,8 @@ struct bench {
 static volatile sig_atomic_t bench_stop_flag;
 static struct bench *bench_stop_target;
 
-static const char *const bench_workloads[] = { "null", "put", "get", "mixed" };
+static const char *const bench_workloads[] = { "null", "put", "get", "mixed", "poll" };
+#define BENCH_NWORKLOADS (sizeof(bench_workloads) / sizeof(bench_workloads[0]))
 
 const char *bench_workload_name(enum bench_workload w)
 {
@@ -143,6 +149,17 @@ static void bench_issue(struct bench_client *bc, uint64_t intended)
 	int get;
 	int rc;
 
+	if (b->o->workload == BENCH_W_POLL) {
+		if (bench_poll_start(&bc->poll) != 0) {
+			bench_fatal(b, "poll", BULWARK_ERR_NOMEM);
+			return;
+		}
+		bc->write = 0;
+		bc->intended = intended;
+		bc->seq++;
+		b->inflight++;
+		return;
+	}
 	memset(&op, 0, sizeof(op));
 	if (b->o->workload == BENCH_W_NULL) {
 		op.type = BENCH_OP_NULL;
@@ -195,34 +212,23 @@ static void bench_dispatch(struct bench *b, uint64_t t)
 		b->pt->dropped++;
 }
 
-static void bench_done(void *arg, const struct bulwark_result *res)
+/* Client bc's op ended (ok, else err says why; not_modified: a poll's 304): count it,
+ * then the client's next op (closed loop), the next queued send or the idle list. */
+static void bench_complete(struct bench_client *bc, int ok, const char *err, int not_modified)
 {
-	struct bench_client *bc = arg;
 	struct bench *b = bc->b;
 	uint64_t now = bench_ns();
 
-	b->inflight--;
-	if (b->phase == BENCH_STOP)
-		return; /* closing: cancelled ops */
-	if (b->phase == BENCH_PRELOAD) {
-		if (res->status != BULWARK_OK) {
-			bench_fatal(b, "preload PUT", res->status);
-			return;
-		}
-		if (--b->preload_left == 0)
-			ev_break(b->loop, EVBREAK_ALL);
-		return;
-	}
-	if (res->status == BULWARK_OK) {
+	if (ok) {
 		bench_hist_record(&b->cur, now - bc->intended);
 		if (b->phase == BENCH_MEASURE) {
 			b->pt->ops++;
 			b->pt->ordered += bc->write ? 1u : 0u;
+			b->pt->not_modified += not_modified ? 1u : 0u;
 		}
 	} else if (b->phase == BENCH_MEASURE) {
 		b->pt->errors++;
-		snprintf(b->pt->last_error, sizeof(b->pt->last_error), "%s",
-			 bulwark_strerror(res->status));
+		snprintf(b->pt->last_error, sizeof(b->pt->last_error), "%s", err);
 	}
 	if (b->phase == BENCH_DRAIN) {
 		if (b->inflight == 0)
@@ -241,6 +247,37 @@ static void bench_done(void *arg, const struct bulwark_result *res)
 	} else {
 		b->freelist[b->nfree++] = bc->id;
 	}
+}
+
+static void bench_done(void *arg, const struct bulwark_result *res)
+{
+	struct bench_client *bc = arg;
+	struct bench *b = bc->b;
+
+	b->inflight--;
+	if (b->phase == BENCH_STOP)
+		return; /* closing: cancelled ops */
+	if (b->phase == BENCH_PRELOAD) {
+		if (res->status != BULWARK_OK) {
+			bench_fatal(b, "preload PUT", res->status);
+			return;
+		}
+		if (--b->preload_left == 0)
+			ev_break(b->loop, EVBREAK_ALL);
+		return;
+	}
+	bench_complete(bc, res->status == BULWARK_OK, bulwark_strerror(res->status), 0);
+}
+
+static void bench_poll_done(void *arg, int ok, long status, const char *err)
+{
+	struct bench_client *bc = arg;
+
+	(void)status;
+	bc->b->inflight--;
+	if (bc->b->phase == BENCH_STOP)
+		return;
+	bench_complete(bc, ok, err, bc->poll.not_modified);
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -379,6 +416,23 @@ static void bench_run_phase(struct bench *b, enum bench_phase ph, double seconds
 	ev_timer_stop(b->loop, &b->phase_w);
 }
 
+/* poll: client bc's GET of the channel document at its replica (--replica, else
+ * client i at replica i mod n). */
+static int bench_open_poller(struct bench *b, struct bench_client *bc)
+{
+	const struct bench_opts *o = b->o;
+	size_t r = o->poll_replica >= 0 ? (size_t)o->poll_replica : bc->id % o->nhttp;
+	char url[sizeof(o->http[0]) + 300];
+
+	snprintf(url, sizeof(url), "%s/v1/channels/%s", o->http[r], o->channel);
+	if (bench_poll_init(&b->http, &bc->poll, url, o->conditional, bench_poll_done, bc) != 0) {
+		fprintf(stderr, "bulwark-bench: client %u: out of memory (libcurl handle)\n",
+			bc->id);
+		return -1;
+	}
+	return 0;
+}
+
 static int bench_open_clients(struct bench *b, unsigned n)
 {
 	char err[256];
@@ -391,6 +445,12 @@ static int bench_open_clients(struct bench *b, unsigned n)
 		memset(bc, 0, sizeof(*bc));
 		bc->b = b;
 		bc->id = b->nopen;
+		if (b->o->workload == BENCH_W_POLL) {
+			if (bench_open_poller(b, bc) != 0)
+				return -1;
+			b->nopen++;
+			continue;
+		}
 		err[0] = '\0';
 		if (first == bc->id)
 			rc = bulwark_client_open(b->o->config, NULL, b->loop, &bc->c, err,
@@ -520,15 +580,20 @@ static int bench_point_run(struct bench *b, struct bench_point *pt, double value
 static void bench_run_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: bulwark-bench run --workload null|put|get|mixed [--config FILE | --local N]\n"
+		"usage: bulwark-bench run --workload null|put|get|mixed|poll\n"
+		"         [--config FILE | --local N]\n"
 		"         [--clients N | --rate R] [--warmup S] [--duration S] [--value-size B]\n"
 		"         [--value-fill text|random]\n"
 		"         [--read-ratio P] [--sweep V,V,...] [--lanes K] [--pids P,P,...]\n"
 		"         [--client-auth macs|signatures] [--queue N] [--json | --csv]\n"
 		"         [--out FILE] [--no-progress]\n"
+		"         [--channel NAME] [--if-none-match] [--replica I]\n"
 		"  --workload W    null: ordered empty op and reply; put: ordered PUT of\n"
 		"                  --value-size bytes; get: read-only GET of a preloaded key;\n"
-		"                  mixed: GET with probability --read-ratio, else PUT\n"
+		"                  mixed: GET with probability --read-ratio, else PUT;\n"
+		"                  poll: HTTP GET /v1/channels/NAME from the replicas' read\n"
+		"                  planes (libcurl, one keep-alive connection per client; a\n"
+		"                  200 must carry a JSON document and its ETag)\n"
 		"  --config FILE   drive the running group of FILE\n"
 		"  --local N       start an N-replica group on loopback in a temporary folder\n"
 		"                  (bulwark cluster init/up), stop and remove it at the end\n"
@@ -558,8 +623,17 @@ static void bench_run_usage(FILE *f)
 		"                  (default 100000); beyond it they are dropped and counted\n"
 		"  --json, --csv   machine-readable output (default: a table)\n"
 		"  --out FILE      write the output to FILE instead of stdout\n"
-		"  --no-progress   no progress line (it is shown only on a terminal anyway)\n",
-		BULWARK_MAX_LANES);
+		"  --no-progress   no progress line (it is shown only on a terminal anyway)\n"
+		"  --channel NAME  poll: the channel (with --config: required, one with a\n"
+		"                  published release); --local: its name (default %s), which\n"
+		"                  the bench creates with one publisher key and publishes a\n"
+		"                  release of one --value-size byte file to\n"
+		"  --if-none-match poll: conditional polls, each sends the ETag of the last 200\n"
+		"                  it got and counts a 304 (what agents of an unchanged channel\n"
+		"                  see); default: every poll gets the whole document\n"
+		"  --replica I     poll: every client polls replica I (default: client i polls\n"
+		"                  replica i mod n)\n",
+		BULWARK_MAX_LANES, BENCH_POLL_CHANNEL);
 }
 
 static int bench_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -619,6 +693,7 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	o->value_size = 1024;
 	o->read_ratio = 0.5;
 	o->queue_max = 100000;
+	o->poll_replica = -1;
 	o->progress = isatty(2);
 	for (int i = 0; i < argc && len < sizeof(o->command); i++)
 		len += (size_t)snprintf(o->command + len, sizeof(o->command) - len, "%s%s",
@@ -640,6 +715,9 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		} else if (strcmp(a, "--no-progress") == 0) {
 			o->progress = 0;
 			takes = 0;
+		} else if (strcmp(a, "--if-none-match") == 0) {
+			o->conditional = 1;
+			takes = 0;
 		}
 		if (!takes)
 			continue;
@@ -650,11 +728,11 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		i++;
 		if (strcmp(a, "--workload") == 0) {
 			size_t w;
-			for (w = 0; w < 4 && strcmp(val, bench_workloads[w]) != 0; w++)
+			for (w = 0; w < BENCH_NWORKLOADS && strcmp(val, bench_workloads[w]) != 0; w++)
 				;
-			if (w == 4) {
+			if (w == BENCH_NWORKLOADS) {
 				fprintf(stderr, "bulwark-bench run: unknown workload '%s' "
-						"(null, put, get, mixed)\n", val);
+						"(null, put, get, mixed, poll)\n", val);
 				return -1;
 			}
 			o->workload = (enum bench_workload)w;
@@ -727,6 +805,21 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 			o->queue_max = (size_t)v;
 		} else if (strcmp(a, "--out") == 0) {
 			o->out = val;
+		} else if (strcmp(a, "--channel") == 0) {
+			if (val[0] == '\0' || strlen(val) > 200) {
+				fprintf(stderr, "bulwark-bench run: --channel wants a channel name of "
+						"1 to 200 characters\n");
+				return -1;
+			}
+			o->channel = val;
+		} else if (strcmp(a, "--replica") == 0) {
+			if (bench_num(a, val, 0, BENCH_MAX_REPLICAS - 1, &v) != 0)
+				return -1;
+			if (v != floor(v)) {
+				fprintf(stderr, "bulwark-bench run: --replica wants a replica id\n");
+				return -1;
+			}
+			o->poll_replica = (int)v;
 		} else {
 			fprintf(stderr, "bulwark-bench run: unknown option '%s'\n", a);
 			return -1;
@@ -748,6 +841,19 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	if (o->local != 0 && o->npids != 0) {
 		fprintf(stderr, "bulwark-bench run: --pids is for a --config group; --local finds "
 				"its replicas itself\n");
+		return -1;
+	}
+	if (o->workload == BENCH_W_POLL) {
+		if (o->channel == NULL && o->config != NULL) {
+			fprintf(stderr, "bulwark-bench run: --workload poll with --config needs "
+					"--channel NAME, a channel with a published release\n");
+			return -1;
+		}
+		if (o->channel == NULL)
+			o->channel = BENCH_POLL_CHANNEL;
+	} else if (o->channel != NULL || o->conditional || o->poll_replica >= 0) {
+		fprintf(stderr, "bulwark-bench run: --channel, --if-none-match and --replica are "
+				"for --workload poll\n");
 		return -1;
 	}
 	if (!have_clients)
@@ -781,13 +887,15 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 }
 
 /* ---------------------------------------------------------------- the command */
-/* The driven group's client_auth from its config (the file the clients open), so that
- * every report says whether its figures include an Ed25519 verify per request and
- * replica. Problems go to stderr. Returns 0 or -1. */
-static int bench_group_auth(struct bench_opts *o)
+/* What the run needs from the driven group's config (the file the clients open): its
+ * client_auth, so that every report says whether its figures include an Ed25519 verify
+ * per request and replica, and each replica's read plane for polls. Problems go to
+ * stderr. Returns 0 or -1. */
+static int bench_group_read(struct bench_opts *o)
 {
 	struct config_errors errs;
 	struct bw_config cfg;
+	int rc = 0;
 
 	config_errors_init(&errs);
 	if (config_load(o->config, &cfg, &errs) != CONFIG_OK) {
@@ -795,7 +903,48 @@ static int bench_group_auth(struct bench_opts *o)
 		return -1;
 	}
 	o->client_auth = config_client_auth_name(cfg.client_auth);
+	o->nhttp = cfg.n < BENCH_MAX_REPLICAS ? cfg.n : BENCH_MAX_REPLICAS;
+	for (size_t i = 0; i < o->nhttp; i++) {
+		const struct bw_config_replica *r = &cfg.replicas[i];
+		int v6 = strchr(r->host, ':') != NULL;
+		if ((size_t)snprintf(o->http[i], sizeof(o->http[i]), "http://%s%s%s:%u",
+				     v6 ? "[" : "", r->host, v6 ? "]" : "",
+				     (unsigned)r->http_port) >= sizeof(o->http[i])) {
+			fprintf(stderr, "bulwark-bench: replica %zu's host name is too long\n", i);
+			rc = -1;
+		}
+	}
+	if (o->poll_replica >= 0 && (size_t)o->poll_replica >= o->nhttp) {
+		fprintf(stderr, "bulwark-bench run: --replica %d: the group has replicas 0..%zu\n",
+			o->poll_replica, o->nhttp - 1);
+		rc = -1;
+	}
 	config_free(&cfg);
+	return rc;
+}
+
+/* poll: wait until every polled replica serves the channel's document (a new release
+ * is served once the group has certified it). Returns 0 or -1. */
+static int bench_poll_ready(const struct bench_opts *o)
+{
+	uint64_t until = bench_ns() + (uint64_t)(BENCH_READY_S * 1e9);
+
+	for (size_t i = 0; i < o->nhttp; i++) {
+		char url[sizeof(o->http[0]) + 300], err[96];
+		long status;
+
+		if (o->poll_replica >= 0 && (size_t)o->poll_replica != i)
+			continue;
+		snprintf(url, sizeof(url), "%s/v1/channels/%s", o->http[i], o->channel);
+		while ((status = bench_http_get(url, 2000, err, sizeof(err))) != 200) {
+			if (bench_stop_flag || bench_ns() > until) {
+				fprintf(stderr, "bulwark-bench: %s: %s (no document after %.0f s)\n",
+					url, err, BENCH_READY_S);
+				return -1;
+			}
+			usleep(100 * 1000);
+		}
+	}
 	return 0;
 }
 
@@ -834,6 +983,8 @@ static int bench_setup(struct bench *b, struct bench_opts *o)
 	ev_async_init(&b->stop_w, bench_stop_cb);
 	b->stop_w.data = b;
 	ev_async_start(b->loop, &b->stop_w);
+	if (o->workload == BENCH_W_POLL && bench_http_init(&b->http, b->loop, (long)maxc) != 0)
+		return -1;
 	bench_stop_target = b;
 	if (bench_stop_flag) {
 		b->interrupted = 1;
@@ -851,8 +1002,11 @@ static int bench_setup(struct bench *b, struct bench_opts *o)
 static void bench_teardown(struct bench *b)
 {
 	b->phase = BENCH_STOP;
-	for (unsigned i = 0; i < b->nopen; i++)
+	for (unsigned i = 0; i < b->nopen; i++) {
 		bulwark_client_close(b->cl[i].c);
+		bench_poll_free(&b->cl[i].poll);
+	}
+	bench_http_free(&b->http);
 	bulwark_client_close(b->status);
 	bench_stop_target = NULL;
 	if (b->loop != NULL) {
@@ -894,7 +1048,10 @@ int bench_run_main(int argc, char **argv)
 	}
 	if (o.local != 0 && bench_local_start(&local, o.local, &o) != 0)
 		goto out;
-	if (bench_group_auth(&o) != 0)
+	if (bench_group_read(&o) != 0)
+		goto out;
+	if (o.workload == BENCH_W_POLL &&
+	    ((o.local != 0 && bench_local_release(&local, &o) != 0) || bench_poll_ready(&o) != 0))
 		goto out;
 	if (bench_setup(&b, &o) != 0) {
 		if (b.interrupted)

@@ -18,7 +18,10 @@
 #define BENCH_MAX_SWEEP 32u
 #define BENCH_MAX_CLIENTS 4096u
 
-enum bench_workload { BENCH_W_NULL, BENCH_W_PUT, BENCH_W_GET, BENCH_W_MIXED };
+enum bench_workload { BENCH_W_NULL, BENCH_W_PUT, BENCH_W_GET, BENCH_W_MIXED, BENCH_W_POLL };
+
+/* poll, --local: the channel the bench creates and publishes a release to. */
+#define BENCH_POLL_CHANNEL "bench/poll"
 enum bench_format { BENCH_F_TABLE, BENCH_F_JSON, BENCH_F_CSV };
 
 struct bench_opts {
@@ -39,6 +42,11 @@ struct bench_opts {
 				      * every PUT (incompressible, like update chunks);
 				      * else one fixed text value for all */
 	double read_ratio;           /* mixed: the share of GETs, 0..1 */
+	const char *channel;         /* poll: --channel, or BENCH_POLL_CHANNEL (--local) */
+	int conditional;             /* poll: --if-none-match, each poll sends the last ETag */
+	int poll_replica;            /* poll: --replica I, or -1: client i polls i mod n */
+	char http[BENCH_MAX_REPLICAS][96]; /* poll: each replica's read plane, "http://h:p" */
+	size_t nhttp;
 	double sweep[BENCH_MAX_SWEEP]; /* client counts (closed) or rates (open) */
 	size_t nsweep;
 	size_t queue_max;            /* open loop: intended sends waiting for a client */
@@ -59,6 +67,7 @@ struct bench_point {
 	uint64_t ops;                /* completed with success in the measured interval */
 	uint64_t ordered;            /* of those, ordered (everything but GET) */
 	uint64_t errors;             /* completed with an error */
+	uint64_t not_modified;       /* poll: of the ops, answered 304 Not Modified */
 	uint64_t dropped;            /* open loop: intended sends refused, queue full */
 	char last_error[96];         /* the last error's text, "" if none */
 	double seconds;              /* the measured interval */
@@ -90,6 +99,10 @@ struct bench_local {
  * pipe: if this process dies without bench_local_stop — a crash, SIGKILL — the pipe
  * closes and the guard stops the group and removes the folder. */
 int bench_local_start(struct bench_local *l, unsigned n, struct bench_opts *o);
+/* poll: in the started group, create channel o->channel (one publisher key, made in
+ * the folder) and publish version 1: one file of o->value_size bytes. Returns 0 or -1
+ * (the CLI's output on stderr). */
+int bench_local_release(struct bench_local *l, const struct bench_opts *o);
 /* Stop the group (`cluster down`, then --kill if needed) and remove the folder.
  * Idempotent. */
 void bench_local_stop(struct bench_local *l);

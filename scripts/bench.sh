@@ -3,8 +3,9 @@
 # table of docs/BENCHMARKS.md (between its bench:results markers) and docs/bench-null.png.
 #   scripts/bench.sh [BUILD_DIR]
 # Each run starts its own group (bulwark-bench --local 4) and stops it. Raw CSV and the
-# crypto table stay in BUILD_DIR/bench/. About 2.5 minutes on 2 cores. BENCH_WARMUP,
-# BENCH_DURATION, BENCH_SWEEP, BENCH_ROBUST_SWEEP and BENCH_CLIENTS override the defaults.
+# crypto table stay in BUILD_DIR/bench/. About 3 minutes on 2 cores. BENCH_WARMUP,
+# BENCH_DURATION, BENCH_SWEEP, BENCH_ROBUST_SWEEP, BENCH_CLIENTS and BENCH_POLL_CLIENTS
+# override the defaults.
 set -uo pipefail
 O=${1:-build}
 BENCH=$O/bulwark-bench
@@ -21,6 +22,8 @@ SWEEP=${BENCH_SWEEP:-1,16,64,256,512,768,1024,2048}
 # queueing.
 ROBUST_SWEEP=${BENCH_ROBUST_SWEEP:-64,256,1024}
 CLIENTS=${BENCH_CLIENTS:-1024}
+# Polls: the client (libcurl, one core) is the bound past ~16 keep-alive connections.
+POLL_CLIENTS=${BENCH_POLL_CLIENTS:-16}
 
 [ -x "$BENCH" ] || { echo "bench.sh: $BENCH is missing; run make first" >&2; exit 1; }
 grep -q '<!-- bench:results:begin -->' "$DOC" && grep -q '<!-- bench:results:end -->' "$DOC" ||
@@ -51,6 +54,9 @@ run null-1 --workload null --clients 1
 run put-1k --workload put --value-size 1024 --clients "$CLIENTS"
 run put-1k-random --workload put --value-size 1024 --value-fill random --clients "$CLIENTS"
 run get --workload get --clients "$CLIENTS"
+# HTTP polls served by one replica's read plane (the bench publishes the release it polls).
+run poll --workload poll --clients "$POLL_CLIENTS" --replica 0
+run poll-304 --workload poll --if-none-match --clients "$POLL_CLIENTS" --replica 0
 echo "== crypto: bulwark-bench crypto --seconds 0.5"
 "$BENCH" crypto --seconds 0.5 | tee "$OUT/crypto.txt" || failed=$((failed + 1))
 
@@ -91,7 +97,9 @@ runs = [("null-sweep", "null, closed-loop sweep"),
         ("robust-null", "null, robust (signed requests)"), ("null-1", "null, 1 client"),
         ("put-1k", "put 1 KiB, %s clients" % clients),
         ("put-1k-random", "put 1 KiB random values, %s clients" % clients),
-        ("get", "get (read-only), %s clients" % clients)]
+        ("get", "get (read-only), %s clients" % clients),
+        ("poll", "poll, HTTP, whole document, replica 0"),
+        ("poll-304", "poll, HTTP, If-None-Match (304), replica 0")]
 machine = None
 lines = ["| run | clients | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | CPU µs/op (all) | "
          "client CPU µs/op | mean batch | errors | load before | machine idle / iowait / steal % |",
@@ -183,7 +191,9 @@ section = ["<!-- bench:results:begin -->",
            "requests (robust rows: Ed25519-signed), every op executed, every batch synced "
            "to disk before it is executed (its prepared certificate, in the records log) and "
            "the state (LevelDB) synced at each checkpoint (by a second thread; the checkpoint becomes stable once it is); the clients of a run are lanes of "
-           "one key. *load before* is the "
+           "one key; the poll rows are HTTP GETs of a channel's signed document from replica 0's "
+           "read plane, by libcurl in the bench process (no ordering; CPU µs/op (all) minus the "
+           "client's is the replica's). *load before* is the "
            "1-minute load average when each run started: on a shared machine, other work "
            "competes for the 2 cores. The last column is the machine's CPU time during the "
            "measured interval that did no work: idle, idle waiting for the disk (iowait), "

@@ -5,7 +5,9 @@
 # macs, and the machine's CPU shares (busy, idle, iowait, steal) add up to 100; a
 # 2-second null run in robust mode (--client-auth signatures: every request signed)
 # completes ops without errors and says so in its CSV (shares adding up to 100 there
-# too); so does a 2-second put run with --value-fill random; --client-auth is refused
+# too); so does a 2-second put run with --value-fill random; HTTP polls of a channel
+# the bench publishes get documents, and conditional polls get 304s from the one
+# replica polled; poll with --config needs --channel; --client-auth is refused
 # with --config and for an unknown mode, --value-fill for an unknown fill; no replica or
 # temporary folder is left behind.
 . "$(dirname "$0")/lib.sh"
@@ -71,6 +73,42 @@ csv_run robust client_auth=signatures -- --workload null --client-auth signature
 # Incompressible values: a new random value for every PUT, said in the CSV.
 csv_run random value_fill=random value_size=300 -- --workload put --value-fill random \
 	--value-size 300 --clients 8
+# HTTP polls of the channel the bench publishes to its local group: full documents from
+# every replica, then conditional polls of replica 2 alone, which are answered 304
+# once a client knows the document's ETag (and 200 again when the certificate
+# changes).
+poll_run() { # poll_run NAME CONDITIONAL(0|1) ARGS...
+	local name=$1 cond=$2 rc
+	shift 2
+	BULWARK=$BULWARK timeout 120 "$BENCH" run --local 4 --workload poll "$@" --warmup 1 \
+		--duration 2 --json --out "$IT_WORK/$name.json" 2>"$IT_WORK/run.err"
+	rc=$?
+	[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run --workload poll $* exited $rc"; }
+	python3 - "$IT_WORK/$name.json" "$cond" <<'PY' || it_fail "$name run: $(cat "$IT_WORK/$name.json")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+cond = sys.argv[2] == "1"
+assert o["workload"] == "poll" and o["channel"] == "bench/poll", o
+assert o["conditional"] == cond, o
+p = o["points"][0]
+assert p["ops"] > 0 and p["errors"] == 0 and p["ordered"] == 0, p
+if cond:
+    assert p["ops"] // 2 <= p["not_modified"] <= p["ops"], p
+    reps = p["cpu_s"]["replicas"]
+    assert reps[2] > 0 and reps[2] > 3 * max(reps[0], reps[1], reps[3]), reps
+else:
+    assert p["not_modified"] == 0, p
+print("%s: %d polls, %.0f/s, %d answered 304, p50 %.3f ms" % (sys.argv[1], p["ops"],
+      p["ops_per_s"], p["not_modified"], p["latency_ms"]["p50"]))
+PY
+}
+poll_run poll-full 0 --clients 8
+poll_run poll-304 1 --clients 8 --if-none-match --replica 2
+"$BENCH" run --workload poll --config "$IT_WORK/none.ini" >/dev/null 2>"$IT_WORK/usage.err"
+rc=$?
+[ $rc -eq 2 ] || it_fail "poll with --config and no --channel: exit $rc, want 2"
+grep -q -- "--workload poll with --config needs --channel NAME" "$IT_WORK/usage.err" ||
+	it_fail "poll with --config and no --channel: $(cat "$IT_WORK/usage.err")"
 "$BENCH" run --workload put --local 4 --value-fill zeros >/dev/null 2>"$IT_WORK/usage.err"
 rc=$?
 [ $rc -eq 2 ] || it_fail "--value-fill zeros: exit $rc, want 2"
