@@ -62,10 +62,12 @@ static void bench_opt_num(FILE *f, double v, int width, int prec)
 static int bench_table(FILE *f, const struct bench_opts *o, const struct bench_machine *m,
 		       const char *date, const struct bench_point *pts, size_t n)
 {
-	fprintf(f, "bulwark-bench %s: workload %s, %s loop, %u lane%s per key, client_auth %s, "
-		   "%zu replica processes measured\n",
-		bulwark_version(), bench_workload_name(o->workload), bench_mode(o), o->lanes,
-		o->lanes == 1 ? "" : "s", o->client_auth, pts[0].nreplicas);
+	fprintf(f, "bulwark-bench %s: workload %s, %s loop, ", bulwark_version(),
+		bench_workload_name(o->workload), bench_mode(o));
+	if (o->workload != BENCH_W_POLL) /* polls use no client key */
+		fprintf(f, "%u lane%s per key, ", o->lanes, o->lanes == 1 ? "" : "s");
+	fprintf(f, "client_auth %s, %zu replica processes measured\n", o->client_auth,
+		pts[0].nreplicas);
 	if (o->workload == BENCH_W_PUT || o->workload == BENCH_W_MIXED)
 		fprintf(f, "values: %zu bytes, %s\n", o->value_size,
 			o->value_random ? "random (new for every PUT)" : "text (one for every PUT)");

@@ -870,7 +870,14 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 			}
 		}
 	}
-	if (o->lanes == 0) {
+	if (o->workload == BENCH_W_POLL) {
+		if (o->lanes > 1) {
+			fprintf(stderr, "bulwark-bench run: --lanes is for the replica protocol's "
+					"clients; each poll client has its own connection\n");
+			return -1;
+		}
+		o->lanes = 1;
+	} else if (o->lanes == 0) {
 		/* Every client of the run on one key: the most clients any point opens. */
 		o->lanes = o->clients;
 		if (o->rate <= 0)
