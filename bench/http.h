@@ -17,9 +17,9 @@ struct bench_http {
 	int global;                  /* curl_global_init succeeded (cleanup is due) */
 };
 
-/* How one poll ended: ok, or err says why ("HTTP 503", a libcurl error, "200 without
- * an ETag", ...). status is the HTTP status, 0 when no response came. */
-typedef void (*bench_poll_done_fn)(void *arg, int ok, long status, const char *err);
+/* How one poll ended: ok (not_modified: answered 304), or err says why ("HTTP 503", a
+ * libcurl error, "200 without an ETag", ...). */
+typedef void (*bench_poll_done_fn)(void *arg, int ok, int not_modified, const char *err);
 
 /* One logical client's poller: GET url, again and again. */
 struct bench_poll {
@@ -32,7 +32,6 @@ struct bench_poll {
 	char got_etag[BENCH_ETAG_MAX]; /* this response's ETag, "" if none */
 	size_t body;                 /* bytes of this response's body */
 	int first;                   /* its first byte, -1 if none */
-	int not_modified;            /* the last completed poll was answered 304 */
 	bench_poll_done_fn done;
 	void *arg;
 };

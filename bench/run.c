@@ -21,6 +21,7 @@
 #define BENCH_STATUS_TIMEOUT_MS 1000u
 #define BENCH_MIN_TICK_S 0.00002     /* open loop: the shortest timer re-arm */
 #define BENCH_READY_S 20.0           /* poll: how long the document may take to appear */
+#define BENCH_POLL_URL_MAX 320u      /* http[] (96) + "/v1/channels/" + a 200-byte name */
 
 enum bench_phase { BENCH_PRELOAD, BENCH_WARMUP, BENCH_MEASURE, BENCH_DRAIN, BENCH_STOP };
 
@@ -131,35 +132,33 @@ static void bench_fill_random(struct bench *b)
 /* ---------------------------------------------------------------- issuing ops */
 static void bench_done(void *arg, const struct bulwark_result *res);
 
-static void bench_fatal(struct bench *b, const char *what, int rc)
+/* Stop the run with msg (the first failure is the one reported). */
+static void bench_fatal_msg(struct bench *b, const char *msg)
 {
 	if (!b->fatal)
-		snprintf(b->fatal_msg, sizeof(b->fatal_msg), "%s: %s%s", what, bulwark_strerror(rc),
-			 b->o->workload == BENCH_W_NULL && rc == BULWARK_ERR_ARG
-				 ? " (this libbulwark has no null op, BULWARK_OP_NULL)" : "");
+		snprintf(b->fatal_msg, sizeof(b->fatal_msg), "%s", msg);
 	b->fatal = 1;
 	ev_break(b->loop, EVBREAK_ALL);
 }
 
-/* Start the workload's next op on idle client bc, meant to be sent at `intended`. */
-static void bench_issue(struct bench_client *bc, uint64_t intended)
+static void bench_fatal(struct bench *b, const char *what, int rc)
+{
+	char msg[sizeof(b->fatal_msg)];
+
+	snprintf(msg, sizeof(msg), "%s: %s%s", what, bulwark_strerror(rc),
+		 b->o->workload == BENCH_W_NULL && rc == BULWARK_ERR_ARG
+			 ? " (this libbulwark has no null op, BULWARK_OP_NULL)" : "");
+	bench_fatal_msg(b, msg);
+}
+
+/* Submit client bc's next op of the replica protocol (null, put, get; mixed picks one).
+ * Returns bulwark_submit's code. */
+static int bench_submit(struct bench_client *bc)
 {
 	struct bench *b = bc->b;
 	struct bulwark_op op;
 	int get;
-	int rc;
 
-	if (b->o->workload == BENCH_W_POLL) {
-		if (bench_poll_start(&bc->poll) != 0) {
-			bench_fatal(b, "poll", BULWARK_ERR_NOMEM);
-			return;
-		}
-		bc->write = 0;
-		bc->intended = intended;
-		bc->seq++;
-		b->inflight++;
-		return;
-	}
 	memset(&op, 0, sizeof(op));
 	if (b->o->workload == BENCH_W_NULL) {
 		op.type = BENCH_OP_NULL;
@@ -185,12 +184,26 @@ static void bench_issue(struct bench_client *bc, uint64_t intended)
 			op.value_len = b->o->value_size;
 		}
 	}
-	rc = bulwark_submit(bc->c, &op, bench_done, bc);
-	if (rc != BULWARK_OK) {
+	bc->write = op.type != BULWARK_OP_GET;
+	return bulwark_submit(bc->c, &op, bench_done, bc);
+}
+
+/* Start the workload's next op on idle client bc, meant to be sent at `intended`. */
+static void bench_issue(struct bench_client *bc, uint64_t intended)
+{
+	struct bench *b = bc->b;
+	int rc;
+
+	if (b->o->workload == BENCH_W_POLL) {
+		if (bench_poll_start(&bc->poll) != 0) {
+			bench_fatal_msg(b, "poll: libcurl refused the transfer");
+			return;
+		}
+		bc->write = 0;
+	} else if ((rc = bench_submit(bc)) != BULWARK_OK) {
 		bench_fatal(b, "submit", rc);
 		return;
 	}
-	bc->write = op.type != BULWARK_OP_GET;
 	bc->intended = intended;
 	bc->seq++;
 	b->inflight++;
@@ -269,15 +282,14 @@ static void bench_done(void *arg, const struct bulwark_result *res)
 	bench_complete(bc, res->status == BULWARK_OK, bulwark_strerror(res->status), 0);
 }
 
-static void bench_poll_done(void *arg, int ok, long status, const char *err)
+static void bench_poll_done(void *arg, int ok, int not_modified, const char *err)
 {
 	struct bench_client *bc = arg;
 
-	(void)status;
 	bc->b->inflight--;
 	if (bc->b->phase == BENCH_STOP)
 		return;
-	bench_complete(bc, ok, err, bc->poll.not_modified);
+	bench_complete(bc, ok, err, not_modified);
 }
 
 /* ---------------------------------------------------------------- snapshots */
@@ -416,15 +428,21 @@ static void bench_run_phase(struct bench *b, enum bench_phase ph, double seconds
 	ev_timer_stop(b->loop, &b->phase_w);
 }
 
+/* poll: the channel document's URL at replica r's read plane (a channel name has at
+ * most 200 characters, checked by the options). */
+static void bench_poll_url(const struct bench_opts *o, size_t r, char url[BENCH_POLL_URL_MAX])
+{
+	snprintf(url, BENCH_POLL_URL_MAX, "%s/v1/channels/%s", o->http[r], o->channel);
+}
+
 /* poll: client bc's GET of the channel document at its replica (--replica, else
  * client i at replica i mod n). */
 static int bench_open_poller(struct bench *b, struct bench_client *bc)
 {
 	const struct bench_opts *o = b->o;
-	size_t r = o->poll_replica >= 0 ? (size_t)o->poll_replica : bc->id % o->nhttp;
-	char url[sizeof(o->http[0]) + 300];
+	char url[BENCH_POLL_URL_MAX];
 
-	snprintf(url, sizeof(url), "%s/v1/channels/%s", o->http[r], o->channel);
+	bench_poll_url(o, o->poll_replica >= 0 ? (size_t)o->poll_replica : bc->id % o->nhttp, url);
 	if (bench_poll_init(&b->http, &bc->poll, url, o->conditional, bench_poll_done, bc) != 0) {
 		fprintf(stderr, "bulwark-bench: client %u: out of memory (libcurl handle)\n",
 			bc->id);
@@ -937,12 +955,12 @@ static int bench_poll_ready(const struct bench_opts *o)
 	uint64_t until = bench_ns() + (uint64_t)(BENCH_READY_S * 1e9);
 
 	for (size_t i = 0; i < o->nhttp; i++) {
-		char url[sizeof(o->http[0]) + 300], err[96];
+		char url[BENCH_POLL_URL_MAX], err[96];
 		long status;
 
 		if (o->poll_replica >= 0 && (size_t)o->poll_replica != i)
 			continue;
-		snprintf(url, sizeof(url), "%s/v1/channels/%s", o->http[i], o->channel);
+		bench_poll_url(o, i, url);
 		while ((status = bench_http_get(url, 2000, err, sizeof(err))) != 200) {
 			if (bench_stop_flag || bench_ns() > until) {
 				fprintf(stderr, "bulwark-bench: %s: %s (no document after %.0f s)\n",

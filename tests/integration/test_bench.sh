@@ -7,7 +7,8 @@
 # completes ops without errors and says so in its CSV (shares adding up to 100 there
 # too); so does a 2-second put run with --value-fill random; HTTP polls of a channel
 # the bench publishes get documents, and conditional polls get 304s from the one
-# replica polled; poll with --config needs --channel; --client-auth is refused
+# replica polled; poll with --config needs --channel, the poll options and --lanes are
+# refused where they mean nothing; --client-auth is refused
 # with --config and for an unknown mode, --value-fill for an unknown fill; no replica or
 # temporary folder is left behind.
 . "$(dirname "$0")/lib.sh"
@@ -104,29 +105,27 @@ PY
 }
 poll_run poll-full 0 --clients 8
 poll_run poll-304 1 --clients 8 --if-none-match --replica 2
-"$BENCH" run --workload poll --config "$IT_WORK/none.ini" >/dev/null 2>"$IT_WORK/usage.err"
-rc=$?
-[ $rc -eq 2 ] || it_fail "poll with --config and no --channel: exit $rc, want 2"
-grep -q -- "--workload poll with --config needs --channel NAME" "$IT_WORK/usage.err" ||
-	it_fail "poll with --config and no --channel: $(cat "$IT_WORK/usage.err")"
-"$BENCH" run --workload put --local 4 --value-fill zeros >/dev/null 2>"$IT_WORK/usage.err"
-rc=$?
-[ $rc -eq 2 ] || it_fail "--value-fill zeros: exit $rc, want 2"
-grep -q -- "--value-fill zeros: not text or random" "$IT_WORK/usage.err" ||
-	it_fail "--value-fill zeros: $(cat "$IT_WORK/usage.err")"
-
+# refused MESSAGE ARGS...: bulwark-bench run ARGS must exit 2 saying MESSAGE, before it
+# starts anything.
+refused() {
+	local want=$1 rc
+	shift
+	"$BENCH" run "$@" >/dev/null 2>"$IT_WORK/usage.err"
+	rc=$?
+	[ $rc -eq 2 ] || it_fail "run $*: exit $rc, want 2"
+	grep -q -- "$want" "$IT_WORK/usage.err" || it_fail "run $*: $(cat "$IT_WORK/usage.err")"
+}
+refused "--workload poll with --config needs --channel NAME" \
+	--workload poll --config "$IT_WORK/none.ini"
+refused "--channel, --if-none-match and --replica are for --workload poll" \
+	--workload get --local 4 --if-none-match
+refused "--lanes is for the replica protocol's clients" --workload poll --local 4 --lanes 4
+refused "--value-fill zeros: not text or random" --workload put --local 4 --value-fill zeros
 # --client-auth sets up a --local group only, and names a mode the config knows.
-"$BENCH" run --workload null --config "$IT_WORK/none.ini" --client-auth signatures \
-	>/dev/null 2>"$IT_WORK/usage.err"
-rc=$?
-[ $rc -eq 2 ] || it_fail "--client-auth with --config: exit $rc, want 2"
-grep -q -- "--client-auth is for a --local group" "$IT_WORK/usage.err" ||
-	it_fail "--client-auth with --config: $(cat "$IT_WORK/usage.err")"
-"$BENCH" run --workload null --local 4 --client-auth mac >/dev/null 2>"$IT_WORK/usage.err"
-rc=$?
-[ $rc -eq 2 ] || it_fail "--client-auth mac: exit $rc, want 2"
-grep -q -- "--client-auth 'mac' is neither 'macs' nor 'signatures'" "$IT_WORK/usage.err" ||
-	it_fail "--client-auth mac: $(cat "$IT_WORK/usage.err")"
+refused "--client-auth is for a --local group" \
+	--workload null --config "$IT_WORK/none.ini" --client-auth signatures
+refused "--client-auth 'mac' is neither 'macs' nor 'signatures'" \
+	--workload null --local 4 --client-auth mac
 
 after=$(ls -d /tmp/bulwark-bench.* 2>/dev/null | sort)
 [ "$before" = "$after" ] || it_fail "the run left a temporary folder: $after"
