@@ -32,6 +32,10 @@ struct bulwark_upd_result {
 	char status_name[32];    /* "OK", "ROLLBACK", ... */
 	char text[257];          /* the group's explanation */
 };
+/* Decode the result bytes of an update-service op (what bulwark_submit_raw's done gets
+ * in res->value) into res. Returns 0, or BULWARK_ERR_PROTOCOL when they do not decode
+ * (res zeroed). */
+int bulwark_upd_result_decode(const void *buf, size_t len, struct bulwark_upd_result *res);
 
 /* ---------------------------------------------------------------- chunk uploads */
 #define BULWARK_CHUNK_SIZE (256u * 1024u)
@@ -116,6 +120,51 @@ struct bulwark_publish_opts {
  * saying what failed (a file, a key, a chunk refused by too many replicas and why). */
 int bulwark_publish(struct bulwark_client *c, const struct bulwark_publish_opts *opts,
 		    struct bulwark_upd_result *res, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- releases */
+/* What bulwark_publish does in two steps, for publishing one content as many versions
+ * or channels without uploading it again, and for ordering the PUBLISH on a running
+ * loop (bulwark_submit_raw): upload a release once, then build its signed PUBLISH op
+ * for each channel and version. */
+struct bulwark_release;
+
+/* One file of a release, in memory (borrowed for the call). */
+struct bulwark_file {
+	const char *name;                 /* its path in the manifest */
+	const uint8_t *data;
+	size_t len;
+};
+
+struct bulwark_release_opts {
+	const char *const *key_paths;     /* publisher private keys (PEM, 0600), loaded once */
+	uint32_t nkeys;
+	const struct bulwark_file *files;
+	uint32_t nfiles;
+	uint32_t chunk_size;              /* 0: BULWARK_CHUNK_SIZE */
+	uint32_t timeout_ms;              /* uploads; 0: 60 s */
+	bulwark_progress_fn progress;     /* may be NULL */
+	void *progress_arg;
+};
+
+/* Load the keys, chunk the files and upload every chunk to every replica with 2f+1
+ * verified receipts each (blocking: not inside c's loop). *out (free it with
+ * bulwark_release_free) then holds the file names, sizes and hashes, the receipts and
+ * the keys; not the files' bytes. Returns 0, or an error with err saying what failed: a
+ * key (BULWARK_ERR_KEY), a file name or count no manifest may hold (_ARG), a chunk
+ * refused by too many replicas and why (_REJECTED), or _NOMEM, _TOO_BIG, _LOOP, _BUSY. */
+int bulwark_release_upload(struct bulwark_client *c, const struct bulwark_release_opts *o,
+			   struct bulwark_release **out, char *err, size_t errlen);
+
+/* The PUBLISH op of release r as version `version` of channel: a manifest created now
+ * and expiring expires_s seconds later, signed with every key of r. *op (malloc'd,
+ * free() it; *len bytes) is ready for bulwark_submit_raw to the group r was uploaded to;
+ * its result decodes with bulwark_upd_result_decode. No I/O, no blocking. Returns 0,
+ * _ARG (version or expires_s 0; an invalid channel name: err says), _CRYPTO, _NOMEM,
+ * _TOO_BIG. */
+int bulwark_release_op(const struct bulwark_release *r, const char *channel, uint64_t version,
+		       uint64_t expires_s, uint8_t **op, size_t *len, char *err, size_t errlen);
+
+void bulwark_release_free(struct bulwark_release *r);
 
 #ifdef __cplusplus
 }

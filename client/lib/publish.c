@@ -97,22 +97,15 @@ int bulwark_call_raw(struct bulwark_client *c, const void *op, size_t len, uint8
 	return BULWARK_OK;
 }
 
-/* Order op and decode the update service's result into res. */
-static int call_upd(struct bulwark_client *c, const struct wire_buf *op,
-		    struct bulwark_upd_result *res)
+int bulwark_upd_result_decode(const void *buf, size_t len, struct bulwark_upd_result *res)
 {
 	struct wire_upd_result r;
-	uint8_t *out = NULL;
-	size_t len = 0;
-	int rc = bulwark_call_raw(c, op->p, op->len, &out, &len);
 
+	if (res == NULL)
+		return BULWARK_ERR_ARG;
 	memset(res, 0, sizeof(*res));
-	if (rc != BULWARK_OK)
-		return rc;
-	if (wire_upd_decode_result(out, len, &r) != WIRE_OK) {
-		free(out);
+	if (buf == NULL || wire_upd_decode_result(buf, len, &r) != WIRE_OK)
 		return BULWARK_ERR_PROTOCOL;
-	}
 	res->status = r.status;
 	res->reason = r.reason;
 	res->a = r.a;
@@ -121,8 +114,23 @@ static int call_upd(struct bulwark_client *c, const struct wire_buf *op,
 	memcpy(res->hash, r.hash, sizeof(res->hash));
 	snprintf(res->status_name, sizeof(res->status_name), "%s", wire_upd_status_name(r.status));
 	memcpy(res->text, r.text.p, r.text.len < sizeof(res->text) ? r.text.len : sizeof(res->text) - 1);
-	free(out);
 	return BULWARK_OK;
+}
+
+/* Order op (len bytes) and decode the update service's result into res. */
+static int call_upd(struct bulwark_client *c, const uint8_t *op, size_t len,
+		    struct bulwark_upd_result *res)
+{
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	int rc = bulwark_call_raw(c, op, len, &out, &outlen);
+
+	memset(res, 0, sizeof(*res));
+	if (rc != BULWARK_OK)
+		return rc;
+	rc = bulwark_upd_result_decode(out, outlen, res);
+	free(out);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- chunk uploads */
@@ -427,7 +435,7 @@ int bulwark_channel_create(struct bulwark_client *c, const char *admin_key_path,
 		rc = BULWARK_ERR_NOMEM;
 		goto out;
 	}
-	rc = call_upd(c, &opb, res);
+	rc = call_upd(c, opb.p, opb.len, res);
 	if (rc != BULWARK_OK)
 		pub_err(err, errlen, "CHANNEL_CREATE: %s", bulwark_strerror(rc));
 out:
@@ -516,7 +524,7 @@ int bulwark_channel_rotate(struct bulwark_client *c, const char *name, uint64_t 
 		rc = BULWARK_ERR_NOMEM;
 		goto out;
 	}
-	rc = call_upd(c, &opb, res);
+	rc = call_upd(c, opb.p, opb.len, res);
 	if (rc != BULWARK_OK)
 		pub_err(err, errlen, "POLICY_ROTATE: %s", bulwark_strerror(rc));
 out:
@@ -527,16 +535,291 @@ out:
 	return rc;
 }
 
-/* ---------------------------------------------------------------- publishing */
-/* A file read into memory. */
-struct pub_file {
-	uint8_t *data;
-	size_t len;
+/* ---------------------------------------------------------------- releases */
+struct bulwark_release {
+	uint32_t chunk_size;
+	uint32_t nfiles;
+	struct wire_upd_file *files;      /* names, sizes and chunk hashes; owned */
+	uint32_t nchunks;
+	struct wire_buf receipts;         /* nchunks receipt lists, as PUBLISH carries them */
+	uint32_t nkeys;
+	struct crypto_ed25519_key *keys;  /* the publisher keys that sign its manifests */
+	char **key_paths;                 /* for messages */
 };
 
-static int read_file(const char *path, struct pub_file *f, char *err, size_t errlen)
+void bulwark_release_free(struct bulwark_release *r)
+{
+	if (r == NULL)
+		return;
+	for (uint32_t i = 0; r->files != NULL && i < r->nfiles; i++) {
+		free(r->files[i].path);
+		free(r->files[i].chunks);
+	}
+	for (uint32_t i = 0; r->keys != NULL && i < r->nkeys; i++) {
+		crypto_ed25519_free(&r->keys[i]);
+		free(r->key_paths[i]);
+	}
+	free(r->files);
+	free(r->keys);
+	free(r->key_paths);
+	wire_buf_free(&r->receipts);
+	free(r);
+}
+
+/* r's files: names copied, sizes and hashes computed; chunks[] (r->nchunks entries) point
+ * into the callers' data. */
+static int release_files(struct bulwark_release *r, const struct bulwark_release_opts *o,
+			 struct bulwark_chunk **chunks)
+{
+	size_t total = 0, ci = 0;
+
+	r->files = calloc(o->nfiles, sizeof(*r->files));
+	if (r->files == NULL)
+		return BULWARK_ERR_NOMEM;
+	r->nfiles = o->nfiles;
+	for (uint32_t i = 0; i < o->nfiles; i++)
+		total += wire_upd_chunk_count(o->files[i].len, r->chunk_size);
+	if (total > UINT32_MAX)
+		return BULWARK_ERR_TOO_BIG;
+	*chunks = calloc(total > 0 ? total : 1, sizeof(**chunks));
+	if (*chunks == NULL)
+		return BULWARK_ERR_NOMEM;
+	r->nchunks = (uint32_t)total;
+	for (uint32_t i = 0; i < o->nfiles; i++) {
+		const struct bulwark_file *f = &o->files[i];
+		struct wire_upd_file *mf = &r->files[i];
+		uint32_t n = (uint32_t)wire_upd_chunk_count(f->len, r->chunk_size);
+
+		mf->path = strdup(f->name);
+		mf->chunks = calloc(n > 0 ? n : 1, WIRE_UPD_HASH_LEN);
+		if (mf->path == NULL || mf->chunks == NULL)
+			return BULWARK_ERR_NOMEM;
+		mf->size = f->len;
+		mf->nchunks = n;
+		crypto_sha256(f->data, f->len, mf->sha256);
+		for (uint32_t j = 0; j < n; j++, ci++) {
+			struct bulwark_chunk *ch = &(*chunks)[ci];
+			ch->data = f->data + (size_t)j * r->chunk_size;
+			ch->len = (size_t)wire_upd_chunk_len(f->len, r->chunk_size, j);
+			crypto_sha256(ch->data, ch->len, ch->sha256);
+			memcpy(mf->chunks[j], ch->sha256, WIRE_UPD_HASH_LEN);
+		}
+	}
+	return BULWARK_OK;
+}
+
+static int release_keys(struct bulwark_release *r, const struct bulwark_release_opts *o,
+			char *err, size_t errlen)
+{
+	r->keys = calloc(o->nkeys, sizeof(*r->keys));
+	r->key_paths = calloc(o->nkeys, sizeof(*r->key_paths));
+	if (r->keys == NULL || r->key_paths == NULL)
+		return BULWARK_ERR_NOMEM;
+	for (uint32_t i = 0; i < o->nkeys; i++) {
+		r->key_paths[i] = strdup(o->key_paths[i]);
+		if (r->key_paths[i] == NULL)
+			return BULWARK_ERR_NOMEM;
+		r->nkeys = i + 1; /* freed from here on */
+		if (crypto_ed25519_load_private(&r->keys[i], o->key_paths[i], err, errlen) != 0)
+			return BULWARK_ERR_KEY;
+	}
+	return BULWARK_OK;
+}
+
+/* Refuse before uploading what no manifest of r could hold (a file name, too many
+ * files or chunks), by the rules the replicas apply. */
+static int release_check(const struct bulwark_release *r, char *err, size_t errlen)
+{
+	struct wire_upd_manifest man;
+	struct wire_buf b;
+	int rc;
+
+	memset(&man, 0, sizeof(man));
+	man.channel = (char *)"check";
+	man.version = 1;
+	man.created = 1;
+	man.expires = 2;
+	man.chunk_size = r->chunk_size;
+	man.nfiles = r->nfiles;
+	man.files = r->files;
+	man.total_chunks = r->nchunks;
+	wire_buf_init(&b);
+	rc = wire_upd_manifest_encode(&man, &b);
+	wire_buf_free(&b);
+	if (rc == 0)
+		return BULWARK_OK;
+	pub_err(err, errlen, "the manifest is invalid: %s", wire_upd_strerror(rc));
+	return rc == WIRE_UPD_E_NOMEM ? BULWARK_ERR_NOMEM : BULWARK_ERR_ARG;
+}
+
+/* Upload the chunks; keep 2f+1 verified receipts of each in r->receipts. */
+static int release_upload(struct bulwark_client *c, struct bulwark_release *r,
+			  const struct bulwark_release_opts *o, const struct bulwark_chunk *chunks,
+			  char *err, size_t errlen)
+{
+	uint32_t need = 2 * c->s->f + 1;
+	struct bulwark_chunk_receipts *rec = calloc(r->nchunks > 0 ? r->nchunks : 1, sizeof(*rec));
+	size_t bad = 0;
+	int rc;
+
+	if (rec == NULL)
+		return BULWARK_ERR_NOMEM;
+	rc = bulwark_chunks_upload(c, chunks, r->nchunks, need, o->timeout_ms, rec, &bad,
+				   o->progress, o->progress_arg);
+	if (rc == BULWARK_ERR_REJECTED) {
+		char hex[65], why[512];
+		size_t w = 0;
+		wire_upd_hex(chunks[bad].sha256, 32, hex);
+		why[0] = '\0';
+		for (uint32_t i = 0; i < c->s->n && w < sizeof(why); i++) {
+			int n = snprintf(why + w, sizeof(why) - w, "%sreplica %u: %s", i ? "; " : "",
+					 i, bulwark_chunk_state_name(rec[bad].state[i]));
+			if (n < 0)
+				break;
+			w += (size_t)n;
+		}
+		pub_err(err, errlen, "chunk %zu (%s) has %u of %u receipts needed: %s", bad, hex,
+			rec[bad].ok, need, why);
+	} else if (rc != BULWARK_OK) {
+		pub_err(err, errlen, "chunk upload: %s", bulwark_strerror(rc));
+	}
+	for (size_t i = 0; rc == BULWARK_OK && i < r->nchunks; i++) {
+		struct wire_upd_cert_sig pairs[64];
+		uint32_t np = 0;
+		/* 2f+1 receipts are what the group requires: no more are sent. */
+		for (uint32_t k = 0; k < c->s->n && k < 64 && np < need; k++) {
+			if (rec[i].state[k] != BULWARK_CHUNK_OK)
+				continue;
+			pairs[np].replica = k;
+			memcpy(pairs[np].sig, rec[i].sig[k], 64);
+			np++;
+		}
+		wire_upd_put_receipts(&r->receipts, pairs, np);
+	}
+	if (rc == BULWARK_OK && wire_buf_error(&r->receipts))
+		rc = BULWARK_ERR_NOMEM;
+	free(rec);
+	return rc;
+}
+
+int bulwark_release_upload(struct bulwark_client *c, const struct bulwark_release_opts *o,
+			   struct bulwark_release **out, char *err, size_t errlen)
+{
+	struct bulwark_release *r;
+	struct bulwark_chunk *chunks = NULL;
+	int rc;
+
+	if (c == NULL || o == NULL || out == NULL || o->nfiles == 0 || o->files == NULL ||
+	    o->nkeys == 0 || o->key_paths == NULL)
+		return BULWARK_ERR_ARG;
+	for (uint32_t i = 0; i < o->nfiles; i++)
+		if (o->files[i].name == NULL || (o->files[i].data == NULL && o->files[i].len > 0))
+			return BULWARK_ERR_ARG;
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return BULWARK_ERR_NOMEM;
+	wire_buf_init(&r->receipts);
+	r->chunk_size = o->chunk_size ? o->chunk_size : BULWARK_CHUNK_SIZE;
+	rc = release_keys(r, o, err, errlen);
+	if (rc == BULWARK_OK)
+		rc = release_files(r, o, &chunks);
+	if (rc == BULWARK_ERR_NOMEM)
+		pub_err(err, errlen, "out of memory");
+	else if (rc == BULWARK_ERR_TOO_BIG)
+		pub_err(err, errlen, "more than %u chunks", UINT32_MAX);
+	if (rc == BULWARK_OK)
+		rc = release_check(r, err, errlen);
+	if (rc == BULWARK_OK)
+		rc = release_upload(c, r, o, chunks, err, errlen);
+	free(chunks);
+	if (rc != BULWARK_OK) {
+		bulwark_release_free(r);
+		return rc;
+	}
+	*out = r;
+	return BULWARK_OK;
+}
+
+int bulwark_release_op(const struct bulwark_release *r, const char *channel, uint64_t version,
+		       uint64_t expires_s, uint8_t **op, size_t *len, char *err, size_t errlen)
+{
+	struct wire_upd_manifest man;
+	struct wire_upd_sig *sigs;
+	struct wire_buf payload, env, opb;
+	struct wire_upd_op o;
+	int rc = BULWARK_OK;
+
+	if (r == NULL || channel == NULL || op == NULL || len == NULL || version == 0 ||
+	    expires_s == 0)
+		return BULWARK_ERR_ARG;
+	sigs = calloc(r->nkeys, sizeof(*sigs));
+	if (sigs == NULL)
+		return BULWARK_ERR_NOMEM;
+	wire_buf_init(&payload);
+	wire_buf_init(&env);
+	wire_buf_init(&opb);
+	/* The manifest, checked by the same rules the replicas apply. */
+	memset(&man, 0, sizeof(man));
+	man.channel = (char *)channel;
+	man.version = version;
+	man.created = (uint64_t)time(NULL);
+	man.expires = man.created + expires_s;
+	man.chunk_size = r->chunk_size;
+	man.nfiles = r->nfiles;
+	man.files = r->files;
+	man.total_chunks = r->nchunks;
+	rc = wire_upd_manifest_encode(&man, &payload);
+	if (rc != 0) {
+		pub_err(err, errlen, "the manifest is invalid: %s", wire_upd_strerror(rc));
+		rc = rc == WIRE_UPD_E_NOMEM ? BULWARK_ERR_NOMEM : BULWARK_ERR_ARG;
+		goto out;
+	}
+	for (uint32_t i = 0; i < r->nkeys; i++) {
+		if (wire_upd_sign(&r->keys[i], WIRE_UPD_PAYLOAD_TYPE, payload.p, payload.len,
+				  &sigs[i]) != 0) {
+			pub_err(err, errlen, "%s: cannot sign the manifest", r->key_paths[i]);
+			rc = BULWARK_ERR_CRYPTO;
+			goto out;
+		}
+	}
+	rc = wire_upd_envelope_encode(payload.p, payload.len, sigs, r->nkeys, &env);
+	if (rc != 0) {
+		pub_err(err, errlen, "cannot build the envelope: %s", wire_upd_strerror(rc));
+		rc = BULWARK_ERR_TOO_BIG;
+		goto out;
+	}
+	memset(&o, 0, sizeof(o));
+	o.type = WIRE_UPD_PUBLISH;
+	o.name.p = (const uint8_t *)channel;
+	o.name.len = (uint32_t)strlen(channel);
+	o.envelope.p = env.p;
+	o.envelope.len = (uint32_t)env.len;
+	o.nreceipts = r->nchunks;
+	o.receipts.p = r->receipts.p;
+	o.receipts.len = (uint32_t)r->receipts.len;
+	if (wire_upd_encode_op(&opb, &o) != 0) {
+		pub_err(err, errlen, "out of memory");
+		rc = BULWARK_ERR_NOMEM;
+		goto out;
+	}
+	*op = opb.p; /* handed over */
+	*len = opb.len;
+	wire_buf_init(&opb);
+out:
+	free(sigs);
+	wire_buf_free(&payload);
+	wire_buf_free(&env);
+	wire_buf_free(&opb);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- publishing */
+/* A file read into memory. */
+static int read_file(const char *path, struct bulwark_file *f, char *err, size_t errlen)
 {
 	FILE *fp = fopen(path, "rb");
+	uint8_t *data;
 	long sz;
 
 	memset(f, 0, sizeof(*f));
@@ -549,21 +832,21 @@ static int read_file(const char *path, struct pub_file *f, char *err, size_t err
 		fclose(fp);
 		return BULWARK_ERR_IO;
 	}
-	f->len = (size_t)sz;
-	f->data = malloc(f->len > 0 ? f->len : 1);
-	if (f->data == NULL) {
+	data = malloc(sz > 0 ? (size_t)sz : 1);
+	if (data == NULL) {
 		fclose(fp);
-		pub_err(err, errlen, "%s: out of memory for %zu bytes", path, f->len);
+		pub_err(err, errlen, "%s: out of memory for %ld bytes", path, sz);
 		return BULWARK_ERR_NOMEM;
 	}
-	if (f->len > 0 && fread(f->data, 1, f->len, fp) != f->len) {
+	if (sz > 0 && fread(data, 1, (size_t)sz, fp) != (size_t)sz) {
 		pub_err(err, errlen, "%s: read error", path);
 		fclose(fp);
-		free(f->data);
-		f->data = NULL;
+		free(data);
 		return BULWARK_ERR_IO;
 	}
 	fclose(fp);
+	f->data = data;
+	f->len = (size_t)sz;
 	return BULWARK_OK;
 }
 
@@ -577,173 +860,54 @@ static const char *base_name(const char *path)
 int bulwark_publish(struct bulwark_client *c, const struct bulwark_publish_opts *o,
 		    struct bulwark_upd_result *res, char *err, size_t errlen)
 {
-	struct pub_file *files = NULL;
-	struct wire_upd_file *mf = NULL;
-	struct wire_upd_manifest man;
-	struct bulwark_chunk *chunks = NULL;
-	struct bulwark_chunk_receipts *rec = NULL;
-	struct wire_upd_sig *sigs = NULL;
-	struct wire_buf payload, env, opb, lists;
-	struct wire_upd_op op;
-	size_t nchunks = 0, bad = 0;
-	uint32_t csize;
+	struct bulwark_release_opts ro;
+	struct bulwark_release *rel = NULL;
+	struct bulwark_file *files;
 	int rc = BULWARK_OK;
 
 	if (c == NULL || o == NULL || res == NULL || o->channel == NULL || o->nfiles == 0 ||
 	    o->nkeys == 0 || o->files == NULL || o->key_paths == NULL || o->version == 0 ||
 	    o->expires_s == 0)
 		return BULWARK_ERR_ARG;
-	csize = o->chunk_size ? o->chunk_size : BULWARK_CHUNK_SIZE;
 	memset(res, 0, sizeof(*res));
-	memset(&man, 0, sizeof(man));
-	wire_buf_init(&payload);
-	wire_buf_init(&env);
-	wire_buf_init(&opb);
-	wire_buf_init(&lists);
 	files = calloc(o->nfiles, sizeof(*files));
-	mf = calloc(o->nfiles, sizeof(*mf));
-	sigs = calloc(o->nkeys, sizeof(*sigs));
-	if (files == NULL || mf == NULL || sigs == NULL) {
-		rc = BULWARK_ERR_NOMEM;
-		goto out;
-	}
-	/* Read and chunk every file. */
-	for (uint32_t i = 0; i < o->nfiles; i++) {
+	if (files == NULL)
+		return BULWARK_ERR_NOMEM;
+	for (uint32_t i = 0; i < o->nfiles && rc == BULWARK_OK; i++) {
 		rc = read_file(o->files[i], &files[i], err, errlen);
-		if (rc != BULWARK_OK)
-			goto out;
-		nchunks += wire_upd_chunk_count(files[i].len, csize);
+		files[i].name = base_name(o->files[i]);
 	}
-	chunks = calloc(nchunks > 0 ? nchunks : 1, sizeof(*chunks));
-	rec = calloc(nchunks > 0 ? nchunks : 1, sizeof(*rec));
-	if (chunks == NULL || rec == NULL) {
-		rc = BULWARK_ERR_NOMEM;
-		goto out;
-	}
-	size_t ci = 0;
-	for (uint32_t i = 0; i < o->nfiles; i++) {
-		uint64_t n = wire_upd_chunk_count(files[i].len, csize);
-		mf[i].path = (char *)base_name(o->files[i]);
-		mf[i].size = files[i].len;
-		crypto_sha256(files[i].data, files[i].len, mf[i].sha256);
-		mf[i].nchunks = (uint32_t)n;
-		mf[i].chunks = calloc(n > 0 ? n : 1, WIRE_UPD_HASH_LEN);
-		if (mf[i].chunks == NULL) {
-			rc = BULWARK_ERR_NOMEM;
-			goto out;
-		}
-		for (uint32_t j = 0; j < n; j++, ci++) {
-			chunks[ci].data = files[i].data + (size_t)j * csize;
-			chunks[ci].len = (size_t)wire_upd_chunk_len(files[i].len, csize, j);
-			crypto_sha256(chunks[ci].data, chunks[ci].len, chunks[ci].sha256);
-			memcpy(mf[i].chunks[j], chunks[ci].sha256, WIRE_UPD_HASH_LEN);
-		}
-	}
-	/* The manifest, checked by the same rules the replicas apply. */
-	man.channel = (char *)o->channel;
-	man.version = o->version;
-	man.created = (uint64_t)time(NULL);
-	man.expires = man.created + o->expires_s;
-	man.chunk_size = csize;
-	man.nfiles = o->nfiles;
-	man.files = mf;
-	man.total_chunks = (uint32_t)nchunks;
-	rc = wire_upd_manifest_encode(&man, &payload);
-	if (rc != 0) {
-		pub_err(err, errlen, "the manifest is invalid: %s", wire_upd_strerror(rc));
+	if (rc == BULWARK_OK && wire_upd_check_channel(o->channel, strlen(o->channel)) != 0) {
+		pub_err(err, errlen, "'%s' is not a valid channel name", o->channel);
 		rc = BULWARK_ERR_ARG;
-		goto out;
 	}
-	for (uint32_t i = 0; i < o->nkeys; i++) {
-		struct crypto_ed25519_key k;
-		memset(&k, 0, sizeof(k));
-		if (crypto_ed25519_load_private(&k, o->key_paths[i], err, errlen) != 0) {
-			rc = BULWARK_ERR_KEY;
-			goto out;
+	if (rc == BULWARK_OK) {
+		memset(&ro, 0, sizeof(ro));
+		ro.key_paths = o->key_paths;
+		ro.nkeys = o->nkeys;
+		ro.files = files;
+		ro.nfiles = o->nfiles;
+		ro.chunk_size = o->chunk_size;
+		ro.timeout_ms = o->timeout_ms;
+		ro.progress = o->progress;
+		ro.progress_arg = o->progress_arg;
+		rc = bulwark_release_upload(c, &ro, &rel, err, errlen);
+	}
+	if (rc == BULWARK_OK) {
+		uint8_t *op;
+		size_t len;
+		rc = bulwark_release_op(rel, o->channel, o->version, o->expires_s, &op, &len, err,
+					errlen);
+		if (rc == BULWARK_OK) {
+			rc = call_upd(c, op, len, res);
+			if (rc != BULWARK_OK)
+				pub_err(err, errlen, "PUBLISH: %s", bulwark_strerror(rc));
+			free(op);
 		}
-		rc = wire_upd_sign(&k, WIRE_UPD_PAYLOAD_TYPE, payload.p, payload.len, &sigs[i]);
-		crypto_ed25519_free(&k);
-		if (rc != 0) {
-			pub_err(err, errlen, "%s: cannot sign the manifest", o->key_paths[i]);
-			rc = BULWARK_ERR_CRYPTO;
-			goto out;
-		}
 	}
-	rc = wire_upd_envelope_encode(payload.p, payload.len, sigs, o->nkeys, &env);
-	if (rc != 0) {
-		pub_err(err, errlen, "cannot build the envelope: %s", wire_upd_strerror(rc));
-		rc = BULWARK_ERR_TOO_BIG;
-		goto out;
-	}
-	/* Upload every chunk to every replica; 2f+1 verified receipts each. */
-	rc = bulwark_chunks_upload(c, chunks, nchunks, 2 * c->s->f + 1, o->timeout_ms, rec, &bad,
-				   o->progress, o->progress_arg);
-	if (rc == BULWARK_ERR_REJECTED) {
-		char hex[65], why[512];
-		size_t w = 0;
-		wire_upd_hex(chunks[bad].sha256, 32, hex);
-		why[0] = '\0';
-		for (uint32_t r = 0; r < c->s->n && w < sizeof(why); r++) {
-			int n = snprintf(why + w, sizeof(why) - w, "%sreplica %u: %s", r ? "; " : "",
-					 r, bulwark_chunk_state_name(rec[bad].state[r]));
-			if (n < 0)
-				break;
-			w += (size_t)n;
-		}
-		pub_err(err, errlen, "chunk %zu (%s) has %u of %u receipts needed: %s", bad, hex,
-			rec[bad].ok, 2 * c->s->f + 1, why);
-		goto out;
-	}
-	if (rc != BULWARK_OK) {
-		pub_err(err, errlen, "chunk upload: %s", bulwark_strerror(rc));
-		goto out;
-	}
-	for (size_t i = 0; i < nchunks; i++) {
-		struct wire_upd_cert_sig pairs[64];
-		uint32_t np = 0;
-		/* 2f+1 receipts are what the group requires: no more are sent. */
-		for (uint32_t r = 0; r < c->s->n && r < 64 && np < 2 * c->s->f + 1; r++) {
-			if (rec[i].state[r] != BULWARK_CHUNK_OK)
-				continue;
-			pairs[np].replica = r;
-			memcpy(pairs[np].sig, rec[i].sig[r], 64);
-			np++;
-		}
-		wire_upd_put_receipts(&lists, pairs, np);
-	}
-	memset(&op, 0, sizeof(op));
-	op.type = WIRE_UPD_PUBLISH;
-	op.name.p = (const uint8_t *)o->channel;
-	op.name.len = (uint32_t)strlen(o->channel);
-	op.envelope.p = env.p;
-	op.envelope.len = (uint32_t)env.len;
-	op.nreceipts = (uint32_t)nchunks;
-	op.receipts.p = lists.p;
-	op.receipts.len = (uint32_t)lists.len;
-	if (wire_buf_error(&lists) || wire_upd_encode_op(&opb, &op) != 0) {
-		rc = BULWARK_ERR_NOMEM;
-		goto out;
-	}
-	rc = call_upd(c, &opb, res);
-	if (rc != BULWARK_OK)
-		pub_err(err, errlen, "PUBLISH: %s", bulwark_strerror(rc));
-out:
-	if (mf != NULL) {
-		for (uint32_t i = 0; i < o->nfiles; i++)
-			free(mf[i].chunks);
-	}
-	if (files != NULL) {
-		for (uint32_t i = 0; i < o->nfiles; i++)
-			free(files[i].data);
-	}
+	for (uint32_t i = 0; i < o->nfiles; i++)
+		free((void *)files[i].data);
 	free(files);
-	free(mf);
-	free(sigs);
-	free(chunks);
-	free(rec);
-	wire_buf_free(&payload);
-	wire_buf_free(&env);
-	wire_buf_free(&opb);
-	wire_buf_free(&lists);
+	bulwark_release_free(rel);
 	return rc;
 }
