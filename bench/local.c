@@ -267,17 +267,31 @@ err_started:
 	return -1;
 }
 
+int bench_local_keys(struct bench_local *l, struct bench_opts *o)
+{
+	char log[340], keys[300];
+
+	snprintf(log, sizeof(log), "%s/keygen.log", l->dir);
+	snprintf(keys, sizeof(keys), "%s/publisher", l->dir);
+	snprintf(o->publisher_key, sizeof(o->publisher_key), "%s/bench.key", keys);
+	snprintf(o->publisher_pub, sizeof(o->publisher_pub), "%s/bench.pub", keys);
+	snprintf(o->admin_key, sizeof(o->admin_key), "%s/keys/admin.key", l->group);
+	char *argv[] = { l->bulwark, "keygen", "--out", keys, "--name", "bench", NULL };
+	if (bench_spawn(argv, log) != 0) {
+		fprintf(stderr, "bulwark-bench: making a publisher key failed\n");
+		bench_log_dump(log);
+		return -1;
+	}
+	return 0;
+}
+
 int bench_local_release(struct bench_local *l, const struct bench_opts *o)
 {
-	char log[340], keys[300], key[340], pub[340], admin[340], file[340];
+	char log[340], file[340];
 	FILE *f;
 	int ok;
 
 	snprintf(log, sizeof(log), "%s/release.log", l->dir);
-	snprintf(keys, sizeof(keys), "%s/publisher", l->dir);
-	snprintf(key, sizeof(key), "%s/bench.key", keys);
-	snprintf(pub, sizeof(pub), "%s/bench.pub", keys);
-	snprintf(admin, sizeof(admin), "%s/keys/admin.key", l->group);
 	snprintf(file, sizeof(file), "%s/release.bin", l->dir);
 	f = fopen(file, "w");
 	if (f == NULL) {
@@ -288,18 +302,15 @@ int bench_local_release(struct bench_local *l, const struct bench_opts *o)
 		fputc('a' + (int)(i % 26), f);
 	ok = fclose(f) == 0;
 	if (ok) {
-		char *argv[] = { l->bulwark, "keygen", "--out", keys, "--name", "bench", NULL };
-		ok = bench_spawn(argv, log) == 0;
-	}
-	if (ok) {
 		char *argv[] = { l->bulwark, "channel", "create", "-c", l->config, "--admin-key",
-				 admin, "--publishers", "1", pub, (char *)o->channel, NULL };
+				 (char *)o->admin_key, "--publishers", "1",
+				 (char *)o->publisher_pub, (char *)o->channel, NULL };
 		ok = bench_spawn(argv, log) == 0;
 	}
 	if (ok) {
 		char *argv[] = { l->bulwark, "publish", "-c", l->config, "--channel",
-				 (char *)o->channel, "--version", "1", "--key", key, "--quiet", file,
-				 NULL };
+				 (char *)o->channel, "--version", "1", "--key",
+				 (char *)o->publisher_key, "--quiet", file, NULL };
 		ok = bench_spawn(argv, log) == 0;
 	}
 	if (!ok) {

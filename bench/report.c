@@ -71,6 +71,10 @@ static int bench_table(FILE *f, const struct bench_opts *o, const struct bench_m
 	if (o->workload == BENCH_W_PUT || o->workload == BENCH_W_MIXED)
 		fprintf(f, "values: %zu bytes, %s\n", o->value_size,
 			o->value_random ? "random (new for every PUT)" : "text (one for every PUT)");
+	if (o->workload == BENCH_W_PUBLISH)
+		fprintf(f, "publishes: client i to channel %s/i, each a new version: a manifest of "
+			   "one %zu-byte file signed by one key, 2f+1 receipts per chunk\n",
+			o->channel, o->value_size);
 	if (o->workload == BENCH_W_POLL) {
 		fprintf(f, "polls: GET /v1/channels/%s, %s, ", o->channel,
 			o->conditional ? "conditional (If-None-Match: the last ETag; 304 if unchanged)"
@@ -207,6 +211,8 @@ static int bench_json(FILE *f, const struct bench_opts *o, const struct bench_ma
 	json_object_set_new(root, "client_auth", json_string(o->client_auth));
 	if (o->workload == BENCH_W_MIXED)
 		json_object_set_new(root, "read_ratio", json_real(o->read_ratio));
+	if (o->workload == BENCH_W_PUBLISH)
+		json_object_set_new(root, "channel_prefix", json_string(o->channel));
 	if (o->workload == BENCH_W_POLL) {
 		json_object_set_new(root, "channel", json_string(o->channel));
 		json_object_set_new(root, "conditional", json_boolean(o->conditional));

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "client/bulwark.h"
+#include "client/bulwark_publish.h"
 #include "common/config.h"
+#include "wire/upd.h"
 
 #define BENCH_KEYS_PER_CLIENT 16u    /* put: each client cycles over its own keys */
 #define BENCH_OP_TIMEOUT_MS 10000u
@@ -22,6 +24,7 @@
 #define BENCH_MIN_TICK_S 0.00002     /* open loop: the shortest timer re-arm */
 #define BENCH_READY_S 20.0           /* poll: how long the document may take to appear */
 #define BENCH_POLL_URL_MAX 320u      /* http[] (96) + "/v1/channels/" + a 200-byte name */
+#define BENCH_PUBLISH_EXPIRES_S (30u * 86400u) /* publish: as `bulwark publish` */
 
 enum bench_phase { BENCH_PRELOAD, BENCH_WARMUP, BENCH_MEASURE, BENCH_DRAIN, BENCH_STOP };
 
@@ -41,6 +44,8 @@ struct bench_client {
 	uint64_t seq;                /* ops issued: picks the key */
 	char key[32];
 	size_t key_len;
+	char channel[BENCH_PREFIX_MAX + 8]; /* publish: PREFIX/id */
+	uint64_t version;            /* publish: the version of its next PUBLISH */
 };
 
 /* A state snapshot at an interval's edge. */
@@ -62,6 +67,7 @@ struct bench {
 	struct bulwark_client *status; /* on its own private loop: INFO queries */
 	struct bench_http http;      /* poll: libcurl on the loop */
 	uint8_t *value;              /* value_size bytes */
+	struct bulwark_release *release; /* publish: one file of value_size bytes, uploaded */
 	uint64_t rng;
 	enum bench_phase phase;
 	unsigned inflight;
@@ -93,7 +99,8 @@ struct bench {
 static volatile sig_atomic_t bench_stop_flag;
 static struct bench *bench_stop_target;
 
-static const char *const bench_workloads[] = { "null", "put", "get", "mixed", "poll" };
+static const char *const bench_workloads[] = { "null", "put", "get", "mixed", "poll",
+						"publish" };
 #define BENCH_NWORKLOADS (sizeof(bench_workloads) / sizeof(bench_workloads[0]))
 
 const char *bench_workload_name(enum bench_workload w)
@@ -151,14 +158,42 @@ static void bench_fatal(struct bench *b, const char *what, int rc)
 	bench_fatal_msg(b, msg);
 }
 
-/* Submit client bc's next op of the replica protocol (null, put, get; mixed picks one).
- * Returns bulwark_submit's code. */
+/* publish: client bc's next PUBLISH, the release as the next version of its channel (a
+ * version is used once, whatever its outcome). Returns bulwark_submit's code, or
+ * bulwark_release_op's with the run stopped (saying why). */
+static int bench_submit_publish(struct bench_client *bc)
+{
+	char err[128];
+	uint8_t *op;
+	size_t len;
+	int rc;
+
+	rc = bulwark_release_op(bc->b->release, bc->channel, bc->version, BENCH_PUBLISH_EXPIRES_S,
+				&op, &len, err, sizeof(err));
+	if (rc != BULWARK_OK) {
+		char msg[sizeof(bc->b->fatal_msg)];
+		snprintf(msg, sizeof(msg), "building a PUBLISH: %s", err);
+		bench_fatal_msg(bc->b, msg);
+		return rc;
+	}
+	bc->version++;
+	rc = bulwark_submit_raw(bc->c, op, len, bench_done, bc); /* copies op */
+	free(op);
+	return rc;
+}
+
+/* Submit client bc's next op of the replica protocol (null, put, get; mixed picks one;
+ * publish). Returns bulwark_submit's code. */
 static int bench_submit(struct bench_client *bc)
 {
 	struct bench *b = bc->b;
 	struct bulwark_op op;
 	int get;
 
+	if (b->o->workload == BENCH_W_PUBLISH) {
+		bc->write = 1;
+		return bench_submit_publish(bc);
+	}
 	memset(&op, 0, sizeof(op));
 	if (b->o->workload == BENCH_W_NULL) {
 		op.type = BENCH_OP_NULL;
@@ -201,7 +236,7 @@ static void bench_issue(struct bench_client *bc, uint64_t intended)
 		}
 		bc->write = 0;
 	} else if ((rc = bench_submit(bc)) != BULWARK_OK) {
-		bench_fatal(b, "submit", rc);
+		bench_fatal(b, "submit", rc); /* after a build failure: its message stays */
 		return;
 	}
 	bc->intended = intended;
@@ -262,24 +297,56 @@ static void bench_complete(struct bench_client *bc, int ok, const char *err, int
 	}
 }
 
+/* publish: the group's answer to client bc's PUBLISH, ordered: 1 accepted, else 0 with
+ * why. In the preload a ROLLBACK is an answer too: the channel was left by an earlier
+ * run against the same group, and the client goes on past its current version. */
+static int bench_publish_result(struct bench_client *bc, const struct bulwark_result *res,
+				char *why, size_t len)
+{
+	struct bulwark_upd_result u;
+
+	if (bulwark_upd_result_decode(res->value, res->value_len, &u) != BULWARK_OK) {
+		snprintf(why, len, "PUBLISH: the group's result does not decode");
+		return 0;
+	}
+	if (u.status == WIRE_UPD_OK)
+		return 1;
+	if (u.status == WIRE_UPD_ROLLBACK && bc->b->phase == BENCH_PRELOAD && u.a < UINT64_MAX) {
+		bc->version = u.a + 1;
+		return 1;
+	}
+	snprintf(why, len, "PUBLISH %s: %.100s", u.status_name, u.text);
+	return 0;
+}
+
 static void bench_done(void *arg, const struct bulwark_result *res)
 {
 	struct bench_client *bc = arg;
 	struct bench *b = bc->b;
+	const char *err = bulwark_strerror(res->status);
+	char why[sizeof(b->fatal_msg)];
+	int ok = res->status == BULWARK_OK;
 
 	b->inflight--;
 	if (b->phase == BENCH_STOP)
 		return; /* closing: cancelled ops */
+	if (ok && b->o->workload == BENCH_W_PUBLISH && !bench_publish_result(bc, res, why, sizeof(why))) {
+		ok = 0;
+		err = why;
+	}
 	if (b->phase == BENCH_PRELOAD) {
-		if (res->status != BULWARK_OK) {
-			bench_fatal(b, "preload PUT", res->status);
+		if (!ok) {
+			char msg[sizeof(b->fatal_msg)];
+			snprintf(msg, sizeof(msg), "preload %s: %.140s",
+				 b->o->workload == BENCH_W_PUBLISH ? "PUBLISH" : "PUT", err);
+			bench_fatal_msg(b, msg);
 			return;
 		}
 		if (--b->preload_left == 0)
 			ev_break(b->loop, EVBREAK_ALL);
 		return;
 	}
-	bench_complete(bc, res->status == BULWARK_OK, bulwark_strerror(res->status), 0);
+	bench_complete(bc, ok, err, 0);
 }
 
 static void bench_poll_done(void *arg, int ok, int not_modified, const char *err)
@@ -451,6 +518,33 @@ static int bench_open_poller(struct bench *b, struct bench_client *bc)
 	return 0;
 }
 
+/* publish: client bc's channel, PREFIX/id, created (blocking, on the status client) with
+ * the publisher key as its 1-of-1 policy; one that exists already is used as it is. */
+static int bench_open_channel(struct bench *b, struct bench_client *bc)
+{
+	const char *pub = b->o->publisher_pub;
+	struct bulwark_upd_result res;
+	char err[256];
+	int rc;
+
+	snprintf(bc->channel, sizeof(bc->channel), "%s/%u", b->o->channel, bc->id);
+	bc->version = 1;
+	err[0] = '\0';
+	rc = bulwark_channel_create(b->status, b->o->admin_key, bc->channel, 1, &pub, 1, &res, err,
+				    sizeof(err));
+	if (rc != BULWARK_OK) {
+		fprintf(stderr, "bulwark-bench: creating channel %s: %s%s%s\n", bc->channel,
+			bulwark_strerror(rc), err[0] ? ": " : "", err);
+		return -1;
+	}
+	if (res.status != WIRE_UPD_OK && res.status != WIRE_UPD_EXISTS) {
+		fprintf(stderr, "bulwark-bench: creating channel %s: %s: %s\n", bc->channel,
+			res.status_name, res.text);
+		return -1;
+	}
+	return 0;
+}
+
 static int bench_open_clients(struct bench *b, unsigned n)
 {
 	char err[256];
@@ -482,14 +576,19 @@ static int bench_open_clients(struct bench *b, unsigned n)
 		}
 		bulwark_client_set_timeout(bc->c, BENCH_OP_TIMEOUT_MS);
 		b->nopen++;
+		if (b->o->workload == BENCH_W_PUBLISH && bench_open_channel(b, bc) != 0)
+			return -1;
 	}
 	return 0;
 }
 
-/* Preload key 0 of clients [from, to) for reads. */
+/* Before clients [from, to) take part: get, mixed: preload their key 0 for reads;
+ * publish: publish their channel's first version (or learn the version an earlier run
+ * left), so that the measured PUBLISHes are all accepted ones. */
 static int bench_preload(struct bench *b, unsigned from, unsigned to)
 {
-	if (from >= to || (b->o->workload != BENCH_W_GET && b->o->workload != BENCH_W_MIXED))
+	if (from >= to || (b->o->workload != BENCH_W_GET && b->o->workload != BENCH_W_MIXED &&
+			   b->o->workload != BENCH_W_PUBLISH))
 		return 0;
 	b->phase = BENCH_PRELOAD;
 	b->preload_left = to - from;
@@ -504,8 +603,8 @@ static int bench_preload(struct bench *b, unsigned from, unsigned to)
 	if (b->fatal || b->interrupted)
 		return -1;
 	if (b->preload_left != 0) {
-		snprintf(b->fatal_msg, sizeof(b->fatal_msg), "preload: %u PUTs did not complete",
-			 b->preload_left);
+		snprintf(b->fatal_msg, sizeof(b->fatal_msg), "preload: %u %s did not complete",
+			 b->preload_left, b->o->workload == BENCH_W_PUBLISH ? "PUBLISHes" : "PUTs");
 		b->fatal = 1;
 		return -1;
 	}
@@ -598,7 +697,7 @@ static int bench_point_run(struct bench *b, struct bench_point *pt, double value
 static void bench_run_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: bulwark-bench run --workload null|put|get|mixed|poll\n"
+		"usage: bulwark-bench run --workload null|put|get|mixed|poll|publish\n"
 		"         [--config FILE | --local N]\n"
 		"         [--clients N | --rate R] [--warmup S] [--duration S] [--value-size B]\n"
 		"         [--value-fill text|random]\n"
@@ -606,12 +705,17 @@ static void bench_run_usage(FILE *f)
 		"         [--client-auth macs|signatures] [--queue N] [--json | --csv]\n"
 		"         [--out FILE] [--no-progress]\n"
 		"         [--channel NAME] [--if-none-match] [--replica I]\n"
+		"         [--admin-key FILE] [--publisher-key FILE]\n"
 		"  --workload W    null: ordered empty op and reply; put: ordered PUT of\n"
 		"                  --value-size bytes; get: read-only GET of a preloaded key;\n"
 		"                  mixed: GET with probability --read-ratio, else PUT;\n"
 		"                  poll: HTTP GET /v1/channels/NAME from the replicas' read\n"
 		"                  planes (libcurl, one keep-alive connection per client; a\n"
-		"                  200 must carry a JSON document and its ETag)\n"
+		"                  200 must carry a JSON document and its ETag);\n"
+		"                  publish: ordered PUBLISH of a new version of the client's\n"
+		"                  own channel (a manifest of one --value-size byte file,\n"
+		"                  uploaded once, signed by one publisher key, 2f+1 chunk\n"
+		"                  receipts; every replica checks the signature and receipts)\n"
 		"  --config FILE   drive the running group of FILE\n"
 		"  --local N       start an N-replica group on loopback in a temporary folder\n"
 		"                  (bulwark cluster init/up), stop and remove it at the end\n"
@@ -626,7 +730,8 @@ static void bench_run_usage(FILE *f)
 		"                  the intended time, waiting for a free client included\n"
 		"  --warmup S      seconds before measuring (default 2)\n"
 		"  --duration S    seconds measured (default 10)\n"
-		"  --value-size B  put/mixed value bytes (default 1024)\n"
+		"  --value-size B  put/mixed value bytes; publish: the released file's bytes\n"
+		"                  (default 1024)\n"
 		"  --value-fill F  text: every PUT the same value, 'a'..'z' repeated (default;\n"
 		"                  LevelDB's snappy shrinks it ~10x); random: new pseudo-random\n"
 		"                  bytes for every PUT, which nothing compresses (update chunks)\n"
@@ -650,8 +755,15 @@ static void bench_run_usage(FILE *f)
 		"                  it got and counts a 304 (what agents of an unchanged channel\n"
 		"                  see); default: every poll gets the whole document\n"
 		"  --replica I     poll: every client polls replica I (default: client i polls\n"
-		"                  replica i mod n)\n",
-		BULWARK_MAX_LANES, BENCH_POLL_CHANNEL);
+		"                  replica i mod n)\n"
+		"  publish: client i publishes to channel PREFIX/i (--channel PREFIX, default\n"
+		"  %s), created with a 1-of-1 policy of the publisher key if it does not\n"
+		"  exist; before measuring, each client publishes once (or goes on past the\n"
+		"  version an earlier run left)\n"
+		"  --admin-key FILE       publish, --config: the group's admin private key\n"
+		"  --publisher-key FILE   publish, --config: the publisher's private key NAME.key,\n"
+		"                  with NAME.pub next to it (bulwark keygen); --local makes both\n",
+		BULWARK_MAX_LANES, BENCH_POLL_CHANNEL, BENCH_PUBLISH_CHANNEL);
 }
 
 static int bench_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -750,7 +862,7 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 				;
 			if (w == BENCH_NWORKLOADS) {
 				fprintf(stderr, "bulwark-bench run: unknown workload '%s' "
-						"(null, put, get, mixed, poll)\n", val);
+						"(null, put, get, mixed, poll, publish)\n", val);
 				return -1;
 			}
 			o->workload = (enum bench_workload)w;
@@ -824,12 +936,32 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		} else if (strcmp(a, "--out") == 0) {
 			o->out = val;
 		} else if (strcmp(a, "--channel") == 0) {
-			if (val[0] == '\0' || strlen(val) > 200) {
-				fprintf(stderr, "bulwark-bench run: --channel wants a channel name of "
-						"1 to 200 characters\n");
+			if (strlen(val) > BENCH_PREFIX_MAX ||
+			    wire_upd_check_channel(val, strlen(val)) != 0) {
+				fprintf(stderr, "bulwark-bench run: --channel '%s' is not a channel name "
+						"of at most %u characters ([A-Za-z0-9._-] and '/' "
+						"between components)\n", val, BENCH_PREFIX_MAX);
 				return -1;
 			}
 			o->channel = val;
+		} else if (strcmp(a, "--admin-key") == 0 || strcmp(a, "--publisher-key") == 0) {
+			int admin = a[2] == 'a';
+			size_t n = strlen(val);
+			char *dst = admin ? o->admin_key : o->publisher_key;
+			if (n == 0 || n >= BENCH_PATH_MAX ||
+			    (!admin && (n < 5 || strcmp(val + n - 4, ".key") != 0))) {
+				fprintf(stderr, "bulwark-bench run: %s wants %s\n", a,
+					admin ? "the group's admin private key file"
+					      : "a publisher private key file NAME.key, its public "
+						"key next to it in NAME.pub (as bulwark keygen "
+						"writes them)");
+				return -1;
+			}
+			memcpy(dst, val, n + 1);
+			if (!admin) {
+				memcpy(o->publisher_pub, val, n + 1);
+				memcpy(o->publisher_pub + n - 4, ".pub", 4);
+			}
 		} else if (strcmp(a, "--replica") == 0) {
 			if (bench_num(a, val, 0, BENCH_MAX_REPLICAS - 1, &v) != 0)
 				return -1;
@@ -861,7 +993,33 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 				"its replicas itself\n");
 		return -1;
 	}
-	if (o->workload == BENCH_W_POLL) {
+	if (o->workload != BENCH_W_PUBLISH && (o->admin_key[0] || o->publisher_key[0])) {
+		fprintf(stderr, "bulwark-bench run: --admin-key and --publisher-key are for "
+				"--workload publish\n");
+		return -1;
+	}
+	if (o->workload == BENCH_W_PUBLISH && o->local != 0 &&
+	    (o->admin_key[0] || o->publisher_key[0])) {
+		fprintf(stderr, "bulwark-bench run: --admin-key and --publisher-key are for a "
+				"--config group; --local makes its own keys\n");
+		return -1;
+	}
+	if (o->workload == BENCH_W_PUBLISH && o->config != NULL &&
+	    (!o->admin_key[0] || !o->publisher_key[0])) {
+		fprintf(stderr, "bulwark-bench run: --workload publish with --config needs "
+				"--admin-key FILE (creates the channels) and --publisher-key "
+				"FILE (signs the manifests)\n");
+		return -1;
+	}
+	if (o->workload == BENCH_W_PUBLISH) {
+		if (o->conditional || o->poll_replica >= 0) {
+			fprintf(stderr, "bulwark-bench run: --if-none-match and --replica are for "
+					"--workload poll\n");
+			return -1;
+		}
+		if (o->channel == NULL)
+			o->channel = BENCH_PUBLISH_CHANNEL;
+	} else if (o->workload == BENCH_W_POLL) {
 		if (o->channel == NULL && o->config != NULL) {
 			fprintf(stderr, "bulwark-bench run: --workload poll with --config needs "
 					"--channel NAME, a channel with a published release\n");
@@ -871,7 +1029,7 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 			o->channel = BENCH_POLL_CHANNEL;
 	} else if (o->channel != NULL || o->conditional || o->poll_replica >= 0) {
 		fprintf(stderr, "bulwark-bench run: --channel, --if-none-match and --replica are "
-				"for --workload poll\n");
+				"for --workload poll (and --channel for publish)\n");
 		return -1;
 	}
 	if (!have_clients)
@@ -973,6 +1131,41 @@ static int bench_poll_ready(const struct bench_opts *o)
 	return 0;
 }
 
+/* publish: upload the release every PUBLISH names, one file of --value-size bytes
+ * (b->value), from a client of the admin key (which replicas let upload chunks before
+ * any channel names the publisher key). Returns 0 or -1 (said on stderr). */
+static int bench_publish_release(struct bench *b)
+{
+	const char *key = b->o->publisher_key;
+	struct bulwark_file file = { "bench.bin", b->value, b->o->value_size };
+	struct bulwark_release_opts ro;
+	struct bulwark_client *up = NULL;
+	char err[256];
+	int rc;
+
+	err[0] = '\0';
+	rc = bulwark_client_open(b->o->config, b->o->admin_key, NULL, &up, err, sizeof(err));
+	if (rc != BULWARK_OK) {
+		fprintf(stderr, "bulwark-bench: a client of the admin key: %s%s%s\n",
+			bulwark_strerror(rc), err[0] ? ": " : "", err);
+		return -1;
+	}
+	memset(&ro, 0, sizeof(ro));
+	ro.key_paths = &key;
+	ro.nkeys = 1;
+	ro.files = &file;
+	ro.nfiles = 1;
+	err[0] = '\0';
+	rc = bulwark_release_upload(up, &ro, &b->release, err, sizeof(err));
+	bulwark_client_close(up);
+	if (rc != BULWARK_OK) {
+		fprintf(stderr, "bulwark-bench: uploading the release to publish: %s%s%s\n",
+			bulwark_strerror(rc), err[0] ? ": " : "", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int bench_setup(struct bench *b, struct bench_opts *o)
 {
 	unsigned maxc = o->clients;
@@ -1021,6 +1214,8 @@ static int bench_setup(struct bench *b, struct bench_opts *o)
 		return -1;
 	}
 	bench_executed(b); /* connect the status client now, not at the first interval */
+	if (o->workload == BENCH_W_PUBLISH && bench_publish_release(b) != 0)
+		return -1;
 	return 0;
 }
 
@@ -1032,6 +1227,7 @@ static void bench_teardown(struct bench *b)
 		bench_poll_free(&b->cl[i].poll);
 	}
 	bench_http_free(&b->http);
+	bulwark_release_free(b->release);
 	bulwark_client_close(b->status);
 	bench_stop_target = NULL;
 	if (b->loop != NULL) {
@@ -1074,6 +1270,9 @@ int bench_run_main(int argc, char **argv)
 	if (o.local != 0 && bench_local_start(&local, o.local, &o) != 0)
 		goto out;
 	if (bench_group_read(&o) != 0)
+		goto out;
+	if ((o.workload == BENCH_W_POLL || o.workload == BENCH_W_PUBLISH) && o.local != 0 &&
+	    bench_local_keys(&local, &o) != 0)
 		goto out;
 	if (o.workload == BENCH_W_POLL &&
 	    ((o.local != 0 && bench_local_release(&local, &o) != 0) || bench_poll_ready(&o) != 0))

@@ -18,10 +18,17 @@
 #define BENCH_MAX_SWEEP 32u
 #define BENCH_MAX_CLIENTS 4096u
 
-enum bench_workload { BENCH_W_NULL, BENCH_W_PUT, BENCH_W_GET, BENCH_W_MIXED, BENCH_W_POLL };
+enum bench_workload {
+	BENCH_W_NULL, BENCH_W_PUT, BENCH_W_GET, BENCH_W_MIXED, BENCH_W_POLL, BENCH_W_PUBLISH
+};
 
 /* poll, --local: the channel the bench creates and publishes a release to. */
 #define BENCH_POLL_CHANNEL "bench/poll"
+/* publish: the default prefix of the clients' channels (client i publishes to
+ * PREFIX/i) and the longest prefix allowed (room for "/4095" within a channel name). */
+#define BENCH_PUBLISH_CHANNEL "bench/publish"
+#define BENCH_PREFIX_MAX 200u
+#define BENCH_PATH_MAX 512u
 enum bench_format { BENCH_F_TABLE, BENCH_F_JSON, BENCH_F_CSV };
 
 struct bench_opts {
@@ -42,9 +49,16 @@ struct bench_opts {
 				      * every PUT (incompressible, like update chunks);
 				      * else one fixed text value for all */
 	double read_ratio;           /* mixed: the share of GETs, 0..1 */
-	const char *channel;         /* poll: --channel, or BENCH_POLL_CHANNEL (--local) */
+	const char *channel;         /* poll: --channel, or BENCH_POLL_CHANNEL (--local);
+				      * publish: the channels' prefix, --channel or
+				      * BENCH_PUBLISH_CHANNEL */
 	int conditional;             /* poll: --if-none-match, each poll sends the last ETag */
 	int poll_replica;            /* poll: --replica I, or -1: client i polls i mod n */
+	/* publish: the group's admin key (creates the channels) and the publisher's key
+	 * pair (signs every manifest): --admin-key, --publisher-key (with --config), or
+	 * the local group's */
+	char admin_key[BENCH_PATH_MAX];
+	char publisher_key[BENCH_PATH_MAX], publisher_pub[BENCH_PATH_MAX];
 	char http[BENCH_MAX_REPLICAS][96]; /* poll: each replica's read plane, "http://h:p" */
 	size_t nhttp;
 	double sweep[BENCH_MAX_SWEEP]; /* client counts (closed) or rates (open) */
@@ -99,9 +113,12 @@ struct bench_local {
  * pipe: if this process dies without bench_local_stop — a crash, SIGKILL — the pipe
  * closes and the guard stops the group and removes the folder. */
 int bench_local_start(struct bench_local *l, unsigned n, struct bench_opts *o);
-/* poll: in the started group, create channel o->channel (one publisher key, made in
- * the folder) and publish version 1: one file of o->value_size bytes. Returns 0 or -1
- * (the CLI's output on stderr). */
+/* poll, publish: make a publisher key pair in the folder (`bulwark keygen`) and fill
+ * o->admin_key (the group's), o->publisher_key and o->publisher_pub. Returns 0 or -1. */
+int bench_local_keys(struct bench_local *l, struct bench_opts *o);
+/* poll: in the started group, create channel o->channel (with bench_local_keys' key)
+ * and publish version 1: one file of o->value_size bytes. Returns 0 or -1 (the CLI's
+ * output on stderr). */
 int bench_local_release(struct bench_local *l, const struct bench_opts *o);
 /* Stop the group (`cluster down`, then --kill if needed) and remove the folder.
  * Idempotent. */

@@ -4,8 +4,8 @@
 #   scripts/bench.sh [BUILD_DIR]
 # Each run starts its own group (bulwark-bench --local 4) and stops it. Raw CSV and the
 # crypto table stay in BUILD_DIR/bench/. About 3 minutes on 2 cores. BENCH_WARMUP,
-# BENCH_DURATION, BENCH_SWEEP, BENCH_ROBUST_SWEEP, BENCH_CLIENTS and BENCH_POLL_CLIENTS
-# override the defaults.
+# BENCH_DURATION, BENCH_SWEEP, BENCH_ROBUST_SWEEP, BENCH_CLIENTS, BENCH_POLL_CLIENTS and
+# BENCH_PUBLISH_CLIENTS override the defaults.
 set -uo pipefail
 O=${1:-build}
 BENCH=$O/bulwark-bench
@@ -24,6 +24,9 @@ ROBUST_SWEEP=${BENCH_ROBUST_SWEEP:-64,256,1024}
 CLIENTS=${BENCH_CLIENTS:-1024}
 # Polls: the client (libcurl, one core) is the bound past ~16 keep-alive connections.
 POLL_CLIENTS=${BENCH_POLL_CLIENTS:-16}
+# PUBLISH: every replica verifies four Ed25519 signatures per op (the manifest's, three
+# chunk receipts), so the group saturates below a thousand ops/s.
+PUBLISH_CLIENTS=${BENCH_PUBLISH_CLIENTS:-16}
 
 [ -x "$BENCH" ] || { echo "bench.sh: $BENCH is missing; run make first" >&2; exit 1; }
 grep -q '<!-- bench:results:begin -->' "$DOC" && grep -q '<!-- bench:results:end -->' "$DOC" ||
@@ -57,6 +60,8 @@ run get --workload get --clients "$CLIENTS"
 # HTTP polls served by one replica's read plane (the bench publishes the release it polls).
 run poll --workload poll --clients "$POLL_CLIENTS" --replica 0
 run poll-304 --workload poll --if-none-match --clients "$POLL_CLIENTS" --replica 0
+# Ordered PUBLISHes of new versions (each client its own channel; a 1 KiB release).
+run publish --workload publish --clients "$PUBLISH_CLIENTS"
 echo "== crypto: bulwark-bench crypto --seconds 0.5"
 "$BENCH" crypto --seconds 0.5 | tee "$OUT/crypto.txt" || failed=$((failed + 1))
 
@@ -99,7 +104,8 @@ runs = [("null-sweep", "null, closed-loop sweep"),
         ("put-1k-random", "put 1 KiB random values, %s clients" % clients),
         ("get", "get (read-only), %s clients" % clients),
         ("poll", "poll, HTTP, whole document, replica 0"),
-        ("poll-304", "poll, HTTP, If-None-Match (304), replica 0")]
+        ("poll-304", "poll, HTTP, If-None-Match (304), replica 0"),
+        ("publish", "publish, signed manifest of a 1 KiB file")]
 machine = None
 lines = ["| run | clients | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | CPU µs/op (all) | "
          "client CPU µs/op | mean batch | errors | load before | machine idle / iowait / steal % |",
@@ -193,7 +199,9 @@ section = ["<!-- bench:results:begin -->",
            "the state (LevelDB) synced at each checkpoint (by a second thread; the checkpoint becomes stable once it is); the clients of a run are lanes of "
            "one key; the poll rows are HTTP GETs of a channel's signed document from replica 0's "
            "read plane, by libcurl in the bench process (no ordering; CPU µs/op (all) minus the "
-           "client's is the replica's). *load before* is the "
+           "client's is the replica's); the publish row orders PUBLISHes of new versions, each "
+           "signed once by the bench and checked by every replica (the manifest's signature "
+           "and 2f+1 = 3 chunk receipts: four Ed25519 verifications). *load before* is the "
            "1-minute load average when each run started: on a shared machine, other work "
            "competes for the 2 cores. The last column is the machine's CPU time during the "
            "measured interval that did no work: idle, idle waiting for the disk (iowait), "

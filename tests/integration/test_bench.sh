@@ -7,10 +7,12 @@
 # completes ops without errors and says so in its CSV (shares adding up to 100 there
 # too); so does a 2-second put run with --value-fill random; HTTP polls of a channel
 # the bench publishes get documents, and conditional polls get 304s from the one
-# replica polled; poll with --config needs --channel, the poll options and --lanes are
-# refused where they mean nothing; --client-auth is refused
-# with --config and for an unknown mode, --value-fill for an unknown fill; no replica or
-# temporary folder is left behind.
+# replica polled; ordered PUBLISHes of new versions to a running group's channels (a
+# sweep, so a second point creates more channels), twice: the second run goes on past
+# the versions the first left; poll with --config needs --channel, publish with
+# --config its two keys, and the poll and publish options and --lanes are refused where
+# they mean nothing; --client-auth is refused with --config and for an unknown mode,
+# --value-fill for an unknown fill; no replica or temporary folder is left behind.
 . "$(dirname "$0")/lib.sh"
 it_setup "${1:-build}"
 BENCH=$O/bulwark-bench
@@ -105,6 +107,36 @@ PY
 }
 poll_run poll-full 0 --clients 8
 poll_run poll-304 1 --clients 8 --if-none-match --replica 2
+
+# PUBLISH through a running group (--config): client i publishes new versions of
+# bench/publish/i, signed by a publisher key made here; the group's admin key creates
+# the channels. The second run finds them with the first run's versions: its preload
+# learns them from the ROLLBACK answers, and every measured PUBLISH is accepted again.
+it_group pub
+PG=$IT_DIR
+it_up "$PG"
+"$BULWARK" keygen --out "$IT_WORK/keys" --name bp >/dev/null || it_fail "keygen"
+publish_run() { # publish_run NAME
+	local rc
+	BULWARK=$BULWARK timeout 120 "$BENCH" run --config "$PG/bulwark.ini" --workload publish \
+		--admin-key "$PG/keys/admin.key" --publisher-key "$IT_WORK/keys/bp.key" \
+		--sweep 2,4 --warmup 0.5 --duration 1 --json --out "$IT_WORK/$1.json" 2>"$IT_WORK/run.err"
+	rc=$?
+	[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run --workload publish exited $rc"; }
+	python3 - "$IT_WORK/$1.json" <<'PY' || it_fail "$1 run: $(cat "$IT_WORK/$1.json")"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["workload"] == "publish" and o["channel_prefix"] == "bench/publish", o
+assert [p["clients"] for p in o["points"]] == [2, 4], o["points"]
+for p in o["points"]:
+    assert p["ops"] > 0 and p["errors"] == 0 and p["ordered"] == p["ops"], p
+    print("%s: %d clients, %d PUBLISHes, %.0f/s, p50 %.3f ms" % (sys.argv[1], p["clients"],
+          p["ops"], p["ops_per_s"], p["latency_ms"]["p50"]))
+PY
+}
+publish_run publish-1
+publish_run publish-2
+"$BULWARK" cluster down --dir "$PG" >/dev/null || it_fail "cluster down"
 # refused MESSAGE ARGS...: bulwark-bench run ARGS must exit 2 saying MESSAGE, before it
 # starts anything.
 refused() {
@@ -120,6 +152,17 @@ refused "--workload poll with --config needs --channel NAME" \
 refused "--channel, --if-none-match and --replica are for --workload poll" \
 	--workload get --local 4 --if-none-match
 refused "--lanes is for the replica protocol's clients" --workload poll --local 4 --lanes 4
+refused "--workload publish with --config needs --admin-key FILE" \
+	--workload publish --config "$IT_WORK/none.ini" --publisher-key "$IT_WORK/keys/bp.key"
+refused "--admin-key and --publisher-key are for a --config group" \
+	--workload publish --local 4 --admin-key "$IT_WORK/a.key"
+refused "--admin-key and --publisher-key are for --workload publish" \
+	--workload null --local 4 --admin-key "$IT_WORK/a.key"
+refused "--publisher-key wants a publisher private key file NAME.key" \
+	--workload publish --local 4 --publisher-key "$IT_WORK/keys/bp.pem"
+refused "--if-none-match and --replica are for --workload poll" \
+	--workload publish --local 4 --replica 1
+refused "--channel 'bench//x' is not a channel name" --workload publish --local 4 --channel bench//x
 refused "--value-fill zeros: not text or random" --workload put --local 4 --value-fill zeros
 # --client-auth sets up a --local group only, and names a mode the config knows.
 refused "--client-auth is for a --local group" \
