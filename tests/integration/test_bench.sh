@@ -9,7 +9,8 @@
 # the bench publishes get documents, and conditional polls get 304s from the one
 # replica polled; ordered PUBLISHes of new versions to a running group's channels (a
 # sweep, so a second point creates more channels), twice: the second run goes on past
-# the versions the first left; poll with --config needs --channel, publish with
+# the versions the first left; polls of a hostile read plane refuse its bad ETags and
+# never echo them; poll with --config needs --channel, publish with
 # --config its two keys, and the poll and publish options and --lanes are refused where
 # they mean nothing; --client-auth is refused with --config and for an unknown mode,
 # --value-fill for an unknown fill; no replica or temporary folder is left behind.
@@ -137,6 +138,29 @@ PY
 publish_run publish-1
 publish_run publish-2
 "$BULWARK" cluster down --dir "$PG" >/dev/null || it_fail "cluster down"
+
+# A hostile read plane (hostile_http.py in place of replica 0's): of its 200s, only
+# those with a visible-ASCII ETag short enough to echo count as polls; the others are
+# errors that say why, and no If-None-Match but the valid ETag is ever sent.
+it_group fake
+FG=$IT_DIR
+fport=$(sed -nE 's/^http_port = ([0-9]+).*/\1/p' "$FG/bulwark.ini" | head -1)
+[ -n "$fport" ] || it_fail "no http_port in $FG/bulwark.ini"
+python3 "$IT_HERE/hostile_http.py" "$fport" "$IT_WORK/inm.log" &
+IT_PIDS+=($!) # the bench waits for its first 200 before it starts
+timeout 60 "$BENCH" run --config "$FG/bulwark.ini" --workload poll --channel x --replica 0 \
+	--if-none-match --clients 2 --warmup 0 --duration 1 --json --out "$IT_WORK/hostile.json" \
+	2>"$IT_WORK/run.err" || { cat "$IT_WORK/run.err"; it_fail "poll of a hostile read plane"; }
+python3 - "$IT_WORK/hostile.json" "$IT_WORK/inm.log" <<'PY' || it_fail "hostile read plane: $(cat "$IT_WORK/hostile.json")"
+import json, sys
+p = json.load(open(sys.argv[1]))["points"][0]
+assert p["ops"] > 0 and p["errors"] >= 2 * p["ops"] - 4 and p["not_modified"] == 0, p
+assert p["last_error"].startswith("200 without an ETag (or one not visible ASCII"), p
+sent = [l.rstrip("\n") for l in open(sys.argv[2])]
+assert '"ok"' in sent and set(sent) <= {"-", '"ok"'}, set(sent)
+print("hostile read plane: %d polls, %d errors, If-None-Match sent: %s" % (p["ops"],
+      p["errors"], sorted(set(sent))))
+PY
 # refused MESSAGE ARGS...: bulwark-bench run ARGS must exit 2 saying MESSAGE, before it
 # starts anything.
 refused() {
