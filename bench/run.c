@@ -330,7 +330,8 @@ static void bench_done(void *arg, const struct bulwark_result *res)
 	b->inflight--;
 	if (b->phase == BENCH_STOP)
 		return; /* closing: cancelled ops */
-	if (ok && b->o->workload == BENCH_W_PUBLISH && !bench_publish_result(bc, res, why, sizeof(why))) {
+	if (ok && b->o->workload == BENCH_W_PUBLISH &&
+	    !bench_publish_result(bc, res, why, sizeof(why))) {
 		ok = 0;
 		err = why;
 	}
