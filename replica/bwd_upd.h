@@ -87,6 +87,11 @@ struct bwd_upd {
 	struct wire_upd_statement signed_st;      /* its content */
 	uint64_t signed_at;                       /* monotonic ms of that signing */
 	int signed_any;
+	/* The newest statement this replica has signed, its own or a peer's it co-signed:
+	 * it signs only statements newer than this one, so each (seq, time) at most once
+	 * and never an old one again (no co-signing echo between replicas). */
+	struct wire_upd_statement newest_st;
+	int newest_any;
 	int resign_pending;                       /* a new seq waits for BWD_UPD_RESIGN_MS */
 	struct bwd_upd_slot slot[BWD_UPD_SLOTS];
 	struct bwd_upd_hist hist[BWD_UPD_HISTORY];/* ring by seq % BWD_UPD_HISTORY: the state

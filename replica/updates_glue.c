@@ -167,13 +167,19 @@ static void slot_add(struct bwd_upd *u, const uint8_t raw[WIRE_UPD_STATEMENT_LEN
 	bwd__http_invalidate(u->b);
 }
 
-/* Sign st, remember the signature and send it to the other replicas. */
+/* Sign st, remember the signature and send it to the other replicas; unless st is not
+ * newer than the newest statement this replica signed (that one, or an older one, was
+ * signed and sent already). */
 static void sign_and_send(struct bwd *b, const struct wire_upd_statement *st)
 {
 	struct bwd_upd *u = b->upd;
 	struct wire_statement_msg m;
 	struct wire_hdr h;
 
+	if (u->newest_any && !st_newer(st, &u->newest_st))
+		return;
+	u->newest_st = *st;
+	u->newest_any = 1;
 	memset(&m, 0, sizeof(m));
 	m.st = *st;
 	m.replica = b->id;
@@ -297,7 +303,9 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* A peer's statement: checked, counted, and co-signed when this replica had the same
- * state at that seq and the time bucket is the current one. */
+ * state at that seq, the time bucket is the current one and it is newer than anything
+ * this replica signed. A statement co-signed on every receipt would echo between the
+ * replicas, each copy signed and verified again, for as long as its bucket lasts. */
 static void on_statement(struct bwd *b, const struct net_peer *peer, const uint8_t *p, size_t len)
 {
 	struct bwd_upd *u = b->upd;
@@ -338,14 +346,6 @@ static void on_statement(struct bwd *b, const struct net_peer *peer, const uint8
 	    hs->log_size != m.st.log_size ||
 	    memcmp(hs->log_root, m.st.log_root, WIRE_UPD_HASH_LEN) != 0)
 		return;
-	for (size_t i = 0; i < BWD_UPD_SLOTS; i++) {
-		const struct bwd_upd_slot *s = &u->slot[i];
-		if (s->used && memcmp(s->raw, m.raw, sizeof(m.raw)) == 0) {
-			if (s->have[b->id / 64] >> (b->id % 64) & 1u)
-				return;
-			break;
-		}
-	}
 	sign_and_send(b, &m.st);
 }
 

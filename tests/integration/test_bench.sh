@@ -9,7 +9,8 @@
 # the bench publishes get documents, and conditional polls get 304s from the one
 # replica polled; ordered PUBLISHes of new versions to a running group's channels (a
 # sweep, so a second point creates more channels), twice: the second run goes on past
-# the versions the first left; polls of a hostile read plane refuse its bad ETags and
+# the versions the first left, and no replica signed more freshness statements than
+# executed seqs and time buckets; polls of a hostile read plane refuse its bad ETags and
 # never echo them; poll with --config needs --channel, publish with
 # --config its two keys, and the poll and publish options and --lanes are refused where
 # they mean nothing; --client-auth is refused with --config and for an unknown mode,
@@ -115,6 +116,7 @@ poll_run poll-304 1 --clients 8 --if-none-match --replica 2
 # learns them from the ROLLBACK answers, and every measured PUBLISH is accepted again.
 it_group pub
 PG=$IT_DIR
+pub_t0=$(date +%s)
 it_up "$PG"
 "$BULWARK" keygen --out "$IT_WORK/keys" --name bp >/dev/null || it_fail "keygen"
 publish_run() { # publish_run NAME
@@ -137,6 +139,21 @@ PY
 }
 publish_run publish-1
 publish_run publish-2
+# Each replica signs a freshness statement at most once per (executed seq, time bucket),
+# each newer than the last: no more than its executed seqs plus the buckets (of
+# statement_tick_ms, 10 s) the group lived through. Co-signing every copy received
+# once made replicas echo statements thousands of times per bucket.
+python3 - "$PG/bulwark.ini" "$(( $(date +%s) - pub_t0 ))" <<'PY' || it_fail "statements signed"
+import re, sys, urllib.request
+ports = re.findall(r"^http_port = (\d+)", open(sys.argv[1]).read(), re.M)
+buckets = int(sys.argv[2]) // 10 + 2
+for r, port in enumerate(ports):
+    m = dict(l.split() for l in urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port,
+             timeout=5).read().decode().splitlines() if l and not l.startswith("#"))
+    signed, executed = int(m["bulwark_statements_signed_total"]), int(m["bulwark_last_executed"])
+    assert 0 < signed <= executed + buckets, (r, signed, executed, buckets)
+    print("replica %d: %d statements signed for %d executed seqs" % (r, signed, executed))
+PY
 "$BULWARK" cluster down --dir "$PG" >/dev/null || it_fail "cluster down"
 
 # A hostile read plane (hostile_http.py in place of replica 0's): of its 200s, only
