@@ -10,6 +10,8 @@
 #   netpeer.py frame HOST PORT GROUP EPOCH KIND            (client, then a bad frame)
 #        KIND: malformed | wrongtype | badmac | badbundle | oversize | huge
 #   netpeer.py impostor HOST PORT GROUP EPOCH ID KEY.pem   (claims to be replica ID)
+#   netpeer.py echo HOST PORT GROUP EPOCH ID KEY.pem       (replica ID, its own key: an
+#        old freshness statement of the replica sent back to it is not signed again)
 import hashlib
 import hmac
 import os
@@ -31,6 +33,9 @@ ROLE_REPLICA, ROLE_CLIENT = 1, 2
 SENDER_CLIENT = 0xFFFFFFFF
 INFO_REQ, INFO = 192, 193
 PREPARE = 4
+STATEMENT = 66      # wire/chunk.h WIRE_STATEMENT: statement [132] | replica u32 | sig [64]
+HDR_LEN = 24
+ST_LEN = 132
 
 
 def raw(key):
@@ -184,6 +189,83 @@ def cmd_frame(host, port, group, epoch, kind):
     return say(closed_by_peer(sess.sock), "%s frame closes the connection" % kind)
 
 
+def messages(payload):
+    """The messages of one frame's payload (u32 length, bytes; repeated)."""
+    out, i = [], 0
+    while i + 4 <= len(payload):
+        (m,) = struct.unpack("<I", payload[i:i + 4])
+        out.append(payload[i + 4:i + 4 + m])
+        i += 4 + m
+    return out
+
+
+def statements(sess, seconds):
+    """(raw, replica, sig) of each STATEMENT received within seconds."""
+    import time
+    got, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        sess.sock.settimeout(max(0.05, end - time.monotonic()))
+        try:
+            payload = sess.recv_payload()
+        except socket.timeout:
+            break
+        if payload is None:
+            break
+        for m in messages(payload):
+            if len(m) == HDR_LEN + ST_LEN + 4 + SIG_LEN and m[1] == STATEMENT:
+                body = m[HDR_LEN:]
+                got.append((body[:ST_LEN], struct.unpack("<I", body[ST_LEN:ST_LEN + 4])[0],
+                            body[ST_LEN + 4:]))
+    return got
+
+
+def st_seq_time(raw):
+    return struct.unpack("<QQ", raw[36:52])
+
+
+def cmd_echo(host, port, group, epoch, replica_id, key_path):
+    """As replica ID (its real key; that replica must be down), collect the statements
+    the replica at PORT signs while a load runs (until 3 s pass without one), then sign
+    one of them, 30 to 50 seqs older than its newest (older than every slot of its table,
+    still in its history), as replica ID and send it to the replica five times. The
+    replica must not sign that statement again. Exit 0 if it did not, 1 if it did, 3 if the check could not be set up (too few
+    statements, or the time bucket changed)."""
+    with open(key_path, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    sess = handshake(host, port, ROLE_REPLICA, replica_id, group, epoch, key)
+    if sess is None:
+        return say(False, "handshake as replica %d refused" % replica_id)
+    seen = {}
+    while True:
+        got = statements(sess, 3.0)
+        if not got and seen:
+            break
+        for raw_st, signer, sig in got:
+            seen.setdefault(st_seq_time(raw_st), (raw_st, signer, sig))
+        if len(seen) > 2000:
+            break
+    if not seen:
+        print("inconclusive: no statements received")
+        return 3
+    newest = max(seen)
+    old = [k for k in seen if newest[0] - 50 <= k[0] <= newest[0] - 30 and k[1] == newest[1]]
+    if not old:
+        print("inconclusive: no statement 30-50 seqs older than seq %d in its bucket" % newest[0])
+        return 3
+    target = min(old)
+    raw_st, signer, _ = seen[target]
+    # Sent as this replica's own statement (a STATEMENT carries its sender's signature).
+    msg = (header(STATEMENT, replica_id, group, epoch) + raw_st +
+           struct.pack("<I", replica_id) + key.sign(raw_st))
+    again = 0
+    for _ in range(5):
+        sess.send(msg)
+        again += sum(1 for r, s, _ in statements(sess, 0.3) if r == raw_st and s == signer)
+    again += sum(1 for r, s, _ in statements(sess, 1.0) if r == raw_st and s == signer)
+    return say(again == 0, "statement of seq %d (newest %d) sent back 5 times: signed again %d "
+               "times" % (target[0], newest[0], again))
+
+
 def cmd_impostor(host, port, group, epoch, replica_id, key_path):
     with open(key_path, "rb") as f:
         key = serialization.load_pem_private_key(f.read(), password=None)
@@ -207,6 +289,8 @@ def main(argv):
         return cmd_frame(host, port, group, epoch, argv[6])
     if cmd == "impostor":
         return cmd_impostor(host, port, group, epoch, int(argv[6]), argv[7])
+    if cmd == "echo":
+        return cmd_echo(host, port, group, epoch, int(argv[6]), argv[7])
     print("netpeer.py: unknown command " + cmd, file=sys.stderr)
     return 2
 
