@@ -157,8 +157,8 @@ static void bench_guard_stop(struct bench_local *l)
 {
 	char c = 1;
 
-	if (l->guard_fd < 0)
-		return;
+	if (l->guard <= 0 || l->guard_fd < 0)
+		return; /* no guard: no local group was started */
 	if (write(l->guard_fd, &c, 1) != 1)
 		fprintf(stderr, "bulwark-bench: cannot signal the guard process: %s\n",
 			strerror(errno));

@@ -1262,6 +1262,7 @@ int bench_run_main(int argc, char **argv)
 	bench_machine_get(&o.machine);
 	bench_utc_now(o.date);
 	memset(&local, 0, sizeof(local));
+	local.guard_fd = -1; /* none, unless --local starts a group */
 	memset(&b, 0, sizeof(b));
 	pts = calloc(o.nsweep, sizeof(*pts));
 	if (pts == NULL) {

@@ -126,6 +126,8 @@ publish_run() { # publish_run NAME
 		--sweep 2,4 --warmup 0.5 --duration 1 --json --out "$IT_WORK/$1.json" 2>"$IT_WORK/run.err"
 	rc=$?
 	[ $rc -eq 0 ] || { cat "$IT_WORK/run.err"; it_fail "bulwark-bench run --workload publish exited $rc"; }
+	# A --config run starts no local group: nothing to say about one on stderr.
+	[ ! -s "$IT_WORK/run.err" ] || it_fail "publish run: $(cat "$IT_WORK/run.err")"
 	python3 - "$IT_WORK/$1.json" <<'PY' || it_fail "$1 run: $(cat "$IT_WORK/$1.json")"
 import json, sys
 o = json.load(open(sys.argv[1]))
