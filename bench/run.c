@@ -24,6 +24,7 @@
 #define BENCH_MIN_TICK_S 0.00002     /* open loop: the shortest timer re-arm */
 #define BENCH_READY_S 20.0           /* poll: how long the document may take to appear */
 #define BENCH_POLL_URL_MAX 320u      /* http[] (96) + "/v1/channels/" + a 200-byte name */
+#define BENCH_CHANNEL_MAX (BENCH_PREFIX_MAX + 8) /* publish: "PREFIX/4095" and its NUL */
 #define BENCH_PUBLISH_EXPIRES_S (30u * 86400u) /* publish: as `bulwark publish` */
 
 enum bench_phase { BENCH_PRELOAD, BENCH_WARMUP, BENCH_MEASURE, BENCH_DRAIN, BENCH_STOP };
@@ -44,7 +45,6 @@ struct bench_client {
 	uint64_t seq;                /* ops issued: picks the key */
 	char key[32];
 	size_t key_len;
-	char channel[BENCH_PREFIX_MAX + 8]; /* publish: PREFIX/id */
 	uint64_t version;            /* publish: the version of its next PUBLISH */
 };
 
@@ -158,17 +158,24 @@ static void bench_fatal(struct bench *b, const char *what, int rc)
 	bench_fatal_msg(b, msg);
 }
 
+/* publish: client bc's channel, PREFIX/id. */
+static void bench_channel_name(const struct bench_client *bc, char out[BENCH_CHANNEL_MAX])
+{
+	snprintf(out, BENCH_CHANNEL_MAX, "%s/%u", bc->b->o->channel, bc->id);
+}
+
 /* publish: client bc's next PUBLISH, the release as the next version of its channel (a
  * version is used once, whatever its outcome). Returns bulwark_submit's code, or
  * bulwark_release_op's with the run stopped (saying why). */
 static int bench_submit_publish(struct bench_client *bc)
 {
-	char err[128];
+	char err[128], channel[BENCH_CHANNEL_MAX];
 	uint8_t *op;
 	size_t len;
 	int rc;
 
-	rc = bulwark_release_op(bc->b->release, bc->channel, bc->version, BENCH_PUBLISH_EXPIRES_S,
+	bench_channel_name(bc, channel);
+	rc = bulwark_release_op(bc->b->release, channel, bc->version, BENCH_PUBLISH_EXPIRES_S,
 				&op, &len, err, sizeof(err));
 	if (rc != BULWARK_OK) {
 		char msg[sizeof(bc->b->fatal_msg)];
@@ -525,21 +532,21 @@ static int bench_open_channel(struct bench *b, struct bench_client *bc)
 {
 	const char *pub = b->o->publisher_pub;
 	struct bulwark_upd_result res;
-	char err[256];
+	char err[256], channel[BENCH_CHANNEL_MAX];
 	int rc;
 
-	snprintf(bc->channel, sizeof(bc->channel), "%s/%u", b->o->channel, bc->id);
+	bench_channel_name(bc, channel);
 	bc->version = 1;
 	err[0] = '\0';
-	rc = bulwark_channel_create(b->status, b->o->admin_key, bc->channel, 1, &pub, 1, &res, err,
+	rc = bulwark_channel_create(b->status, b->o->admin_key, channel, 1, &pub, 1, &res, err,
 				    sizeof(err));
 	if (rc != BULWARK_OK) {
-		fprintf(stderr, "bulwark-bench: creating channel %s: %s%s%s\n", bc->channel,
+		fprintf(stderr, "bulwark-bench: creating channel %s: %s%s%s\n", channel,
 			bulwark_strerror(rc), err[0] ? ": " : "", err);
 		return -1;
 	}
 	if (res.status != WIRE_UPD_OK && res.status != WIRE_UPD_EXISTS) {
-		fprintf(stderr, "bulwark-bench: creating channel %s: %s: %s\n", bc->channel,
+		fprintf(stderr, "bulwark-bench: creating channel %s: %s: %s\n", channel,
 			res.status_name, res.text);
 		return -1;
 	}

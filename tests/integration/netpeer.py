@@ -18,6 +18,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -201,7 +202,6 @@ def messages(payload):
 
 def statements(sess, seconds):
     """(raw, replica, sig) of each STATEMENT received within seconds."""
-    import time
     got, end = [], time.monotonic() + seconds
     while time.monotonic() < end:
         sess.sock.settimeout(max(0.05, end - time.monotonic()))
