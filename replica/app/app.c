@@ -133,12 +133,14 @@ static int app_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 			goto err_after_begin;
 	}
 	rc = app_store_fail(a, store_txn_commit(a->store, seq, a->kv.cfg.sync));
+	kv_batch_end(&a->kv, rc == 0);
 	if (updates_batch_end(&a->upd, rc == 0) != 0 && rc == 0)
 		rc = app_fail(a, APP_ERR_UPDATES);
 	return rc;
 
 err_after_begin:
 	store_txn_abort(a->store);
+	kv_batch_end(&a->kv, 0);
 	updates_batch_end(&a->upd, 0);
 	return rc;
 }

@@ -28,10 +28,13 @@ void kv_config_default(struct kv_config *cfg)
 {
 	cfg->limits = wire_kv_limits_default;
 	cfg->sync = 1;
+	cfg->version_slots = KV_VER_SLOTS;
 }
 
 int kv_app_init(struct kv_app *kv, struct store *store, const struct kv_config *cfg)
 {
+	uint32_t n;
+
 	memset(kv, 0, sizeof(*kv));
 	if (store == NULL)
 		return KV_ERR_ARG;
@@ -43,9 +46,18 @@ int kv_app_init(struct kv_app *kv, struct store *store, const struct kv_config *
 	if (kv->cfg.limits.max_key == 0 || kv->cfg.limits.max_key > STORE_MAX_KEY - 1 ||
 	    kv->cfg.limits.max_value > STORE_MAX_VALUE - KV_VERSION_LEN)
 		return KV_ERR_ARG;
+	n = kv->cfg.version_slots;
+	if (n != 0 && (n < KV_VER_WAYS || (n & (n - 1)) != 0))
+		return KV_ERR_ARG;
 	kv->dg = calloc(KV_DG_SLOTS, sizeof(*kv->dg));
-	if (kv->dg == NULL)
+	kv->ver = n != 0 ? calloc(n, sizeof(*kv->ver)) : NULL;
+	if (kv->dg == NULL || (n != 0 && kv->ver == NULL)) {
+		free(kv->dg);
+		free(kv->ver);
+		kv->dg = NULL;
+		kv->ver = NULL;
 		return KV_ERR_NOMEM;
+	}
 	kv->store = store;
 	wire_buf_init(&kv->val);
 	wire_buf_init(&kv->res);
@@ -57,19 +69,27 @@ void kv_app_free(struct kv_app *kv)
 	wire_buf_free(&kv->val);
 	wire_buf_free(&kv->res);
 	free(kv->dg);
+	free(kv->ver);
 	kv->dg = NULL;
+	kv->ver = NULL;
 	kv->store = NULL;
 }
 
 /* ---------------------------------------------------------------- kept digests */
-/* The slot of key (FNV-1a): keys come from clients, but a collision only evicts. */
-static struct kv_dg_slot *kv_dg_slot(struct kv_app *kv, struct wire_bytes key)
+/* FNV-1a of key, for the tables' slots: keys come from clients, but a collision only
+ * evicts. */
+static uint64_t kv_key_hash(struct wire_bytes key)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 
 	for (uint32_t i = 0; i < key.len; i++)
 		h = (h ^ key.p[i]) * 0x100000001b3ull;
-	return &kv->dg[h & (KV_DG_SLOTS - 1)];
+	return h;
+}
+
+static struct kv_dg_slot *kv_dg_slot(struct kv_app *kv, struct wire_bytes key)
+{
+	return &kv->dg[kv_key_hash(key) & (KV_DG_SLOTS - 1)];
 }
 
 static int kv_dg_is(const struct kv_dg_slot *e, struct wire_bytes key)
@@ -86,9 +106,77 @@ static void kv_dg_forget(struct kv_app *kv, struct wire_bytes key)
 		e->used = 0;
 }
 
-static void kv_dg_forget_all(struct kv_app *kv)
+/* ---------------------------------------------------------------- kept versions */
+/* key's set of KV_VER_WAYS slots. */
+static struct kv_ver_slot *kv_ver_set_of(struct kv_app *kv, struct wire_bytes key)
+{
+	uint64_t sets = kv->cfg.version_slots / KV_VER_WAYS;
+
+	return &kv->ver[(kv_key_hash(key) & (sets - 1)) * KV_VER_WAYS];
+}
+
+/* The slot of set that holds key, or NULL. */
+static struct kv_ver_slot *kv_ver_find(struct kv_ver_slot *set, struct wire_bytes key)
+{
+	for (unsigned w = 0; w < KV_VER_WAYS && set[w].used; w++)
+		if (set[w].klen == key.len && memcmp(set[w].key, key.p, key.len) == 0)
+			return &set[w];
+	return NULL;
+}
+
+/* 1 with *version (0: absent) when key's version in the executing state is kept. */
+static int kv_ver_get(struct kv_app *kv, struct wire_bytes key, uint64_t *version)
+{
+	const struct kv_ver_slot *e;
+
+	if (kv->ver == NULL)
+		return 0;
+	e = kv_ver_find(kv_ver_set_of(kv, key), key);
+	if (e == NULL)
+		return 0;
+	*version = e->version;
+	return 1;
+}
+
+/* key's version in the executing state is now version (0: absent): its slot, or the
+ * set's least recently used one, moves to the front of the set. */
+static void kv_ver_set(struct kv_app *kv, struct wire_bytes key, uint64_t version)
+{
+	struct kv_ver_slot *set, *e, slot;
+
+	if (kv->ver == NULL || key.len > KV_DG_KEY_MAX)
+		return;
+	set = kv_ver_set_of(kv, key);
+	e = kv_ver_find(set, key);
+	if (e == NULL)
+		e = &set[KV_VER_WAYS - 1];
+	slot.used = 1;
+	slot.klen = (uint8_t)key.len;
+	memcpy(slot.key, key.p, key.len);
+	slot.version = version;
+	memmove(&set[1], &set[0], (size_t)(e - set) * sizeof(*set));
+	set[0] = slot;
+}
+
+static void kv_ver_forget_all(struct kv_app *kv)
+{
+	if (kv->ver != NULL)
+		memset(kv->ver, 0, kv->cfg.version_slots * sizeof(*kv->ver));
+}
+
+/* The state changed other than by the ops executed here: nothing kept holds. */
+static void kv_forget_all(struct kv_app *kv)
 {
 	memset(kv->dg, 0, KV_DG_SLOTS * sizeof(*kv->dg));
+	kv_ver_forget_all(kv);
+}
+
+void kv_batch_end(struct kv_app *kv, int committed)
+{
+	/* The batch's reads and writes set versions: gone with its transaction. Its
+	 * writes also dropped kept digests, so those still held are of the state. */
+	if (!committed)
+		kv_ver_forget_all(kv);
 }
 
 /* dg = digest of result (the GET of key at version), kept or computed and kept. */
@@ -242,9 +330,18 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		res.reason = WIRE_KV_BAD_READ_ONLY;
 		return kv_result(kv, out, &res);
 	}
-	rc = kv_lookup(kv, &op, read_only, &cur, &cur_value);
-	if (rc != 0)
-		return rc;
+	/* A write needs the key's version only, often kept; a GET its value. */
+	if (!read_only && op.type != WIRE_KV_GET && kv_ver_get(kv, op.key, &cur)) {
+		kv->ver_hits++;
+		cur_value.p = NULL;
+		cur_value.len = 0;
+	} else {
+		rc = kv_lookup(kv, &op, read_only, &cur, &cur_value);
+		if (rc != 0)
+			return rc;
+		if (!read_only)
+			kv_ver_set(kv, op.key, cur);
+	}
 	if (!read_only && op.type != WIRE_KV_GET)
 		kv_dg_forget(kv, op.key);
 	switch (op.type) {
@@ -265,6 +362,7 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		rc = kv_store_fail(kv, store_txn_del(kv->store, STORE_NS_KV, op.key.p, op.key.len));
 		if (rc != 0)
 			return rc;
+		kv_ver_set(kv, op.key, 0);
 		res.status = WIRE_KV_OK;
 		res.version = cur;
 		break;
@@ -279,6 +377,7 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		rc = kv_write(kv, &op, cur + 1);
 		if (rc != 0)
 			return rc;
+		kv_ver_set(kv, op.key, cur + 1);
 		res.status = WIRE_KV_OK;
 		res.version = cur + 1;
 		break;
@@ -334,10 +433,13 @@ static int kv_execute(void *ctx, uint64_t seq, const struct wire_batch *batch,
 		if (rc != 0)
 			goto err_after_begin;
 	}
-	return kv_store_fail(kv, store_txn_commit(kv->store, seq, kv->cfg.sync));
+	rc = kv_store_fail(kv, store_txn_commit(kv->store, seq, kv->cfg.sync));
+	kv_batch_end(kv, rc == 0);
+	return rc;
 
 err_after_begin:
 	store_txn_abort(kv->store);
+	kv_batch_end(kv, 0);
 	return rc;
 }
 
@@ -407,7 +509,7 @@ static int kv_write_partition(void *ctx, uint64_t partition, int first, const st
 {
 	struct kv_app *kv = ctx;
 
-	kv_dg_forget_all(kv);
+	kv_forget_all(kv);
 	return kv_store_fail(kv, store_write_partition(kv->store, partition, first, page));
 }
 
@@ -415,7 +517,7 @@ static int kv_finish_transfer(void *ctx, uint64_t ckpt, const uint8_t digest[WIR
 {
 	struct kv_app *kv = ctx;
 
-	kv_dg_forget_all(kv);
+	kv_forget_all(kv);
 	return kv_store_fail(kv, store_finish_transfer(kv->store, ckpt, digest));
 }
 

@@ -33,8 +33,9 @@ const char *kv_strerror(int err);
 struct kv_config {
 	struct wire_kv_limits limits; /* key and value sizes (1 .. STORE_MAX_KEY-1 / STORE_MAX_VALUE) */
 	int sync;                     /* each executed batch synced to disk before it counts */
+	uint32_t version_slots;       /* kept versions: 0 (none) or a power of two >= KV_VER_WAYS */
 };
-/* Defaults: wire_kv_limits_default (1 KiB keys, 1 MiB values), sync on. */
+/* Defaults: wire_kv_limits_default (1 KiB keys, 1 MiB values), sync on, KV_VER_SLOTS. */
 void kv_config_default(struct kv_config *cfg);
 
 /* Read-only GET results' digests kept for digest replies (kv_apply_ro): a direct-mapped
@@ -49,10 +50,27 @@ struct kv_dg_slot {
 	uint8_t digest[WIRE_DIGEST_LEN];
 };
 
+/* Keys' current versions, so that a PUT, CAS or DEL need not read the key's value (up
+ * to STORE_MAX_VALUE bytes, from LevelDB once it has left the store's memory) only to
+ * learn its version: the version in the executing state of keys of up to
+ * KV_DG_KEY_MAX bytes, 0 for a key known absent, in sets of KV_VER_WAYS slots chosen
+ * by the key's hash, most recently used first. Set by ordered execution, dropped whole
+ * when the state changes otherwise (an aborted or failed batch, a state transfer);
+ * 64 bytes a slot, kv_config.version_slots of them (8 MiB by default). */
+#define KV_VER_SLOTS 131072u
+#define KV_VER_WAYS 8u
+struct kv_ver_slot {
+	uint8_t used, klen;
+	uint8_t key[KV_DG_KEY_MAX];
+	uint64_t version;
+};
+
 struct kv_app {
 	struct store *store;    /* borrowed: must outlive the app */
 	struct kv_config cfg;
 	struct kv_dg_slot *dg;  /* KV_DG_SLOTS */
+	struct kv_ver_slot *ver; /* cfg.version_slots */
+	uint64_t ver_hits;      /* writes whose version came from ver, not the store */
 	struct wire_buf val;    /* scratch: a stored value */
 	struct wire_buf res;    /* scratch: one result */
 	int err;                /* the last failure (kv_err), for kv_last_error */
@@ -71,6 +89,11 @@ void kv_app_ops(struct kv_app *kv, struct pbft_app_ops *ops);
 /* The last failure in words: for KV_ERR_STORE the store's message (a LevelDB error,
  * both digests of a failed transfer, ...), else kv_strerror(); "" when none. Borrowed. */
 const char *kv_last_error(const struct kv_app *kv);
+
+/* The batch whose ops ran through kv_apply ended: committed != 0 when its transaction
+ * committed, else its writes are gone and so are the versions it left in kv->ver.
+ * kv_app_ops' execute calls it; a caller running ops in its own transaction must. */
+void kv_batch_end(struct kv_app *kv, int committed);
 
 /* Execute one operation (op borrowed) and append its encoded result to out.
  * read_only != 0: against the committed state, write operations get BAD_OP;

@@ -475,28 +475,38 @@ static void random_op(struct wire_buf *b)
 	}
 }
 
+/* The sync policy and the kept versions change no result: b keeps 8 versions for the
+ * 40 keys (two sets of four, evicting all the time), c none. */
 START_TEST(kv_deterministic)
 {
-	struct kv_config nosync;
-	struct replica a, b2;
+	struct kv_config nosync, none;
+	struct replica a, b2, c;
 
 	kv_config_default(&nosync);
 	nosync.sync = 0;
+	nosync.version_slots = 2 * KV_VER_WAYS;
+	kv_config_default(&none);
+	none.version_slots = 0;
 	replica_open(&a, "a", NULL);
-	replica_open(&b2, "b", &nosync); /* the sync policy does not change results */
+	replica_open(&b2, "b", &nosync);
+	replica_open(&c, "c", &none);
 	for (int batch = 1; batch <= 30; batch++) {
 		struct batch bt = { .n = 0 };
-		struct pbft_results ra, rb;
+		struct pbft_results ra, rb, rc;
 		int n = 1 + (int)rnd(20);
 		for (int i = 0; i < n; i++)
 			random_op(batch_next(&bt));
 		ck_assert_int_eq(run_batch(&a, &bt, &ra), 0);
 		ck_assert_int_eq(run_batch(&b2, &bt, &rb), 0);
+		ck_assert_int_eq(run_batch(&c, &bt, &rc), 0);
 		ck_assert_uint_eq(ra.count, rb.count);
 		ck_assert_uint_eq(ra.data.len, rb.data.len);
 		ck_assert(memcmp(ra.data.p, rb.data.p, ra.data.len) == 0);
+		ck_assert_uint_eq(ra.data.len, rc.data.len);
+		ck_assert(memcmp(ra.data.p, rc.data.p, ra.data.len) == 0);
 		results_free(&ra);
 		results_free(&rb);
+		results_free(&rc);
 		batch_free(&bt);
 		if (batch % 5 == 0) {
 			uint8_t da[WIRE_DIGEST_LEN], db[WIRE_DIGEST_LEN];
@@ -507,8 +517,12 @@ START_TEST(kv_deterministic)
 			b2.ops.release(b2.ops.ctx, b2.seq);
 		}
 	}
+	ck_assert_uint_gt(a.kv.ver_hits, b2.kv.ver_hits);
+	ck_assert_uint_gt(b2.kv.ver_hits, 0);
+	ck_assert_uint_eq(c.kv.ver_hits, 0);
 	replica_close(&a);
 	replica_close(&b2);
+	replica_close(&c);
 }
 END_TEST
 
@@ -709,6 +723,89 @@ START_TEST(kv_kept_digests_follow_writes)
 }
 END_TEST
 
+/* A PUT, CAS or DEL takes its key's version from the kept versions when it can; they
+ * follow the state: a batch that failed to commit, a transaction aborted around
+ * kv_apply and a state transfer each leave none behind that would give a wrong
+ * version (each step fails if the versions of the undone writes were kept). */
+START_TEST(kv_kept_versions_follow_state)
+{
+	struct replica a, b2;
+	struct batch b = { .n = 0 };
+	struct pbft_results res;
+	struct wire_buf out, op;
+	uint8_t root[WIRE_DIGEST_LEN];
+	char longkey[KV_DG_KEY_MAX + 2];
+	uint64_t hits;
+
+	wire_buf_init(&out);
+	wire_buf_init(&op);
+	memset(longkey, 'L', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	replica_open(&a, "a", NULL);
+	replica_open(&b2, "b", NULL);
+	op_put(batch_next(&b), "k", "1");
+	op_put(batch_next(&b), "k", "2");          /* version kept by the first */
+	op_put(batch_next(&b), longkey, "x");      /* too long to keep: read each time */
+	op_put(batch_next(&b), longkey, "y");
+	op_key(batch_next(&b), WIRE_KV_DEL, "d");  /* absent, and kept as absent */
+	op_cas(batch_next(&b), "d", 0, "made");
+	ck_assert_int_eq(run_batch(&a, &b, &res), 0);
+	expect_ok(result_at(&res, 1), 2, "");
+	expect_ok(result_at(&res, 3), 2, "");
+	ck_assert_uint_eq(result_at(&res, 4).status, WIRE_KV_NOT_FOUND);
+	expect_ok(result_at(&res, 5), 1, "");
+	ck_assert_uint_eq(a.kv.ver_hits, 2);       /* k's second PUT, d's CAS */
+	results_free(&res);
+	batch_free(&b);
+
+	/* A batch whose commit fails (out of order) wrote nothing: k stays at 2. */
+	op_put(batch_next(&b), "k", "lost");
+	a.seq += 3;
+	ck_assert_int_eq(run_batch(&a, &b, &res), KV_ERR_STORE);
+	a.seq -= 3;
+	results_free(&res);
+	batch_free(&b);
+	op_put(batch_next(&b), "k", "3");
+	ck_assert_int_eq(run_batch(&a, &b, &res), 0);
+	expect_ok(result_at(&res, 0), 3, "");
+	results_free(&res);
+	batch_free(&b);
+
+	/* Ops run in a caller's transaction, then aborted: k stays at 3. */
+	op_put(&op, "k", "aborted");
+	ck_assert_int_eq(store_txn_begin(a.store), 0);
+	ck_assert_int_eq(kv_apply(&a.kv, (struct wire_bytes){ op.p, (uint32_t)op.len }, 0, &out), 0);
+	store_txn_abort(a.store);
+	kv_batch_end(&a.kv, 0);
+	op_put(batch_next(&b), "k", "4");
+	ck_assert_int_eq(run_batch(&a, &b, &res), 0);
+	expect_ok(result_at(&res, 0), 4, "");
+	results_free(&res);
+	batch_free(&b);
+	expect_ok(get_ro(&a, "k", &out), 4, "4");
+
+	/* a fetches b's state, where k is at version 1: its next PUT makes version 2. */
+	run_one(&b2, op_put, "k", "b's");
+	ck_assert_int_eq(b2.ops.checkpoint(b2.ops.ctx, b2.seq, root), 0);
+	sync_node(&b2, &a, b2.seq, 0, 0);
+	ck_assert_int_eq(a.ops.finish_transfer(a.ops.ctx, b2.seq, root), 0);
+	a.seq = b2.seq;
+	hits = a.kv.ver_hits;
+	op_put(batch_next(&b), "k", "after");
+	op_put(batch_next(&b), "k", "again");
+	ck_assert_int_eq(run_batch(&a, &b, &res), 0);
+	expect_ok(result_at(&res, 0), 2, "");
+	expect_ok(result_at(&res, 1), 3, "");
+	ck_assert_uint_eq(a.kv.ver_hits, hits + 1);
+	results_free(&res);
+	batch_free(&b);
+	wire_buf_free(&op);
+	wire_buf_free(&out);
+	replica_close(&a);
+	replica_close(&b2);
+}
+END_TEST
+
 START_TEST(kv_init_and_errors)
 {
 	struct kv_app kv;
@@ -724,6 +821,11 @@ START_TEST(kv_init_and_errors)
 	ck_assert_int_eq(kv_app_init(&kv, r.store, &cfg), KV_ERR_ARG);
 	cfg.limits.max_key = 16;
 	cfg.limits.max_value = STORE_MAX_VALUE;
+	ck_assert_int_eq(kv_app_init(&kv, r.store, &cfg), KV_ERR_ARG);
+	kv_config_default(&cfg);
+	cfg.version_slots = KV_VER_WAYS / 2; /* less than a set */
+	ck_assert_int_eq(kv_app_init(&kv, r.store, &cfg), KV_ERR_ARG);
+	cfg.version_slots = 3 * KV_VER_WAYS; /* not a power of two */
 	ck_assert_int_eq(kv_app_init(&kv, r.store, &cfg), KV_ERR_ARG);
 	ck_assert_str_eq(kv_last_error(&r.kv), "");
 	for (int e = 0; e >= KV_ERR_CORRUPT; e--)
@@ -782,6 +884,7 @@ static Suite *app_kv_suite(void)
 	tcase_add_test(tc, kv_deterministic);
 	tcase_add_test(tc, kv_state_transfer_through_ops);
 	tcase_add_test(tc, kv_kept_digests_follow_writes);
+	tcase_add_test(tc, kv_kept_versions_follow_state);
 	tcase_add_test(tc, kv_init_and_errors);
 	suite_add_tcase(s, tc);
 	return s;
