@@ -69,8 +69,9 @@ static int bench_table(FILE *f, const struct bench_opts *o, const struct bench_m
 	fprintf(f, "client_auth %s, %zu replica processes measured\n", o->client_auth,
 		pts[0].nreplicas);
 	if (o->workload == BENCH_W_PUT || o->workload == BENCH_W_MIXED)
-		fprintf(f, "values: %zu bytes, %s\n", o->value_size,
-			o->value_random ? "random (new for every PUT)" : "text (one for every PUT)");
+		fprintf(f, "values: %zu bytes, %s; %u keys per client\n", o->value_size,
+			o->value_random ? "random (new for every PUT)" : "text (one for every PUT)",
+			o->keys);
 	if (o->workload == BENCH_W_PUBLISH)
 		fprintf(f, "publishes: client i to channel %s/i, each a new version: a manifest of "
 			   "one %zu-byte file signed by one key, 2f+1 receipts per chunk\n",
@@ -147,7 +148,7 @@ static int bench_csv(FILE *f, const struct bench_opts *o, const struct bench_mac
 		   "p99_ms,p999_ms,max_ms,mean_ms,cpu_bench_s,cpu_replicas_s,cpu_us_per_op,"
 		   "bench_cpu_us_per_op,mean_batch,value_size,value_fill,lanes,client_auth,load_avg,date,"
 		   "cpu_model,cores,kernel,machine_busy_pct,machine_idle_pct,machine_iowait_pct,"
-		   "machine_steal_pct\n");
+		   "machine_steal_pct,keys_per_client\n");
 	for (size_t i = 0; i < n; i++) {
 		const struct bench_point *p = &pts[i];
 		struct bench_fig g;
@@ -173,7 +174,7 @@ static int bench_csv(FILE *f, const struct bench_opts *o, const struct bench_mac
 			if (p->machine_pct[s] >= 0)
 				fprintf(f, "%.1f", p->machine_pct[s]);
 		}
-		fputc('\n', f);
+		fprintf(f, ",%u\n", o->keys);
 	}
 	return ferror(f) ? -1 : 0;
 }
@@ -207,6 +208,7 @@ static int bench_json(FILE *f, const struct bench_opts *o, const struct bench_ma
 	json_object_set_new(root, "duration_s", json_real(o->duration));
 	json_object_set_new(root, "value_size", json_integer((json_int_t)o->value_size));
 	json_object_set_new(root, "value_fill", json_string(bench_value_fill(o)));
+	json_object_set_new(root, "keys_per_client", json_integer((json_int_t)o->keys));
 	json_object_set_new(root, "lanes", json_integer((json_int_t)o->lanes));
 	json_object_set_new(root, "client_auth", json_string(o->client_auth));
 	if (o->workload == BENCH_W_MIXED)

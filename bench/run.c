@@ -18,6 +18,7 @@
 #include "wire/upd.h"
 
 #define BENCH_KEYS_PER_CLIENT 16u    /* put: each client cycles over its own keys */
+#define BENCH_MAX_KEYS_PER_CLIENT 65536u
 #define BENCH_OP_TIMEOUT_MS 10000u
 #define BENCH_DRAIN_S 15.0           /* longer than one op's timeout */
 #define BENCH_STATUS_TIMEOUT_MS 1000u
@@ -214,7 +215,7 @@ static int bench_submit(struct bench_client *bc)
 		bc->key_len = (size_t)snprintf(bc->key, sizeof(bc->key), "bench/%u/%u", bc->id,
 					       get || b->phase == BENCH_PRELOAD
 						       ? 0u
-						       : (unsigned)(bc->seq % BENCH_KEYS_PER_CLIENT));
+						       : (unsigned)(bc->seq % b->o->keys));
 		op.type = get ? BULWARK_OP_GET : BULWARK_OP_PUT;
 		op.key = bc->key;
 		op.key_len = bc->key_len;
@@ -708,7 +709,7 @@ static void bench_run_usage(FILE *f)
 		"usage: bulwark-bench run --workload null|put|get|mixed|poll|publish\n"
 		"         [--config FILE | --local N]\n"
 		"         [--clients N | --rate R] [--warmup S] [--duration S] [--value-size B]\n"
-		"         [--value-fill text|random]\n"
+		"         [--value-fill text|random] [--keys N]\n"
 		"         [--read-ratio P] [--sweep V,V,...] [--lanes K] [--pids P,P,...]\n"
 		"         [--client-auth macs|signatures] [--queue N] [--json | --csv]\n"
 		"         [--out FILE] [--no-progress]\n"
@@ -743,6 +744,8 @@ static void bench_run_usage(FILE *f)
 		"  --value-fill F  text: every PUT the same value, 'a'..'z' repeated (default;\n"
 		"                  LevelDB's snappy shrinks it ~10x); random: new pseudo-random\n"
 		"                  bytes for every PUT, which nothing compresses (update chunks)\n"
+		"  --keys N        put/mixed: each client's writes cycle over N keys of its own,\n"
+		"                  1..%u (default %u): clients x N keys in the state\n"
 		"  --read-ratio P  mixed: share of reads, 0..1 (default 0.5)\n"
 		"  --sweep LIST    one point per value: client counts (closed loop) or rates (open)\n"
 		"  --lanes K       clients per key, 1..%u: each K clients are lanes of one key\n"
@@ -771,7 +774,8 @@ static void bench_run_usage(FILE *f)
 		"  --admin-key FILE       publish, --config: the group's admin private key\n"
 		"  --publisher-key FILE   publish, --config: the publisher's private key NAME.key,\n"
 		"                  with NAME.pub next to it (bulwark keygen); --local makes both\n",
-		BULWARK_MAX_LANES, BENCH_POLL_CHANNEL, BENCH_PUBLISH_CHANNEL);
+		BENCH_MAX_KEYS_PER_CLIENT, BENCH_KEYS_PER_CLIENT, BULWARK_MAX_LANES,
+		BENCH_POLL_CHANNEL, BENCH_PUBLISH_CHANNEL);
 }
 
 static int bench_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -821,7 +825,7 @@ static int bench_list(const char *opt, const char *s, double lo, double hi, doub
 
 static int bench_parse(int argc, char **argv, struct bench_opts *o)
 {
-	int have_workload = 0, have_clients = 0;
+	int have_workload = 0, have_clients = 0, have_keys = 0;
 	double v, pids[BENCH_MAX_REPLICAS];
 	size_t len = 0;
 
@@ -829,6 +833,7 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	o->warmup = 2;
 	o->duration = 10;
 	o->value_size = 1024;
+	o->keys = BENCH_KEYS_PER_CLIENT;
 	o->read_ratio = 0.5;
 	o->queue_max = 100000;
 	o->poll_replica = -1;
@@ -918,6 +923,15 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 				return -1;
 			}
 			o->value_random = strcmp(val, "random") == 0;
+		} else if (strcmp(a, "--keys") == 0) {
+			if (bench_num(a, val, 1, BENCH_MAX_KEYS_PER_CLIENT, &v) != 0)
+				return -1;
+			if (v != floor(v)) {
+				fprintf(stderr, "bulwark-bench run: --keys wants a whole number\n");
+				return -1;
+			}
+			o->keys = (unsigned)v;
+			have_keys = 1;
 		} else if (strcmp(a, "--read-ratio") == 0) {
 			if (bench_num(a, val, 0, 1, &o->read_ratio) != 0)
 				return -1;
@@ -999,6 +1013,10 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 	if (o->local != 0 && o->npids != 0) {
 		fprintf(stderr, "bulwark-bench run: --pids is for a --config group; --local finds "
 				"its replicas itself\n");
+		return -1;
+	}
+	if (have_keys && o->workload != BENCH_W_PUT && o->workload != BENCH_W_MIXED) {
+		fprintf(stderr, "bulwark-bench run: --keys is for --workload put and mixed\n");
 		return -1;
 	}
 	if (o->workload != BENCH_W_PUBLISH && (o->admin_key[0] || o->publisher_key[0])) {

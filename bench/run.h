@@ -48,6 +48,7 @@ struct bench_opts {
 	int value_random;            /* --value-fill random: new pseudo-random bytes for
 				      * every PUT (incompressible, like update chunks);
 				      * else one fixed text value for all */
+	unsigned keys;               /* put/mixed: --keys, the keys each client writes in turn */
 	double read_ratio;           /* mixed: the share of GETs, 0..1 */
 	const char *channel;         /* poll: --channel, or BENCH_POLL_CHANNEL (--local);
 				      * publish: the channels' prefix, --channel or

@@ -56,6 +56,8 @@ run robust-null --workload null --client-auth signatures --sweep "$ROBUST_SWEEP"
 run null-1 --workload null --clients 1
 run put-1k --workload put --value-size 1024 --clients "$CLIENTS"
 run put-1k-random --workload put --value-size 1024 --value-fill random --clients "$CLIENTS"
+# A larger state: 64 keys per client, beyond the store's read cache of recent writes.
+run put-1k-keys --workload put --value-size 1024 --keys 64 --clients "$CLIENTS"
 run get --workload get --clients "$CLIENTS"
 # HTTP polls served by one replica's read plane (the bench publishes the release it polls).
 run poll --workload poll --clients "$POLL_CLIENTS" --replica 0
@@ -102,6 +104,7 @@ runs = [("null-sweep", "null, closed-loop sweep"),
         ("robust-null", "null, robust (signed requests)"), ("null-1", "null, 1 client"),
         ("put-1k", "put 1 KiB, %s clients" % clients),
         ("put-1k-random", "put 1 KiB random values, %s clients" % clients),
+        ("put-1k-keys", "put 1 KiB, %s clients x 64 keys" % clients),
         ("get", "get (read-only), %s clients" % clients),
         ("poll", "poll, HTTP, whole document, replica 0"),
         ("poll-304", "poll, HTTP, If-None-Match (304), replica 0"),

@@ -156,6 +156,20 @@ for r, port in enumerate(ports):
     assert 0 < signed <= executed + buckets, (r, signed, executed, buckets)
     print("replica %d: %d statements signed for %d executed seqs" % (r, signed, executed))
 PY
+# --keys: each put client writes its own N keys in turn, and no others.
+BULWARK=$BULWARK timeout 120 "$BENCH" run --config "$PG/bulwark.ini" --workload put --keys 3 \
+	--clients 2 --warmup 0.5 --duration 1 --csv --out "$IT_WORK/keys.csv" 2>"$IT_WORK/run.err" ||
+	{ cat "$IT_WORK/run.err"; it_fail "bulwark-bench run --workload put --keys 3"; }
+python3 - "$IT_WORK/keys.csv" <<'PY' || it_fail "put --keys 3: $(cat "$IT_WORK/keys.csv")"
+import csv, sys
+r = list(csv.DictReader(open(sys.argv[1])))[0]
+assert r["keys_per_client"] == "3" and int(r["ops"]) >= 6 and int(r["errors"]) == 0, r
+PY
+for k in bench/0/0 bench/0/2 bench/1/2; do
+	it_get "$PG" "$k" >/dev/null || it_fail "put --keys 3 did not write $k"
+done
+it_get "$PG" bench/0/3 >/dev/null 2>&1
+[ $? -eq 3 ] || it_fail "put --keys 3 wrote bench/0/3 (or get failed otherwise)"
 "$BULWARK" cluster down --dir "$PG" >/dev/null || it_fail "cluster down"
 
 # A hostile read plane (hostile_http.py in place of replica 0's): of its 200s, only
@@ -207,6 +221,8 @@ refused "--if-none-match and --replica are for --workload poll" \
 	--workload publish --local 4 --replica 1
 refused "--channel 'bench//x' is not a channel name" --workload publish --local 4 --channel bench//x
 refused "--value-fill zeros: not text or random" --workload put --local 4 --value-fill zeros
+refused "--keys is for --workload put and mixed" --workload get --local 4 --keys 4
+refused "--keys wants a number in \\[1, 65536\\], got '0'" --workload put --local 4 --keys 0
 # --client-auth sets up a --local group only, and names a mode the config knows.
 refused "--client-auth is for a --local group" \
 	--workload null --config "$IT_WORK/none.ini" --client-auth signatures
