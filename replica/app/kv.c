@@ -87,9 +87,10 @@ static uint64_t kv_key_hash(struct wire_bytes key)
 	return h;
 }
 
-static struct kv_dg_slot *kv_dg_slot(struct kv_app *kv, struct wire_bytes key)
+/* The slot of the key whose kv_key_hash is h. */
+static struct kv_dg_slot *kv_dg_slot(struct kv_app *kv, uint64_t h)
 {
-	return &kv->dg[kv_key_hash(key) & (KV_DG_SLOTS - 1)];
+	return &kv->dg[h & (KV_DG_SLOTS - 1)];
 }
 
 static int kv_dg_is(const struct kv_dg_slot *e, struct wire_bytes key)
@@ -98,21 +99,21 @@ static int kv_dg_is(const struct kv_dg_slot *e, struct wire_bytes key)
 }
 
 /* key is being written: its kept digest, if any, is no longer its result's. */
-static void kv_dg_forget(struct kv_app *kv, struct wire_bytes key)
+static void kv_dg_forget(struct kv_app *kv, struct wire_bytes key, uint64_t h)
 {
-	struct kv_dg_slot *e = kv_dg_slot(kv, key);
+	struct kv_dg_slot *e = kv_dg_slot(kv, h);
 
 	if (kv_dg_is(e, key))
 		e->used = 0;
 }
 
 /* ---------------------------------------------------------------- kept versions */
-/* key's set of KV_VER_WAYS slots. */
-static struct kv_ver_slot *kv_ver_set_of(struct kv_app *kv, struct wire_bytes key)
+/* The set of KV_VER_WAYS slots of the key whose kv_key_hash is h. */
+static struct kv_ver_slot *kv_ver_set_of(struct kv_app *kv, uint64_t h)
 {
 	uint64_t sets = kv->cfg.version_slots / KV_VER_WAYS;
 
-	return &kv->ver[(kv_key_hash(key) & (sets - 1)) * KV_VER_WAYS];
+	return &kv->ver[(h & (sets - 1)) * KV_VER_WAYS];
 }
 
 /* The slot of set that holds key, or NULL. */
@@ -125,13 +126,13 @@ static struct kv_ver_slot *kv_ver_find(struct kv_ver_slot *set, struct wire_byte
 }
 
 /* 1 with *version (0: absent) when key's version in the executing state is kept. */
-static int kv_ver_get(struct kv_app *kv, struct wire_bytes key, uint64_t *version)
+static int kv_ver_get(struct kv_app *kv, struct wire_bytes key, uint64_t h, uint64_t *version)
 {
 	const struct kv_ver_slot *e;
 
 	if (kv->ver == NULL)
 		return 0;
-	e = kv_ver_find(kv_ver_set_of(kv, key), key);
+	e = kv_ver_find(kv_ver_set_of(kv, h), key);
 	if (e == NULL)
 		return 0;
 	*version = e->version;
@@ -140,13 +141,13 @@ static int kv_ver_get(struct kv_app *kv, struct wire_bytes key, uint64_t *versio
 
 /* key's version in the executing state is now version (0: absent): its slot, or the
  * set's least recently used one, moves to the front of the set. */
-static void kv_ver_set(struct kv_app *kv, struct wire_bytes key, uint64_t version)
+static void kv_ver_set(struct kv_app *kv, struct wire_bytes key, uint64_t h, uint64_t version)
 {
 	struct kv_ver_slot *set, *e, slot;
 
 	if (kv->ver == NULL || key.len > KV_DG_KEY_MAX)
 		return;
-	set = kv_ver_set_of(kv, key);
+	set = kv_ver_set_of(kv, h);
 	e = kv_ver_find(set, key);
 	if (e == NULL)
 		e = &set[KV_VER_WAYS - 1];
@@ -180,10 +181,10 @@ void kv_batch_end(struct kv_app *kv, int committed)
 }
 
 /* dg = digest of result (the GET of key at version), kept or computed and kept. */
-static void kv_dg_give(struct kv_app *kv, struct wire_bytes key, uint64_t version,
+static void kv_dg_give(struct kv_app *kv, struct wire_bytes key, uint64_t h, uint64_t version,
 		       const uint8_t *result, size_t len, struct pbft_ro_digest *dg)
 {
-	struct kv_dg_slot *e = kv_dg_slot(kv, key);
+	struct kv_dg_slot *e = kv_dg_slot(kv, h);
 
 	if (kv_dg_is(e, key) && e->version == version && e->len == len) {
 		memcpy(dg->digest, e->digest, WIRE_DIGEST_LEN);
@@ -315,7 +316,7 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 	struct wire_kv_result res;
 	struct wire_kv_op op;
 	struct wire_bytes cur_value;
-	uint64_t cur;
+	uint64_t cur, h;
 	size_t start = out->len;
 	int rc;
 
@@ -330,8 +331,9 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		res.reason = WIRE_KV_BAD_READ_ONLY;
 		return kv_result(kv, out, &res);
 	}
+	h = kv_key_hash(op.key); /* the key's slots in the kept tables */
 	/* A write needs the key's version only, often kept; a GET its value. */
-	if (!read_only && op.type != WIRE_KV_GET && kv_ver_get(kv, op.key, &cur)) {
+	if (!read_only && op.type != WIRE_KV_GET && kv_ver_get(kv, op.key, h, &cur)) {
 		kv->ver_hits++;
 		cur_value.p = NULL;
 		cur_value.len = 0;
@@ -340,10 +342,10 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		if (rc != 0)
 			return rc;
 		if (!read_only)
-			kv_ver_set(kv, op.key, cur);
+			kv_ver_set(kv, op.key, h, cur);
 	}
 	if (!read_only && op.type != WIRE_KV_GET)
-		kv_dg_forget(kv, op.key);
+		kv_dg_forget(kv, op.key, h);
 	switch (op.type) {
 	case WIRE_KV_GET:
 		if (cur == 0) {
@@ -362,7 +364,7 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		rc = kv_store_fail(kv, store_txn_del(kv->store, STORE_NS_KV, op.key.p, op.key.len));
 		if (rc != 0)
 			return rc;
-		kv_ver_set(kv, op.key, 0);
+		kv_ver_set(kv, op.key, h, 0);
 		res.status = WIRE_KV_OK;
 		res.version = cur;
 		break;
@@ -377,7 +379,7 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		rc = kv_write(kv, &op, cur + 1);
 		if (rc != 0)
 			return rc;
-		kv_ver_set(kv, op.key, cur + 1);
+		kv_ver_set(kv, op.key, h, cur + 1);
 		res.status = WIRE_KV_OK;
 		res.version = cur + 1;
 		break;
@@ -389,7 +391,7 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 	}
 	rc = kv_result(kv, out, &res);
 	if (rc == 0 && dg != NULL && op.type == WIRE_KV_GET && res.status == WIRE_KV_OK)
-		kv_dg_give(kv, op.key, cur, out->p + start, out->len - start, dg);
+		kv_dg_give(kv, op.key, h, cur, out->p + start, out->len - start, dg);
 	return rc;
 }
 
