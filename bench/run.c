@@ -794,6 +794,21 @@ static int bench_num(const char *opt, const char *s, double lo, double hi, doubl
 	return 0;
 }
 
+/* A whole number in [lo, hi]. */
+static int bench_whole(const char *opt, const char *s, double lo, double hi, unsigned *out)
+{
+	double v;
+
+	if (bench_num(opt, s, lo, hi, &v) != 0)
+		return -1;
+	if (v != floor(v)) {
+		fprintf(stderr, "bulwark-bench run: %s wants a whole number, got '%s'\n", opt, s);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
 /* A comma-separated list of numbers in [lo, hi] into out (at most max). */
 static int bench_list(const char *opt, const char *s, double lo, double hi, double *out,
 		      size_t max, size_t *n)
@@ -924,13 +939,8 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 			}
 			o->value_random = strcmp(val, "random") == 0;
 		} else if (strcmp(a, "--keys") == 0) {
-			if (bench_num(a, val, 1, BENCH_MAX_KEYS_PER_CLIENT, &v) != 0)
+			if (bench_whole(a, val, 1, BENCH_MAX_KEYS_PER_CLIENT, &o->keys) != 0)
 				return -1;
-			if (v != floor(v)) {
-				fprintf(stderr, "bulwark-bench run: --keys wants a whole number\n");
-				return -1;
-			}
-			o->keys = (unsigned)v;
 			have_keys = 1;
 		} else if (strcmp(a, "--read-ratio") == 0) {
 			if (bench_num(a, val, 0, 1, &o->read_ratio) != 0)
@@ -944,13 +954,8 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 			for (size_t k = 0; k < o->npids; k++)
 				o->pids[k] = (pid_t)pids[k];
 		} else if (strcmp(a, "--lanes") == 0) {
-			if (bench_num(a, val, 1, BULWARK_MAX_LANES, &v) != 0)
+			if (bench_whole(a, val, 1, BULWARK_MAX_LANES, &o->lanes) != 0)
 				return -1;
-			if (v != floor(v)) {
-				fprintf(stderr, "bulwark-bench run: --lanes wants a whole number\n");
-				return -1;
-			}
-			o->lanes = (unsigned)v;
 		} else if (strcmp(a, "--queue") == 0) {
 			if (bench_num(a, val, 1, 1e8, &v) != 0)
 				return -1;
@@ -985,13 +990,10 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 				memcpy(o->publisher_pub + n - 4, ".pub", 4);
 			}
 		} else if (strcmp(a, "--replica") == 0) {
-			if (bench_num(a, val, 0, BENCH_MAX_REPLICAS - 1, &v) != 0)
+			unsigned id;
+			if (bench_whole(a, val, 0, BENCH_MAX_REPLICAS - 1, &id) != 0)
 				return -1;
-			if (v != floor(v)) {
-				fprintf(stderr, "bulwark-bench run: --replica wants a replica id\n");
-				return -1;
-			}
-			o->poll_replica = (int)v;
+			o->poll_replica = (int)id;
 		} else {
 			fprintf(stderr, "bulwark-bench run: unknown option '%s'\n", a);
 			return -1;

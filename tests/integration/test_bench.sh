@@ -222,6 +222,7 @@ refused "--if-none-match and --replica are for --workload poll" \
 refused "--channel 'bench//x' is not a channel name" --workload publish --local 4 --channel bench//x
 refused "--value-fill zeros: not text or random" --workload put --local 4 --value-fill zeros
 refused "--keys is for --workload put and mixed" --workload get --local 4 --keys 4
+refused "--keys wants a whole number, got '2.5'" --workload put --local 4 --keys 2.5
 refused "--keys wants a number in \\[1, 65536\\], got '0'" --workload put --local 4 --keys 0
 # --client-auth sets up a --local group only, and names a mode the config knows.
 refused "--client-auth is for a --local group" \
