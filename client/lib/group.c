@@ -263,15 +263,14 @@ static void bulwark__send_all(struct bulwark__session *s, const uint8_t *msg, si
 static void bulwark__flush(struct bulwark_client *c)
 {
 	struct bulwark__session *s = c->s;
+	uint64_t ts = c->pc != NULL ? pbft_client_last_timestamp(c->pc) : 0;
 
+	if (ts > s->last_ts)
+		s->last_ts = ts;
 	for (size_t i = 0; i < s->up.nout; i++) {
 		const struct pbft_out *o = &s->up.out[i];
 		const uint8_t *msg = s->up.msgs.p + o->off;
-		struct wire_msg m;
 
-		if (wire_decode(msg, o->len, &s->lim, &m) == WIRE_OK && m.hdr.type == WIRE_REQUEST &&
-		    m.u.request.timestamp > s->last_ts)
-			s->last_ts = m.u.request.timestamp;
 		if (o->dest == PBFT_DEST_REPLICA && o->replica < s->n && s->rep[o->replica].conn)
 			(void)net_send(s->rep[o->replica].conn, msg, o->len);
 		else if (o->dest == PBFT_DEST_REPLICA || o->dest == PBFT_DEST_OTHERS)

@@ -369,6 +369,11 @@ int pbft_client_step(struct pbft_client *c, const struct pbft_event *ev, struct 
 	return rc;
 }
 
+uint64_t pbft_client_last_timestamp(const struct pbft_client *c)
+{
+	return c->ts;
+}
+
 struct wire_bytes pbft_client_result(const struct pbft_client *c, uint64_t *timestamp)
 {
 	struct wire_bytes b = { c->result.p, (uint32_t)c->result.len };

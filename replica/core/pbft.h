@@ -378,5 +378,7 @@ int pbft_client_invoke(struct pbft_client *c, uint64_t now, const uint8_t *op, s
 int pbft_client_step(struct pbft_client *c, const struct pbft_event *ev, struct pbft_update *up);
 /* The accepted result (borrowed until the next invoke) and its timestamp. */
 struct wire_bytes pbft_client_result(const struct pbft_client *c, uint64_t *timestamp);
+/* The timestamp of the newest request c has put in an update (0: none yet). */
+uint64_t pbft_client_last_timestamp(const struct pbft_client *c);
 
 #endif

@@ -28,7 +28,9 @@ START_TEST(t_client_f1_matching)
 	uint64_t ts;
 
 	pbft_update_reset(&H.up);
+	ck_assert_uint_eq(pbft_client_last_timestamp(H.c[0]), 0); /* none sent yet */
 	ck_assert_int_eq(pbft_client_invoke(H.c[0], H.now, (const uint8_t *)"op", 2, 0, &H.up), 0);
+	ck_assert_uint_eq(pbft_client_last_timestamp(H.c[0]), 100); /* the REQUEST's */
 	/* One REQUEST to the primary of view 0. */
 	ck_assert_uint_eq(H.up.nout, 1);
 	ck_assert_int_eq(H.up.out[0].dest, PBFT_DEST_REPLICA);
@@ -48,6 +50,7 @@ START_TEST(t_client_f1_matching)
 	pbft_update_reset(&H.up);
 	ck_assert_int_eq(pbft_client_invoke(H.c[0], H.now, (const uint8_t *)"op", 2, 0, &H.up), 0);
 	ck_assert_uint_eq(H.up.out[0].replica, 0);
+	ck_assert_uint_eq(pbft_client_last_timestamp(H.c[0]), ts + 1);
 	ck_assert_int_eq(feed_reply(1, ts + 1, 0, "r", 5), 0);
 	ck_assert_int_eq(feed_reply(2, ts + 1, 0, "r", 5), 1);
 	pbft_update_reset(&H.up);
