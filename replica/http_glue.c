@@ -221,6 +221,9 @@ static int src_metrics(void *ctx, struct wire_buf *out)
 		     "# TYPE bulwark_frames_refused_total counter\nbulwark_frames_refused_total %llu\n"
 		     "# TYPE bulwark_sends_dropped_total counter\nbulwark_sends_dropped_total %llu\n"
 		     "# TYPE bulwark_core_memory_bytes gauge\nbulwark_core_memory_bytes %zu\n"
+		     "# TYPE bulwark_kv_writes_total counter\nbulwark_kv_writes_total %llu\n"
+		     "# TYPE bulwark_kv_writes_version_kept_total counter\n"
+		     "bulwark_kv_writes_version_kept_total %llu\n"
 		     "# TYPE bulwark_uptime_seconds gauge\nbulwark_uptime_seconds %llu\n",
 		     (unsigned long long)st.view, st.primary, st.view_active,
 		     (unsigned long long)st.low_watermark, (unsigned long long)st.last_executed,
@@ -228,6 +231,7 @@ static int src_metrics(void *ctx, struct wire_buf *out)
 		     (unsigned long long)st.dropped, (unsigned long long)b->ctr.frames_bad,
 		     (unsigned long long)b->ctr.frames_refused,
 		     (unsigned long long)b->ctr.sends_dropped, st.memory,
+		     (unsigned long long)b->app.kv.writes, (unsigned long long)b->app.kv.ver_hits,
 		     (unsigned long long)((bwd__now_ms() - b->start_ms) / 1000u));
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return HTTP_ERR_INTERNAL;

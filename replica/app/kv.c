@@ -332,6 +332,8 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		return kv_result(kv, out, &res);
 	}
 	h = kv_key_hash(op.key); /* the key's slots in the kept tables */
+	if (!read_only && op.type != WIRE_KV_GET)
+		kv->writes++;
 	/* A write needs the key's version only, often kept; a GET its value. */
 	if (!read_only && op.type != WIRE_KV_GET && kv_ver_get(kv, op.key, h, &cur)) {
 		kv->ver_hits++;

@@ -70,7 +70,8 @@ struct kv_app {
 	struct kv_config cfg;
 	struct kv_dg_slot *dg;  /* KV_DG_SLOTS */
 	struct kv_ver_slot *ver; /* cfg.version_slots */
-	uint64_t ver_hits;      /* writes whose version came from ver, not the store */
+	uint64_t writes;        /* ordered PUT, CAS and DEL ops run (metrics) */
+	uint64_t ver_hits;      /* those whose version came from ver, not the store */
 	struct wire_buf val;    /* scratch: a stored value */
 	struct wire_buf res;    /* scratch: one result */
 	int err;                /* the last failure (kv_err), for kv_last_error */

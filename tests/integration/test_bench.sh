@@ -170,6 +170,23 @@ for k in bench/0/0 bench/0/2 bench/1/2; do
 done
 it_get "$PG" bench/0/3 >/dev/null 2>&1
 [ $? -eq 3 ] || it_fail "put --keys 3 wrote bench/0/3 (or get failed otherwise)"
+# Those six keys, written over and over: after its first write, each write finds the
+# key's version kept in memory (at every replica that executed the run's batches: 2f+1
+# at least; one that fetched a checkpoint meanwhile executed fewer and kept none).
+python3 - "$PG/bulwark.ini" "$IT_WORK/keys.csv" <<'PY' || it_fail "kept versions"
+import csv, re, sys, urllib.request
+ports = re.findall(r"^http_port = (\d+)", open(sys.argv[1]).read(), re.M)
+ops = int(list(csv.DictReader(open(sys.argv[2])))[0]["ops"])
+full = 0
+for r, port in enumerate(ports):
+    m = dict(l.split() for l in urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port,
+             timeout=5).read().decode().splitlines() if l and not l.startswith("#"))
+    writes, kept = int(m["bulwark_kv_writes_total"]), int(m["bulwark_kv_writes_version_kept_total"])
+    assert kept <= writes, (r, writes, kept)
+    full += writes >= ops and kept >= writes - 6
+    print("replica %d: %d writes, %d with the version kept" % (r, writes, kept))
+assert full >= 3, (full, ops)
+PY
 "$BULWARK" cluster down --dir "$PG" >/dev/null || it_fail "cluster down"
 
 # A hostile read plane (hostile_http.py in place of replica 0's): of its 200s, only

@@ -169,10 +169,25 @@ it_log "chunk receipts: ok, hash mismatch, not authorized"
 
 # Metrics and the group document.
 curl -sf "http://127.0.0.1:$http0/metrics" >"$IT_WORK/metrics" || it_fail "GET /metrics"
-for m in bulwark_view bulwark_last_executed bulwark_low_watermark bulwark_dropped_total \
-	bulwark_certificate_seq bulwark_chunks_stored_total; do
-	grep -q "^$m " "$IT_WORK/metrics" || it_fail "metrics: no $m"
-done
+# Exactly the series docs/OPERATIONS.md's "Metrics" documents, each with a number.
+python3 - "$IT_WORK/metrics" "$IT_HERE/../../docs/OPERATIONS.md" <<'PY' || it_fail "metrics and OPERATIONS.md differ"
+import re, sys
+lines = [l.split() for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")]
+assert all(len(l) == 2 and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", l[1]) for l in lines), lines
+samples = [l[0] for l in lines]
+assert len(samples) == len(set(samples)), samples
+section = open(sys.argv[2]).read().split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+documented = set(re.findall(r"`(bulwark_[a-z_]+)`", section))
+served = set()
+for sample in samples:
+    name = sample.split("{", 1)[0]  # labels off
+    for suffix in ("_bucket", "_sum", "_count"):  # a histogram's series
+        if name.endswith(suffix) and name[:-len(suffix)] in documented:
+            name = name[:-len(suffix)]
+    served.add(name)
+assert served == documented, ("undocumented", sorted(served - documented),
+                              "not served", sorted(documented - served))
+PY
 curl -sf "http://127.0.0.1:$http0/v1/group" | python3 -c '
 import json, sys
 g = json.load(sys.stdin)
