@@ -50,12 +50,10 @@ int kv_app_init(struct kv_app *kv, struct store *store, const struct kv_config *
 	if (n != 0 && (n < KV_VER_WAYS || (n & (n - 1)) != 0))
 		return KV_ERR_ARG;
 	kv->dg = calloc(KV_DG_SLOTS, sizeof(*kv->dg));
-	kv->ver = n != 0 ? calloc(n, sizeof(*kv->ver)) : NULL;
-	if (kv->dg == NULL || (n != 0 && kv->ver == NULL)) {
-		free(kv->dg);
-		free(kv->ver);
-		kv->dg = NULL;
-		kv->ver = NULL;
+	kv->ver = n != 0 ? malloc((size_t)n * sizeof(*kv->ver)) : NULL;
+	kv->ver_set = n != 0 ? calloc(n / KV_VER_WAYS, sizeof(*kv->ver_set)) : NULL;
+	if (kv->dg == NULL || (n != 0 && (kv->ver == NULL || kv->ver_set == NULL))) {
+		kv_app_free(kv);
 		return KV_ERR_NOMEM;
 	}
 	kv->store = store;
@@ -70,8 +68,10 @@ void kv_app_free(struct kv_app *kv)
 	wire_buf_free(&kv->res);
 	free(kv->dg);
 	free(kv->ver);
+	free(kv->ver_set);
 	kv->dg = NULL;
 	kv->ver = NULL;
+	kv->ver_set = NULL;
 	kv->store = NULL;
 }
 
@@ -108,61 +108,65 @@ static void kv_dg_forget(struct kv_app *kv, struct wire_bytes key, uint64_t h)
 }
 
 /* ---------------------------------------------------------------- kept versions */
-/* The set of KV_VER_WAYS slots of the key whose kv_key_hash is h. */
-static struct kv_ver_slot *kv_ver_set_of(struct kv_app *kv, uint64_t h)
+/* The set of the key whose kv_key_hash is h, and the byte its slot's tag holds. */
+static struct kv_ver_set *kv_ver_set_of(struct kv_app *kv, uint64_t h, uint8_t *tag)
 {
 	uint64_t sets = kv->cfg.version_slots / KV_VER_WAYS;
 
-	return &kv->ver[(h & (sets - 1)) * KV_VER_WAYS];
+	*tag = (uint8_t)(h >> 56) != 0 ? (uint8_t)(h >> 56) : 1;
+	return &kv->ver_set[h & (sets - 1)];
 }
 
-/* The slot of set that holds key, or NULL. */
-static struct kv_ver_slot *kv_ver_find(struct kv_ver_slot *set, struct wire_bytes key)
+/* The slot keeping key's version in the executing state, or NULL. */
+static struct kv_ver_slot *kv_ver_find(struct kv_app *kv, struct wire_bytes key, uint64_t h)
 {
-	for (unsigned w = 0; w < KV_VER_WAYS && set[w].used; w++)
-		if (set[w].klen == key.len && memcmp(set[w].key, key.p, key.len) == 0)
-			return &set[w];
+	struct kv_ver_set *set;
+	struct kv_ver_slot *slots;
+	uint8_t tag;
+
+	if (kv->ver == NULL || key.len > KV_DG_KEY_MAX)
+		return NULL;
+	set = kv_ver_set_of(kv, h, &tag);
+	slots = &kv->ver[(size_t)(set - kv->ver_set) * KV_VER_WAYS];
+	for (unsigned w = 0; w < KV_VER_WAYS; w++)
+		if (set->tag[w] == tag && slots[w].klen == key.len &&
+		    memcmp(slots[w].key, key.p, key.len) == 0)
+			return &slots[w];
 	return NULL;
 }
 
-/* 1 with *version (0: absent) when key's version in the executing state is kept. */
-static int kv_ver_get(struct kv_app *kv, struct wire_bytes key, uint64_t h, uint64_t *version)
+/* Keep version as key's (not kept yet) in an empty slot of its set, else in the set's
+ * next in turn. The slot, or NULL when none is kept (no table, a key too long). */
+static struct kv_ver_slot *kv_ver_keep(struct kv_app *kv, struct wire_bytes key, uint64_t h,
+				       uint64_t version)
 {
-	const struct kv_ver_slot *e;
-
-	if (kv->ver == NULL)
-		return 0;
-	e = kv_ver_find(kv_ver_set_of(kv, h), key);
-	if (e == NULL)
-		return 0;
-	*version = e->version;
-	return 1;
-}
-
-/* key's version in the executing state is now version (0: absent): its slot, or the
- * set's least recently used one, moves to the front of the set. */
-static void kv_ver_set(struct kv_app *kv, struct wire_bytes key, uint64_t h, uint64_t version)
-{
-	struct kv_ver_slot *set, *e, slot;
+	struct kv_ver_set *set;
+	struct kv_ver_slot *e;
+	unsigned w = 0;
+	uint8_t tag;
 
 	if (kv->ver == NULL || key.len > KV_DG_KEY_MAX)
-		return;
-	set = kv_ver_set_of(kv, h);
-	e = kv_ver_find(set, key);
-	if (e == NULL)
-		e = &set[KV_VER_WAYS - 1];
-	slot.used = 1;
-	slot.klen = (uint8_t)key.len;
-	memcpy(slot.key, key.p, key.len);
-	slot.version = version;
-	memmove(&set[1], &set[0], (size_t)(e - set) * sizeof(*set));
-	set[0] = slot;
+		return NULL;
+	set = kv_ver_set_of(kv, h, &tag);
+	while (w < KV_VER_WAYS && set->tag[w] != 0)
+		w++;
+	if (w == KV_VER_WAYS) {
+		w = set->next;
+		set->next = (uint8_t)((w + 1) % KV_VER_WAYS);
+	}
+	set->tag[w] = tag;
+	e = &kv->ver[(size_t)(set - kv->ver_set) * KV_VER_WAYS + w];
+	e->klen = (uint8_t)key.len;
+	memcpy(e->key, key.p, key.len);
+	e->version = version;
+	return e;
 }
 
+/* Empty tags make every slot free: the slots need no clearing. */
 static void kv_ver_forget_all(struct kv_app *kv)
 {
-	if (kv->ver != NULL)
-		memset(kv->ver, 0, kv->cfg.version_slots * sizeof(*kv->ver));
+	if (kv->ver_set != NULL)
+		memset(kv->ver_set, 0, kv->cfg.version_slots / KV_VER_WAYS * sizeof(*kv->ver_set));
 }
 
 /* The state changed other than by the ops executed here: nothing kept holds. */
@@ -316,6 +320,7 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 	struct wire_kv_result res;
 	struct wire_kv_op op;
 	struct wire_bytes cur_value;
+	struct kv_ver_slot *kept = NULL;
 	uint64_t cur, h;
 	size_t start = out->len;
 	int rc;
@@ -332,19 +337,23 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		return kv_result(kv, out, &res);
 	}
 	h = kv_key_hash(op.key); /* the key's slots in the kept tables */
-	if (!read_only && op.type != WIRE_KV_GET)
-		kv->writes++;
-	/* A write needs the key's version only, often kept; a GET its value. */
-	if (!read_only && op.type != WIRE_KV_GET && kv_ver_get(kv, op.key, h, &cur)) {
+	/* A write needs the key's version only, often kept; a GET its value. A key is
+	 * kept in one slot at most: an ordered GET keeps one not kept yet. */
+	if (!read_only) {
+		kv->writes += op.type != WIRE_KV_GET;
+		kept = kv_ver_find(kv, op.key, h);
+	}
+	if (kept != NULL && op.type != WIRE_KV_GET) {
 		kv->ver_hits++;
+		cur = kept->version;
 		cur_value.p = NULL;
 		cur_value.len = 0;
 	} else {
 		rc = kv_lookup(kv, &op, read_only, &cur, &cur_value);
 		if (rc != 0)
 			return rc;
-		if (!read_only)
-			kv_ver_set(kv, op.key, h, cur);
+		if (!read_only && kept == NULL)
+			kept = kv_ver_keep(kv, op.key, h, cur);
 	}
 	if (!read_only && op.type != WIRE_KV_GET)
 		kv_dg_forget(kv, op.key, h);
@@ -366,7 +375,8 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		rc = kv_store_fail(kv, store_txn_del(kv->store, STORE_NS_KV, op.key.p, op.key.len));
 		if (rc != 0)
 			return rc;
-		kv_ver_set(kv, op.key, h, 0);
+		if (kept != NULL)
+			kept->version = 0;
 		res.status = WIRE_KV_OK;
 		res.version = cur;
 		break;
@@ -381,7 +391,8 @@ static int kv_run(struct kv_app *kv, struct wire_bytes op_bytes, int read_only,
 		rc = kv_write(kv, &op, cur + 1);
 		if (rc != 0)
 			return rc;
-		kv_ver_set(kv, op.key, h, cur + 1);
+		if (kept != NULL)
+			kept->version = cur + 1;
 		res.status = WIRE_KV_OK;
 		res.version = cur + 1;
 		break;

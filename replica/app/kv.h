@@ -54,13 +54,19 @@ struct kv_dg_slot {
  * to STORE_MAX_VALUE bytes, from LevelDB once it has left the store's memory) only to
  * learn its version: the version in the executing state of keys of up to
  * KV_DG_KEY_MAX bytes, 0 for a key known absent, in sets of KV_VER_WAYS slots chosen
- * by the key's hash, most recently used first. Set by ordered execution, dropped whole
- * when the state changes otherwise (an aborted or failed batch, a state transfer);
- * 64 bytes a slot, kv_config.version_slots of them (8 MiB by default). */
+ * by the key's hash. A set's header holds a byte of each slot's key hash (0: empty),
+ * so a lookup reads the header and only a slot whose byte matches; a new key takes
+ * the set's slots in turn. Set by ordered execution, dropped whole when the state
+ * changes otherwise (an aborted or failed batch, a state transfer). 64 bytes a slot
+ * and 9 a set: kv_config.version_slots slots (8.1 MiB by default). */
 #define KV_VER_SLOTS 131072u
 #define KV_VER_WAYS 8u
+struct kv_ver_set {
+	uint8_t tag[KV_VER_WAYS]; /* per slot: a byte of the key's hash, never 0; 0 = empty */
+	uint8_t next;             /* the slot a new key takes when none is empty */
+};
 struct kv_ver_slot {
-	uint8_t used, klen;
+	uint8_t klen;
 	uint8_t key[KV_DG_KEY_MAX];
 	uint64_t version;
 };
@@ -69,7 +75,8 @@ struct kv_app {
 	struct store *store;    /* borrowed: must outlive the app */
 	struct kv_config cfg;
 	struct kv_dg_slot *dg;  /* KV_DG_SLOTS */
-	struct kv_ver_slot *ver; /* cfg.version_slots */
+	struct kv_ver_set *ver_set; /* cfg.version_slots / KV_VER_WAYS */
+	struct kv_ver_slot *ver;    /* cfg.version_slots */
 	uint64_t writes;        /* ordered PUT, CAS and DEL ops run (metrics) */
 	uint64_t ver_hits;      /* those whose version came from ver, not the store */
 	struct wire_buf val;    /* scratch: a stored value */

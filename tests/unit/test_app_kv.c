@@ -490,7 +490,7 @@ START_TEST(kv_deterministic)
 	replica_open(&a, "a", NULL);
 	replica_open(&b2, "b", &nosync);
 	replica_open(&c, "c", &none);
-	for (int batch = 1; batch <= 30; batch++) {
+	for (int batch = 1; batch <= 300; batch++) {
 		struct batch bt = { .n = 0 };
 		struct pbft_results ra, rb, rc;
 		int n = 1 + (int)rnd(20);
