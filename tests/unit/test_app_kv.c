@@ -806,6 +806,51 @@ START_TEST(kv_kept_versions_follow_state)
 }
 END_TEST
 
+/* FNV-1a, as kv.c picks a key's set and the hash byte in the set's header. */
+static uint8_t fnv_top_byte(const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const char *c = key; *c != '\0'; c++)
+		h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+	return (uint8_t)(h >> 56);
+}
+
+/* Two keys in one set with the same hash byte, one a prefix of the other: the kept
+ * version of the longer one is not the shorter one's. */
+START_TEST(kv_kept_versions_compare_whole_keys)
+{
+	struct kv_config one_set;
+	struct replica r;
+	struct batch b = { .n = 0 };
+	struct pbft_results res;
+	char longer[16] = "";
+	unsigned i;
+
+	for (i = 0; i < 100000 && longer[0] == '\0'; i++) {
+		snprintf(longer, sizeof(longer), "p%u", i);
+		if (fnv_top_byte(longer) != fnv_top_byte("p"))
+			longer[0] = '\0';
+	}
+	ck_assert_msg(longer[0] != '\0', "no key p<N> shares p's hash byte");
+	kv_config_default(&one_set);
+	one_set.version_slots = KV_VER_WAYS;
+	replica_open(&r, "a", &one_set);
+	op_put(batch_next(&b), longer, "1");
+	op_put(batch_next(&b), longer, "2");
+	op_put(batch_next(&b), "p", "first");
+	op_cas(batch_next(&b), "p", 1, "second");
+	ck_assert_int_eq(run_batch(&r, &b, &res), 0);
+	expect_ok(result_at(&res, 1), 2, "");
+	expect_ok(result_at(&res, 2), 1, "");
+	expect_ok(result_at(&res, 3), 2, "");
+	ck_assert_uint_eq(r.kv.ver_hits, 2); /* the second writes of each */
+	results_free(&res);
+	batch_free(&b);
+	replica_close(&r);
+}
+END_TEST
+
 START_TEST(kv_init_and_errors)
 {
 	struct kv_app kv;
@@ -885,6 +930,7 @@ static Suite *app_kv_suite(void)
 	tcase_add_test(tc, kv_state_transfer_through_ops);
 	tcase_add_test(tc, kv_kept_digests_follow_writes);
 	tcase_add_test(tc, kv_kept_versions_follow_state);
+	tcase_add_test(tc, kv_kept_versions_compare_whole_keys);
 	tcase_add_test(tc, kv_init_and_errors);
 	suite_add_tcase(s, tc);
 	return s;
