@@ -307,6 +307,7 @@ err_after_txn:
 	store__hc_free(&s->hc);
 	free(s->marks_on_disk);
 	free(s->marks_queued);
+	free(s->order);
 	ptree_free(&s->tree);
 err_after_alloc:
 	wire_buf_free(&s->key);
@@ -335,6 +336,7 @@ void store_close(struct store *s)
 	store__reclog_close(s);
 	free(s->marks_on_disk);
 	free(s->marks_queued);
+	free(s->order);
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);
 	wire_buf_free(&s->memo_key);

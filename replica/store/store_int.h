@@ -134,6 +134,8 @@ struct store {
 	uint8_t *marks_on_disk;       /* bit p: partition p's 'M' 'D' mark is on disk (or in
 				       * a written batch); cleared when its digest is */
 	uint8_t *marks_queued;        /* scratch of write_changes: marks in its batch */
+	uint32_t *order;              /* scratch of write_changes: its changes in key order */
+	size_t norder;
 	uint32_t persist_every;       /* store_config.digest_persist_every, at least 1 */
 	uint32_t ckpts_unpersisted;   /* checkpoints since the digests were last written */
 	int defer;                    /* store_config.defer_writes */
