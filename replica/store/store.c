@@ -308,6 +308,8 @@ err_after_txn:
 	free(s->marks_on_disk);
 	free(s->marks_queued);
 	free(s->order);
+	if (s->wb != NULL)
+		leveldb_writebatch_destroy(s->wb);
 	ptree_free(&s->tree);
 err_after_alloc:
 	wire_buf_free(&s->key);
@@ -337,6 +339,8 @@ void store_close(struct store *s)
 	free(s->marks_on_disk);
 	free(s->marks_queued);
 	free(s->order);
+	if (s->wb != NULL)
+		leveldb_writebatch_destroy(s->wb);
 	ptree_free(&s->tree);
 	wire_buf_free(&s->key);
 	wire_buf_free(&s->memo_key);

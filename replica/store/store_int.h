@@ -134,7 +134,10 @@ struct store {
 	uint8_t *marks_on_disk;       /* bit p: partition p's 'M' 'D' mark is on disk (or in
 				       * a written batch); cleared when its digest is */
 	uint8_t *marks_queued;        /* scratch of write_changes: marks in its batch */
-	uint32_t *order;              /* scratch of write_changes: its changes in key order */
+	leveldb_writebatch_t *wb;     /* write_changes' batch, kept (cleared) between writes
+				       * up to STORE__WB_KEEP_BYTES of changes; or NULL */
+	uint64_t *order;              /* scratch of write_changes: its changes in partition
+				       * order, and as much again for the sort */
 	size_t norder;
 	uint32_t persist_every;       /* store_config.digest_persist_every, at least 1 */
 	uint32_t ckpts_unpersisted;   /* checkpoints since the digests were last written */
@@ -148,6 +151,14 @@ struct store {
 	struct wire_buf val;          /* scratch: values read (store_txn_get) */
 	struct wire_buf cval;         /* scratch: client table values (clients.c) */
 };
+
+/* write_changes sorts its changes by partition (below PTREE_MAX_PARTITIONS = 2^24) in
+ * two passes of this many bits. */
+#define STORE__ORDER_BITS 12u
+#define STORE__ORDER_BUCKETS (1u << STORE__ORDER_BITS)
+/* write_changes keeps its LevelDB write batch (and its buffer) after writing at most
+ * this many bytes of keys and values; a larger one is freed. */
+#define STORE__WB_KEEP_BYTES (32u << 20)
 
 /* ---------------------------------------------------------------- big-endian helpers */
 /* The array arr (*cap elements of elem bytes, n in use) with room for one more: arr

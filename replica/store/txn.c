@@ -336,43 +336,51 @@ int store_txn_del(struct store *s, uint8_t ns, const void *key, size_t klen)
 	return txn_change(s, ns, key, klen, NULL, 0, 1);
 }
 
-/* qsort_r order of change indexes by LevelDB key: the partition first (the key's bytes
- * 1..4, big-endian), then the bytes. */
-static int cmp_change(const void *a, const void *b, void *arg)
-{
-	const struct store__txn *t = arg;
-	const struct store__change *x = &t->chg[*(const uint32_t *)a];
-	const struct store__change *y = &t->chg[*(const uint32_t *)b];
-	size_t n;
-	int c;
+/* The indexes of t's changes ordered by partition (a stable LSD radix sort of
+ * partition << 32 | index, two 12-bit digits of the partition; table order within a
+ * partition), in the low halves of s->order[0, t->n); NULL (no room for them) means
+ * table order, which writes the same. A state key starts with its partition, so this is
+ * LevelDB's key order up to the few keys of one partition. LevelDB's memtable is a skip
+ * list: a batch in that order inserts each entry next to the previous ones, along a path
+ * still in the cache, where arrival order walks a memtable larger than the cache afresh
+ * for every entry (put 1 KiB at 1024 clients: +3-5 %, docs/BENCHMARKS.md). */
+_Static_assert((1ull << (2 * STORE__ORDER_BITS)) >= PTREE_MAX_PARTITIONS,
+	       "two digits of STORE__ORDER_BITS do not cover every partition");
 
-	if (x->partition != y->partition)
-		return x->partition < y->partition ? -1 : 1;
-	n = x->klen < y->klen ? x->klen : y->klen;
-	c = memcmp(t->arena.p + x->off, t->arena.p + y->off, n);
-	if (c != 0)
-		return c;
-	return (x->klen > y->klen) - (x->klen < y->klen);
-}
-
-/* The indexes of t's changes in key order, in s->order; NULL (no room for them) means
- * table order, which writes the same. LevelDB's memtable is a skip list: a batch in key
- * order inserts each entry next to the previous one, along a path still in the cache,
- * where arrival order walks a memtable larger than the cache afresh for every entry
- * (put 1 KiB at 1024 clients: +3-5 %, docs/BENCHMARKS.md). */
-static const uint32_t *change_order(struct store *s, const struct store__txn *t)
+static const uint64_t *change_order(struct store *s, const struct store__txn *t)
 {
+	uint64_t *a, *b, *tmp;
+	size_t count[STORE__ORDER_BUCKETS];
+
 	if (t->n > s->norder) {
-		uint32_t *o = t->n <= SIZE_MAX / sizeof(*o) ? realloc(s->order, t->n * sizeof(*o)) : NULL;
+		uint64_t *o = t->n <= SIZE_MAX / (2 * sizeof(*o)) ?
+			realloc(s->order, 2 * t->n * sizeof(*o)) : NULL;
 		if (o == NULL)
 			return NULL;
 		s->order = o;
 		s->norder = t->n;
 	}
+	a = s->order;
+	b = s->order + t->n;
 	for (size_t i = 0; i < t->n; i++)
-		s->order[i] = (uint32_t)i;
-	qsort_r(s->order, t->n, sizeof(*s->order), cmp_change, (void *)t);
-	return s->order;
+		a[i] = (uint64_t)t->chg[i].partition << 32 | i;
+	for (unsigned shift = 32; shift < 32 + 2 * STORE__ORDER_BITS; shift += STORE__ORDER_BITS) {
+		size_t at = 0;
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < t->n; i++)
+			count[(a[i] >> shift) & (STORE__ORDER_BUCKETS - 1)]++;
+		for (size_t d = 0; d < STORE__ORDER_BUCKETS; d++) {
+			size_t c = count[d];
+			count[d] = at;
+			at += c;
+		}
+		for (size_t i = 0; i < t->n; i++)
+			b[count[(a[i] >> shift) & (STORE__ORDER_BUCKETS - 1)]++] = a[i];
+		tmp = a;
+		a = b;
+		b = tmp;
+	}
+	return a; /* two passes: back in s->order */
 }
 
 /* Write the changes of t with last executed = seq in one leveldb_write, and the dirty
@@ -383,23 +391,26 @@ static const uint32_t *change_order(struct store *s, const struct store__txn *t)
  * succeeded, the changes go into the value hash cache's lists of their partitions: t
  * holds the latest value of each key, so each value put into a held partition is
  * hashed once, while the batch is built (a failed write leaves the lists as they are).
- * The batch holds the changes in key order (see change_order). */
+ * The batch holds the changes in partition order (see change_order). */
 static int write_changes(struct store *s, const struct store__txn *t, uint64_t seq, int sync)
 {
 	uint8_t mark[STORE__META_PART_LEN];
 	uint8_t ekey[2] = { STORE__P_META, STORE__M_EXECUTED }, eval[8];
 	leveldb_writebatch_t *wb;
 	uint8_t *vh; /* change i's value hash at vh + i * PTREE_DIGEST_LEN; NULL: no list held */
-	const uint32_t *order;
+	const uint64_t *order;
 	int rc, written;
 
-	wb = leveldb_writebatch_create();
-	if (wb == NULL)
+	/* One batch serves every write: cleared, it keeps its buffer, which otherwise grows
+	 * by doubling (and copying) through each checkpoint's megabytes again. */
+	if (s->wb == NULL && (s->wb = leveldb_writebatch_create()) == NULL)
 		return STORE_ERR_NOMEM;
+	wb = s->wb;
+	leveldb_writebatch_clear(wb);
 	vh = store__hc_scratch(&s->hc, t->n);
 	order = change_order(s, t);
 	for (size_t j = 0; j < t->n; j++) {
-		size_t i = order != NULL ? order[j] : j;
+		size_t i = order != NULL ? (uint32_t)order[j] : j;
 		const struct store__change *c = &t->chg[i];
 		const char *k = (const char *)t->arena.p + c->off;
 		if (c->deleted) {
@@ -419,7 +430,11 @@ static int write_changes(struct store *s, const struct store__txn *t, uint64_t s
 	store__be64(eval, seq);
 	leveldb_writebatch_put(wb, (const char *)ekey, sizeof(ekey), (const char *)eval, sizeof(eval));
 	rc = store__ldb_write(&s->ldb, wb, sync);
-	leveldb_writebatch_destroy(wb);
+	/* A buffer larger than a checkpoint's changes usually are is not kept. */
+	if (t->arena.len > STORE__WB_KEEP_BYTES) {
+		leveldb_writebatch_destroy(wb);
+		s->wb = NULL;
+	}
 	/* The queued marks are on disk if the write was; the rest only after it. */
 	written = rc == 0;
 	for (size_t i = 0; i < t->n; i++) {
